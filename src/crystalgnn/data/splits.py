@@ -1,0 +1,96 @@
+"""Train/validation/test splits by structure: seeded ratios, explicit id lists, Matbench folds.
+
+Splits are always over structures (never over sites), saved as JSON id lists in the run folder
+so a run can be repeated or continued exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MATBENCH_SEED = 18012019
+
+
+@dataclass
+class Split:
+    """Index arrays into one dataset (plus the ids, for saving)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def to_ids(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        return {k: [ids[i] for i in getattr(self, k)] for k in ("train", "val", "test")}
+
+    def save(self, path: str | Path, ids: Sequence[str]) -> None:
+        Path(path).write_text(json.dumps(self.to_ids(ids)))
+
+    @classmethod
+    def load(cls, path: str | Path, ids: Sequence[str]) -> Split:
+        return split_from_ids(json.loads(Path(path).read_text()), ids)
+
+
+def parse_ratios(text: str | Sequence[float]) -> tuple[float, float, float]:
+    """``"0.8,0.1,0.1"`` -> (0.8, 0.1, 0.1); two numbers mean no validation set... never: 3 needed."""
+    parts = [float(x) for x in (text.split(",") if isinstance(text, str) else text)]
+    if len(parts) != 3 or any(p < 0 for p in parts) or not np.isclose(sum(parts), 1.0, atol=1e-6):
+        raise ValueError(f"split ratios must be three non-negative numbers summing to 1, got {text!r}")
+    return parts[0], parts[1], parts[2]
+
+
+def random_split(n: int, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
+    """Seeded random split of ``n`` entries by ratios (train, val, test).
+
+    Sizes follow the reference CGCNN code: test and val are rounded down, train takes the rest.
+    """
+    if n == 0:
+        raise ValueError("cannot split an empty dataset")
+    r_train, r_val, r_test = parse_ratios(ratios)
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(np.floor(r_test * n))
+    n_val = int(np.floor(r_val * n))
+    n_train = n - n_test - n_val
+    if n_train <= 0:
+        raise ValueError(f"split {ratios} leaves no training data for {n} entries")
+    return Split(np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :]))
+
+
+def split_from_ids(lists: dict[str, Sequence[str]], ids: Sequence[str]) -> Split:
+    """A split given as id lists; raises ``KeyError`` naming ids that are not in the dataset."""
+    pos = {k: i for i, k in enumerate(ids)}
+    out = {}
+    for part in ("train", "val", "test"):
+        wanted = list(lists.get(part, []))
+        missing = [i for i in wanted if i not in pos]
+        if missing:
+            raise KeyError(f"{len(missing)} {part} ids are not in the dataset (first: {missing[:3]})")
+        out[part] = np.array(sorted(pos[i] for i in wanted), dtype=np.int64)
+    overlap = (set(out["train"]) & set(out["test"])) | (set(out["train"]) & set(out["val"]))
+    if overlap:
+        raise ValueError(f"{len(overlap)} entries are in more than one part of the split")
+    return Split(out["train"], out["val"], out["test"])
+
+
+def kfold_splits(n: int, n_folds: int = 5, seed: int = MATBENCH_SEED, val_fraction: float = 0.0) -> list[Split]:
+    """K-fold CV as Matbench assigns folds: ``KFold(n_folds, shuffle=True, random_state=seed)``.
+
+    Each fold's test part is the KFold test part; ``val_fraction`` of the remaining training
+    indices (chosen with the same seed) becomes the validation set for early stopping.
+    """
+    from sklearn.model_selection import KFold
+
+    out = []
+    for train, test in KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(n)):
+        val = np.zeros(0, dtype=np.int64)
+        if val_fraction > 0:
+            rng = np.random.default_rng(seed)
+            perm = rng.permutation(train)
+            n_val = int(round(val_fraction * len(train)))
+            val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        out.append(Split(np.asarray(train), val, np.asarray(test)))
+    return out

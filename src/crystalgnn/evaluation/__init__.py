@@ -1,0 +1,1 @@
+"""evaluation subpackage of crystalgnn."""

@@ -1,0 +1,101 @@
+"""Figures: parity plot (2-D histogram, CGCNN paper Fig. 2c), ROC curve, learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def parity_plot(y_true: np.ndarray, y_pred: np.ndarray, path: str | Path, *, label: str = "", unit: str = "") -> Path:
+    """Predicted vs true values as a log-density 2-D histogram, with y = x and the MAE."""
+    plt = _plt()
+    from matplotlib.colors import LogNorm
+
+    t = np.asarray(y_true, dtype=float).ravel()
+    p = np.asarray(y_pred, dtype=float).ravel()
+    ok = np.isfinite(t) & np.isfinite(p)
+    t, p = t[ok], p[ok]
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=130)
+    lo, hi = (float(min(t.min(), p.min())), float(max(t.max(), p.max()))) if len(t) else (0.0, 1.0)
+    pad = 0.03 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    if len(t) > 50:
+        h = ax.hist2d(t, p, bins=80, range=[[lo, hi], [lo, hi]], norm=LogNorm(), cmap="viridis")
+        fig.colorbar(h[3], ax=ax, label="count")
+    else:
+        ax.scatter(t, p, s=12, alpha=0.8)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    u = f" ({unit})" if unit else ""
+    ax.set_xlabel(f"DFT {label}{u}")
+    ax.set_ylabel(f"predicted {label}{u}")
+    if len(t):
+        ax.set_title(f"MAE {np.abs(t - p).mean():.4g}{(' ' + unit) if unit else ''}  (n={len(t)})", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def roc_plot(y_true: np.ndarray, prob: np.ndarray, path: str | Path, *, label: str = "") -> Path:
+    """ROC curve with its AUC."""
+    plt = _plt()
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y = np.asarray(y_true).astype(int).ravel()
+    p = np.asarray(prob, dtype=float).ravel()
+    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=130)
+    if len(np.unique(y)) == 2:
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, lw=1.5, label=f"AUC = {roc_auc_score(y, p):.3f}")
+        ax.legend(loc="lower right")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC {label}", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def training_curve_plot(metrics_csv: str | Path, path: str | Path) -> Path | None:
+    """Train loss and validation MAE (or AUC) per epoch from Lightning's CSV log."""
+    import pandas as pd
+
+    df = pd.read_csv(metrics_csv)
+    if "epoch" not in df:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=130)
+    for col in ("train_loss_epoch", "val_loss"):
+        if col in df:
+            d = df[["epoch", col]].dropna()
+            ax.plot(d["epoch"], d[col], label=col)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax2 = ax.twinx()
+    for col in ("val_mae", "val_auc"):
+        if col in df:
+            d = df[["epoch", col]].dropna()
+            ax2.plot(d["epoch"], d[col], "C3", label=col)
+            ax2.set_ylabel(col)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""graphs subpackage of crystalgnn."""

@@ -1,0 +1,150 @@
+"""Building the graphs of a whole dataset: in parallel, cached, with rejections recorded.
+
+:func:`build_graphs` hashes every structure, loads the graphs already in the cache, builds the
+missing ones in worker processes (they receive raw arrays, not pymatgen objects), stores them,
+and returns one PyG ``Data`` per structure, or the reason a structure was rejected (isolated
+atom, overlapping atoms, an element without atom features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pymatgen.core import Structure
+from torch_geometric.data import Data
+
+from crystalgnn.data.dataset import CrystalDataset, Rejection
+from crystalgnn.data.parsing import default_jobs
+from crystalgnn.graphs.cache import GraphCache, pack_graph, structure_key, unpack_graph
+from crystalgnn.graphs.crystal_graph import (
+    GraphBuildError,
+    GraphConfig,
+    arrays_to_data,
+    build_graph_arrays,
+    structure_arrays,
+)
+from crystalgnn.progress import progress
+
+PARALLEL_MIN = 400
+
+
+@dataclass
+class GraphBuildReport:
+    """What :func:`build_graphs` did: counts, timings and the rejected entries."""
+
+    n_total: int = 0
+    n_from_cache: int = 0
+    n_built: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _build_one(args: tuple[np.ndarray, np.ndarray, np.ndarray, GraphConfig]) -> tuple[bool, object]:
+    lattice, cart, z, config = args
+    try:
+        return True, build_graph_arrays(lattice, cart, z, config)
+    except GraphBuildError as exc:
+        return False, str(exc)
+
+
+def _build_chunk(chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray, GraphConfig]]) -> list[tuple[bool, object]]:
+    return [_build_one(a) for a in chunk]
+
+
+def _unsupported(z: np.ndarray, supported: Collection[int] | None) -> str | None:
+    if supported is None:
+        return None
+    bad = sorted({int(x) for x in np.unique(z)} - set(supported))
+    if not bad:
+        return None
+    from pymatgen.core.periodic_table import Element
+
+    names = ", ".join(Element.from_Z(b).symbol if 0 < b < 119 else str(b) for b in bad)
+    return f"no atom features for element(s) {names}"
+
+
+def build_graph_list(
+    structures: Sequence[Structure],
+    config: GraphConfig | None = None,
+    *,
+    cache: GraphCache | None = None,
+    supported_elements: Collection[int] | None = None,
+    n_jobs: int | None = None,
+    show_progress: bool = True,
+) -> tuple[list[Data | None], GraphBuildReport]:
+    """Graphs for ``structures`` (``None`` where rejected; reasons in the report)."""
+    config = config or GraphConfig()
+    report = GraphBuildReport(n_total=len(structures))
+    raw = [structure_arrays(s) for s in structures]
+    results: list[dict[str, np.ndarray] | None] = [None] * len(raw)
+    todo: list[int] = []
+    keys: list[bytes] = []
+    for i, (lattice, cart, z) in enumerate(raw):
+        why = _unsupported(z, supported_elements)
+        if why:
+            report.rejected.append((i, why))
+    rejected_now = {i for i, _ in report.rejected}
+    if cache is not None:
+        keys = [structure_key(*r, config) for r in raw]
+        for i, buf in enumerate(cache.get_many(keys)):
+            if i in rejected_now:
+                continue
+            if buf is None:
+                todo.append(i)
+            else:
+                results[i] = unpack_graph(buf)
+        report.n_from_cache = len(raw) - len(todo) - len(rejected_now)
+    else:
+        todo = [i for i in range(len(raw)) if i not in rejected_now]
+    n_jobs = default_jobs() if n_jobs is None else max(1, n_jobs)
+    args = [(*raw[i], config) for i in todo]
+    if n_jobs > 1 and len(todo) >= PARALLEL_MIN:
+        import multiprocessing as mp
+
+        size = max(64, min(512, len(args) // (4 * n_jobs) + 1))
+        chunks = [args[k : k + size] for k in range(0, len(args), size)]
+        built: list[tuple[bool, object]] = []
+        with mp.get_context("fork").Pool(n_jobs) as pool, progress(
+            total=len(args), desc="building graphs", disable=not show_progress
+        ) as bar:
+            for part in pool.imap(_build_chunk, chunks):
+                built.extend(part)
+                bar.update(len(part))
+    else:
+        with progress(total=len(args), desc="building graphs", disable=not show_progress or len(args) < 200) as bar:
+            built = []
+            for a in args:
+                built.append(_build_one(a))
+                bar.update(1)
+    new_items = []
+    for i, (ok, value) in zip(todo, built, strict=True):
+        if ok:
+            results[i] = value  # type: ignore[assignment]
+            if cache is not None:
+                new_items.append((keys[i], pack_graph(value)))  # type: ignore[arg-type]
+        else:
+            report.rejected.append((i, str(value)))
+    report.n_built = len(todo) - sum(1 for ok, _ in built if not ok)
+    if cache is not None and new_items:
+        cache.put_many(new_items)
+    graphs = [None if r is None else arrays_to_data(r) for r in results]
+    report.rejected.sort()
+    return graphs, report
+
+
+def build_dataset_graphs(
+    dataset: CrystalDataset,
+    config: GraphConfig | None = None,
+    **kwargs: object,
+) -> tuple[list[Data], GraphBuildReport]:
+    """Graphs for a dataset; rejected structures are removed from it (recorded as rejections)."""
+    graphs, report = build_graph_list(dataset.structures, config, **kwargs)  # type: ignore[arg-type]
+    if report.rejected:
+        idx = [i for i, _ in report.rejected]
+        reasons = [r for _, r in report.rejected]
+        dataset.drop(idx, reasons)
+    return [g for g in graphs if g is not None], report
+
+
+__all__ = ["GraphBuildReport", "Rejection", "build_dataset_graphs", "build_graph_list"]

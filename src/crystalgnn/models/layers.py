@@ -1,0 +1,75 @@
+"""Blocks shared by several models: distance expansions and the atom-feature lookup."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class GaussianExpansion(nn.Module):
+    r"""Gaussian basis of a distance (CGCNN, Xie & Grossman 2018, Eq. 2 of the SI).
+
+    .. math::
+        u_k(d) = \exp\left(-\frac{(d - \mu_k)^2}{\sigma^2}\right), \quad
+        \mu_k = d_{min} + k \, \Delta, \ k = 0..K-1
+
+    with centres from ``dmin`` to ``dmax`` inclusive in steps ``step`` and width ``var``
+    (CGCNN: dmin 0, dmax = radius 8, step 0.2, var = step -> K = 41).
+
+    Args:
+        dmin: first centre (Å).
+        dmax: last centre (Å).
+        step: spacing of centres (Å).
+        var: width sigma (Å); defaults to ``step``.
+
+    Shapes:
+        input (E,) -> output (E, K)
+    """
+
+    def __init__(self, dmin: float = 0.0, dmax: float = 8.0, step: float = 0.2, var: float | None = None) -> None:
+        super().__init__()
+        if dmin >= dmax or step <= 0:
+            raise ValueError("need dmin < dmax and step > 0")
+        # same centres as numpy.arange(dmin, dmax + step, step) in the reference code
+        n = int(math.floor((dmax + step - dmin) / step + 1e-9))
+        n = len(torch.arange(dmin, dmax + step, step, dtype=torch.float64)) if n <= 0 else n
+        centres = torch.arange(n, dtype=torch.float64) * step + dmin
+        self.register_buffer("centres", centres.float())
+        self.var = float(var if var is not None else step)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.centres.numel())
+
+    def forward(self, dist: Tensor) -> Tensor:
+        return torch.exp(-((dist.unsqueeze(-1) - self.centres) ** 2) / self.var**2)
+
+    def extra_repr(self) -> str:
+        return f"centres={self.num_features}, var={self.var}"
+
+
+class AtomFeatureTable(nn.Module):
+    """Looks up fixed per-element feature vectors (e.g. CGCNN's 92-dim one-hot table) by Z.
+
+    The table is a buffer, so it is saved in the model's ``state_dict`` and a checkpoint needs
+    nothing else to featurise new structures.
+
+    Shapes:
+        input (N,) atomic numbers -> output (N, F)
+    """
+
+    def __init__(self, table: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.as_tensor(table, dtype=torch.float32))
+
+    @property
+    def num_features(self) -> int:
+        return int(self.table.shape[1])
+
+    def supported_elements(self) -> list[int]:
+        return [int(z) for z in torch.nonzero(~torch.isnan(self.table).any(dim=1)).flatten()]
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.table[z]

@@ -1,0 +1,107 @@
+"""Pretrained models shipped with the package, and the bundled-example prediction job.
+
+Each shipped model is ``<name>.ckpt`` (weights + everything ``predict`` needs, no optimiser
+state), ``<name>.json`` (target, unit, data, split, test metrics) and ``<name>.md`` (the model
+card: the exact training command, data, split and test metrics). They are made from finished
+``crystalgnn train`` runs with :func:`ship_run`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PRETRAINED_DIR = Path(__file__).resolve().parent
+
+
+def list_shipped_models() -> list[dict[str, str]]:
+    """Name, target, unit, data and headline test metric of each shipped model."""
+    rows = []
+    for card in sorted(PRETRAINED_DIR.glob("*.json")):
+        meta = json.loads(card.read_text())
+        if not (PRETRAINED_DIR / f"{card.stem}.ckpt").is_file():
+            continue
+        rows.append(
+            {
+                "name": card.stem,
+                "target": meta["target"],
+                "unit": meta.get("unit", ""),
+                "data": meta.get("data", ""),
+                "metric": meta.get("metric", ""),
+            }
+        )
+    return rows
+
+
+def ship_run(run_dir: str | Path, name: str, *, command: str, description: str, data: str) -> Path:
+    """Copy a finished run's best model into the package with its card (weights only)."""
+    run_dir = Path(run_dir)
+    ckpt = torch.load(str(run_dir / "checkpoints" / "best.ckpt"), map_location="cpu", weights_only=True)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    slim = {k: ckpt[k] for k in ("state_dict", "hyper_parameters", "crystalgnn_format_version", "crystalgnn_version") if k in ckpt}
+    out = PRETRAINED_DIR / f"{name}.ckpt"
+    torch.save(slim, str(out))
+    test = metrics["test"]
+    target = metrics["targets"][0]
+    unit = metrics["units"].get(target, "")
+    if metrics["task"] == "classification":
+        headline = f"ROC-AUC {test['roc_auc']:.3f}, accuracy {test['accuracy']:.3f}"
+    else:
+        headline = f"MAE {test['mae']:.4g} {unit}, R² {test['r2']:.3f}"
+    meta = {"target": target, "unit": unit, "data": data, "metric": headline, "metrics": metrics, "command": command}
+    (PRETRAINED_DIR / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    split = json.loads((run_dir / "split.json").read_text())
+    card = f"""# {name}
+
+{description}
+
+| | |
+|---|---|
+| model | {metrics['model']} ({metrics['n_parameters']:,} parameters, checkpoint {out.stat().st_size:,} bytes) |
+| target | `{target}` ({unit or 'unitless'}), {metrics['task']} |
+| data | {data} |
+| split | random, seed {metrics['seed']}: {len(split['train'])} train / {len(split['val'])} validation / {len(split['test'])} test structures (ids in the run folder's `split.json`) |
+| test metrics | {json.dumps(test)} |
+| training time | {metrics['train_time_s']:.0f} s ({metrics['epochs_run']} epochs, {metrics['time_per_epoch_s']:.2f} s/epoch) on 2 CPU cores |
+
+Training command (run from the repository root, data from `../shared/data`):
+
+```
+{command}
+```
+
+Predict: `crystalgnn predict {name} structure.cif`.
+"""
+    (PRETRAINED_DIR / f"{name}.md").write_text(card)
+    return out
+
+
+def predict_examples(show_progress: bool = False) -> Any:
+    """The main job: every shipped model on the bundled cathode structures, as a table."""
+    import pandas as pd
+
+    from crystalgnn.data.examples import examples_dir
+    from crystalgnn.data.readers import load_source
+    from crystalgnn.evaluation.predict import Predictor
+    from crystalgnn.graphs.builder import build_graph_list
+
+    ds = load_source(str(examples_dir()), show_progress=show_progress)
+    graphs, _ = build_graph_list(ds.structures, show_progress=show_progress)
+    df = pd.DataFrame(
+        {
+            "structure": ds.ids,
+            "formula": [s.composition.reduced_formula for s in ds.structures],
+            "atoms": [len(s) for s in ds.structures],
+            "edges": [g.num_edges if g is not None else 0 for g in graphs],
+        }
+    )
+    for row in list_shipped_models():
+        pred = Predictor.load(row["name"])
+        res = pred.predict(ds, show_progress=show_progress)
+        got = dict(zip(res.ids, res.values if res.values.ndim == 1 else res.values[:, 0], strict=True))
+        label = f"{row['name']} ({'P(metal)' if pred.kind == 'classification' else row['unit']})"
+        df[label] = [got.get(i, float("nan")) for i in ds.ids]
+    return df

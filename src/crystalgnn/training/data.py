@@ -1,0 +1,52 @@
+"""From a dataset to batches: graphs with targets attached, seeded loaders, the normaliser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Shuffles with a generator seeded by (seed, epoch): the order of epoch k is the same
+    whether a run went straight through or was killed and resumed before epoch k."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def attach_targets(graphs: Sequence[Data], y: np.ndarray) -> list[Data]:
+    """Set ``g.y`` (1, T) float32 and ``g.idx`` (position in the dataset) on each graph."""
+    y = np.asarray(y, dtype=np.float32).reshape(len(graphs), -1)
+    for i, g in enumerate(graphs):
+        g.y = torch.from_numpy(y[i : i + 1].copy())
+        g.idx = torch.tensor([i])
+    return list(graphs)
+
+
+def make_loader(graphs: Sequence[Data], batch_size: int, *, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    sampler = EpochSeededSampler(len(graphs), seed) if shuffle else None
+    return DataLoader(list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0)
+
+
+def fit_normalizer(y_train: np.ndarray) -> dict[str, list[float]]:
+    """Mean and standard deviation of each training target (NaN-aware; std 1 if constant)."""
+    y = np.asarray(y_train, dtype=float).reshape(len(y_train), -1)
+    mean = np.nanmean(y, axis=0)
+    std = np.nanstd(y, axis=0)
+    std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+    return {"mean": [float(m) for m in mean], "std": [float(s) for s in std]}

@@ -1,0 +1,39 @@
+"""Optimisers (SGD with momentum, Adam, AdamW) and schedules (MultiStepLR, cosine, one-cycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], optim: dict[str, Any], trainer: Any = None) -> Any:
+    """Build the optimiser and scheduler described by ``optim`` (keys of ``TrainConfig``)."""
+    name = str(optim.get("optimizer", "sgd")).lower()
+    lr = float(optim.get("lr", 0.01))
+    wd = float(optim.get("weight_decay", 0.0))
+    if name == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=float(optim.get("momentum", 0.9)), weight_decay=wd)
+    elif name == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    elif name == "adamw":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; use sgd, adam or adamw")
+    sched = str(optim.get("scheduler", "multistep")).lower()
+    epochs = int(optim.get("epochs", 30))
+    if sched in ("none", "constant"):
+        return opt
+    if sched == "multistep":
+        milestones = list(optim.get("lr_milestones", [100]))
+        s = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "epoch"}}
+    if sched == "cosine":
+        s = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "epoch"}}
+    if sched == "onecycle":
+        steps = int(trainer.estimated_stepping_batches) if trainer is not None else epochs * 100
+        s = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "step"}}
+    raise ValueError(f"unknown scheduler {sched!r}; use multistep, cosine, onecycle or none")

@@ -1,0 +1,298 @@
+"""A complete, resumable training run: data -> graphs -> split -> Lightning fit -> test report.
+
+Run folder::
+
+    config.yaml        the resolved configuration (the run's identity)
+    split.json         train/val/test ids
+    rejected.csv       entries that were not used, and why
+    checkpoints/       best.ckpt (best validation), last.ckpt (resume point)
+    log/metrics.csv    per-epoch losses and validation metrics (Lightning CSV logger)
+    metrics.json       test metrics, training time, time per epoch, parameters, checkpoint bytes
+    predictions.csv    id, target, prediction on the test set
+    parity.png / roc.png / training.png
+
+Restarting the same command after an interruption (even ``kill -9``) resumes from
+``last.ckpt``; data order and dropout are seeded per epoch, so the final metrics equal those of
+an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from crystalgnn.data.dataset import CrystalDataset
+from crystalgnn.data.readers import load_source
+from crystalgnn.data.splits import Split, random_split
+from crystalgnn.evaluation.metrics import classification_metrics, regression_metrics
+from crystalgnn.evaluation.predict import Predictor, load_checkpoint_file, task_from_checkpoint
+from crystalgnn.graphs.atom_features import AtomFeaturizer
+from crystalgnn.graphs.builder import build_dataset_graphs
+from crystalgnn.graphs.cache import GraphCache
+from crystalgnn.models.registry import make_config
+from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.data import attach_targets, fit_normalizer, make_loader
+from crystalgnn.training.task import CrystalTask
+
+
+class RunConfigMismatch(RuntimeError):
+    """The run folder holds a run with a different configuration."""
+
+
+class EpochTimer(Callback):
+    """Wall-clock training time, carried through checkpoints so resumed runs report the total."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+        self.epoch_times: list[float] = []
+        self._t0 = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dt = time.perf_counter() - self._t0
+        self.elapsed += dt
+        self.epoch_times.append(dt)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.elapsed, "epoch_times": list(self.epoch_times)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.epoch_times = list(state.get("epoch_times", []))
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def infer_task(ds: CrystalDataset, targets: list[str], requested: str) -> str:
+    if requested in ("regression", "classification"):
+        return requested
+    if len(targets) == 1:
+        y = ds.targets[targets[0]]
+        y = y[np.isfinite(y)]
+        if ds.units.get(targets[0]) == "class" or (len(y) and set(np.unique(y)) <= {0.0, 1.0}):
+            return "classification"
+    return "regression"
+
+
+def _atom_table(cfg: TrainConfig, ds: CrystalDataset) -> tuple[torch.Tensor, str]:
+    path = cfg.atom_init or ds.atom_init
+    feat = AtomFeaturizer.from_json(path) if path else AtomFeaturizer.cgcnn()
+    return torch.tensor(feat.matrix()), (str(path) if path else "cgcnn")
+
+
+def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
+    """Load, featurise and split; returns graphs, split, dataset and the graph config."""
+    t0 = time.perf_counter()
+    ds = load_source(
+        cfg.source,
+        targets=cfg.targets,
+        structure_column=cfg.structure_column,
+        end_member=cfg.end_member,
+        n_jobs=cfg.n_jobs,
+        show_progress=cfg.progress,
+    )
+    if len(ds) == 0:
+        raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
+    table, feat_name = _atom_table(cfg, ds)
+    model_cfg = make_config(cfg.model, cfg.model_options)
+    gcfg = model_cfg.graph_config()
+    supported = [int(z) for z in torch.nonzero(~torch.isnan(table).any(dim=1)).flatten()]
+    cache = GraphCache(Path(cfg.cache_dir) / "graphs.lmdb" if cfg.cache_dir else None) if cfg.use_cache else None
+    graphs, report = build_dataset_graphs(
+        ds, gcfg, cache=cache, supported_elements=supported, n_jobs=cfg.n_jobs, show_progress=cfg.progress
+    )
+    t_data = time.perf_counter() - t0
+    y = np.stack([ds.targets[t] for t in cfg.targets], axis=1)
+    graphs = attach_targets(graphs, y)
+    split: Split
+    split_path = run_dir / "split.json" if run_dir else None
+    if split_path is not None and split_path.is_file():
+        split = Split.load(split_path, ds.ids)
+    elif cfg.split_file:
+        split = Split.load(cfg.split_file, ds.ids)
+    else:
+        split = random_split(len(ds), [float(x) for x in cfg.split.split(",")], seed=cfg.seed)
+    if split_path is not None and not split_path.is_file():
+        split.save(split_path, ds.ids)
+    return {
+        "dataset": ds,
+        "graphs": graphs,
+        "split": split,
+        "graph_config": gcfg,
+        "model_config": model_cfg,
+        "atom_table": table,
+        "featurizer": feat_name,
+        "graph_report": report,
+        "data_time_s": t_data,
+    }
+
+
+def _check_run_dir(run_dir: Path, cfg: TrainConfig) -> bool:
+    """True when the folder holds the same run (resume); raise when it holds another one."""
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return False
+    old = TrainConfig.from_yaml(saved)
+    if old.resume_key() != cfg.resume_key():
+        diff = sorted(k for k, v in cfg.resume_key().items() if old.resume_key().get(k) != v)
+        raise RunConfigMismatch(
+            f"{run_dir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
+            "choose another --out or delete the folder"
+        )
+    return True
+
+
+def train(cfg: TrainConfig) -> RunResult:
+    """Train (or resume, or report an already finished run) and evaluate on the test split."""
+    if not cfg.targets:
+        raise ValueError("no target given (--target NAME)")
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = _check_run_dir(run_dir, cfg)
+    if resuming and (run_dir / "metrics.json").is_file():
+        return RunResult(run_dir, json.loads((run_dir / "metrics.json").read_text()))
+    cfg.save(run_dir / "config.yaml")
+    t_start = time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = prepare_data(cfg, run_dir)
+    ds: CrystalDataset = data["dataset"]
+    ds.write_rejections(run_dir / "rejected.csv")
+    split: Split = data["split"]
+    graphs = data["graphs"]
+    task_kind = infer_task(ds, cfg.targets, cfg.task)
+    if task_kind == "classification" and len(cfg.targets) != 1:
+        raise ValueError("classification takes exactly one target")
+    y_train = np.stack([ds.targets[t] for t in cfg.targets], axis=1)[split.train]
+    normalizer = fit_normalizer(y_train) if task_kind == "regression" else None
+    torch.manual_seed(cfg.seed)
+    module = CrystalTask(
+        model_name=cfg.model,
+        model_config=data["model_config"].to_dict(),
+        graph_config=data["graph_config"].to_dict(),
+        targets=list(cfg.targets),
+        task=task_kind,
+        units={t: ds.units.get(t, "") for t in cfg.targets},
+        normalizer=normalizer,
+        optim=cfg.optim_dict(),
+        atom_table=data["atom_table"],
+        featurizer=data["featurizer"],
+        seed=cfg.seed,
+        extra={"source": cfg.source, "n_train": int(len(split.train))},
+    )
+    train_loader = make_loader([graphs[i] for i in split.train], cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_graphs = [graphs[i] for i in split.val] or [graphs[i] for i in split.train[: max(1, len(split.train) // 10)]]
+    val_loader = make_loader(val_graphs, cfg.batch_size)
+    monitor, mode = ("val_mae", "min") if task_kind == "regression" else ("val_auc", "max")
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True)
+    timer = EpochTimer()
+    callbacks: list[Callback] = [checkpoint, timer]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        callbacks=callbacks,
+        logger=CSVLogger(str(run_dir), name="log", version=""),
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        deterministic=True,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+        max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
+    )
+    last = ckpt_dir / "last.ckpt"
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
+    train_time = timer.elapsed
+    metrics = evaluate_run(run_dir, ds, graphs, split, cfg, show_progress=cfg.progress)
+    best = ckpt_dir / "best.ckpt"
+    metrics.update(
+        {
+            "model": cfg.model,
+            "targets": list(cfg.targets),
+            "task": task_kind,
+            "units": {t: ds.units.get(t, "") for t in cfg.targets},
+            "n_train": int(len(split.train)),
+            "n_val": int(len(split.val)),
+            "n_test": int(len(split.test)),
+            "n_rejected": len(ds.rejections),
+            "epochs_run": int(trainer.current_epoch),
+            "train_time_s": round(train_time, 3),
+            "time_per_epoch_s": round(float(np.mean(timer.epoch_times)) if timer.epoch_times else float("nan"), 4),
+            "data_time_s": round(data["data_time_s"], 3),
+            "wall_time_this_process_s": round(time.perf_counter() - t_start, 3),
+            "n_parameters": module.n_parameters(),
+            "checkpoint_bytes": best.stat().st_size if best.is_file() else None,
+            "seed": cfg.seed,
+        }
+    )
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    try:
+        from crystalgnn.evaluation.plots import training_curve_plot
+
+        training_curve_plot(run_dir / "log" / "metrics.csv", run_dir / "training.png")
+    except Exception:  # a plot must never fail a finished run
+        pass
+    return RunResult(run_dir, metrics)
+
+
+def evaluate_run(
+    run_dir: Path, ds: CrystalDataset, graphs: list[Any], split: Split, cfg: TrainConfig, show_progress: bool = True
+) -> dict[str, Any]:
+    """Test-set metrics, predictions.csv and plots from the best checkpoint."""
+    best = run_dir / "checkpoints" / "best.ckpt"
+    predictor = Predictor(task_from_checkpoint(load_checkpoint_file(best)), source=str(best))
+    idx = split.test if len(split.test) else split.val
+    values = predictor.predict_graphs([graphs[i] for i in idx])
+    return write_report(run_dir, ds, idx, values, predictor, prefix="test")
+
+
+def write_report(
+    out_dir: Path, ds: CrystalDataset, idx: np.ndarray, values: np.ndarray, predictor: Predictor, prefix: str = "test"
+) -> dict[str, Any]:
+    """Metrics + predictions.csv + parity/ROC plot for entries ``idx`` of ``ds``."""
+    import pandas as pd
+
+    from crystalgnn.evaluation.plots import parity_plot, roc_plot
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = [ds.ids[i] for i in idx]
+    metrics: dict[str, Any] = {}
+    df = pd.DataFrame({"id": ids})
+    if predictor.kind == "classification":
+        t = predictor.targets[0]
+        y = ds.targets[t][idx]
+        df["target"], df["prediction"] = y, values
+        metrics[prefix] = classification_metrics(y, values)
+        roc_plot(y, values, out_dir / "roc.png", label=t)
+    else:
+        per = {}
+        for k, t in enumerate(predictor.targets):
+            y = ds.targets[t][idx]
+            sfx = "" if len(predictor.targets) == 1 else f"_{t}"
+            df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
+            per[t] = regression_metrics(y, values[:, k])
+            parity_plot(y, values[:, k], out_dir / f"parity{sfx}.png", label=t, unit=predictor.units.get(t, ""))
+        metrics[prefix] = per[predictor.targets[0]] if len(per) == 1 else per
+    df.to_csv(out_dir / "predictions.csv", index=False)
+    return metrics
