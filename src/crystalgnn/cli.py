@@ -144,6 +144,9 @@ def graphs_build(
 def train(
     source: Optional[str] = typer.Argument(None, help="file, folder or dataset short name"),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="target name (repeat for several)"),
+    site_target: Optional[str] = typer.Option(
+        None, "--site-target", help="per-site target (e.g. magmom, abs_magmom): train a per-site model"
+    ),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with any of these options"),
     model: Optional[str] = typer.Option(None, help="cgcnn | megnet | schnet | alignn"),
     task: Optional[str] = typer.Option(None, help="regression | classification | auto"),
@@ -157,6 +160,8 @@ def train(
     scheduler: Optional[str] = typer.Option(None, help="multistep | cosine | onecycle | none"),
     lr_milestones: Optional[str] = typer.Option(None, help="comma-separated epochs (multistep)"),
     split: Optional[str] = typer.Option(None, help="train,val,test ratios, e.g. 0.6,0.2,0.2"),
+    subset: Optional[int] = typer.Option(None, help="use a seeded random subset of this many structures"),
+    subset_seed: Optional[int] = typer.Option(None, help="seed of --subset (default 0)"),
     split_file: Optional[str] = typer.Option(None, help="JSON with train/val/test id lists"),
     seed: Optional[int] = typer.Option(None),
     early_stopping: Optional[int] = typer.Option(None, "--early-stopping", help="patience in epochs"),
@@ -186,6 +191,7 @@ def train(
     flags = {
         "source": source,
         "targets": list(target) if target else None,
+        "site_target": site_target,
         "model": model,
         "task": task,
         "out": out,
@@ -198,6 +204,8 @@ def train(
         "scheduler": scheduler,
         "lr_milestones": [int(x) for x in lr_milestones.split(",")] if lr_milestones else None,
         "split": split,
+        "subset": subset,
+        "subset_seed": subset_seed,
         "split_file": split_file,
         "seed": seed,
         "early_stopping_patience": early_stopping,
@@ -228,7 +236,7 @@ def train(
     if not cfg.source:
         _fail("no SOURCE given (argument or 'source:' in the config)")
     if cfg.out == "runs/run":
-        cfg.out = f"runs/{Path(str(cfg.source)).name.split('.')[0]}-{'-'.join(cfg.targets)}-{cfg.model}-s{cfg.seed}"
+        cfg.out = f"runs/{Path(str(cfg.source)).name.split('.')[0]}-{'-'.join(cfg.targets or [str(cfg.site_target)])}-{cfg.model}-s{cfg.seed}"
     from crystalgnn.data.dataset import DataError
 
     try:
@@ -258,6 +266,9 @@ def evaluate(
         pred = Predictor.load(model)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    if pred.kind == "site":  # a per-site checkpoint: one value per site
+        _evaluate_sites(pred, sources, out, target)
+        return
     names = pred.targets if target is None else [target]
     ds = _load(sources, names)
     if target is not None:
@@ -268,6 +279,24 @@ def evaluate(
     metrics["n_rejected"] = len(res.rejected)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps(metrics, indent=1))
+    if res.rejected:
+        err.print(f"[yellow]{len(res.rejected)} entries rejected[/]; see {out / 'rejected.csv'}")
+        _write_rejected(res.rejected, out / "rejected.csv")
+
+
+def _evaluate_sites(pred: Any, sources: list[str], out: Path, target: Optional[str]) -> None:
+    """``evaluate`` for per-site checkpoints: per-site metrics, per-element table and figures."""
+    from crystalgnn.evaluation.site_report import write_site_report
+
+    name = target or pred.site_target
+    ds = _load(sources, [name])
+    res = pred.predict(ds, show_progress=len(ds) > 500)
+    df = res.to_frame(ds, target=name)
+    metrics = write_site_report(out, df, target=pred.site_target, unit=pred.units.get(pred.site_target, ""), prefix="metrics")
+    metrics["n_rejected"] = len(res.rejected)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    console.print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("_per_element")}, indent=1))
+    console.print(f"per-element metrics: {out / 'per_element.csv'}")
     if res.rejected:
         err.print(f"[yellow]{len(res.rejected)} entries rejected[/]; see {out / 'rejected.csv'}")
         _write_rejected(res.rejected, out / "rejected.csv")
@@ -291,14 +320,21 @@ def predict(
     inputs: list[str] = typer.Argument(..., help="structure files, folders, tables or dataset names"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the table as CSV"),
     limit: int = typer.Option(50, help="rows shown on screen"),
+    structures_out: Optional[Path] = typer.Option(
+        None, "--structures-out", help="per-site models: write structures with the predictions as a site property"
+    ),
 ) -> None:
-    """Predict with a trained model: a table on screen and, with --output, a CSV."""
+    """Predict with a trained model: a table on screen and, with --output, a CSV.
+
+    Per-site models give one row per site (id, site_index, element, prediction)."""
     from crystalgnn.evaluation.predict import Predictor
 
     try:
         pred = Predictor.load(model)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    if structures_out is not None and pred.kind != "site":
+        _fail("--structures-out needs a per-site model (trained with --site-target)")
     ds = _load(inputs)
     res = pred.predict(ds, show_progress=len(ds) > 500)
     df = res.to_frame(ds)
@@ -307,6 +343,9 @@ def predict(
         output.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(output, index=False)
         console.print(f"wrote {output}")
+    if structures_out is not None:
+        res.write_structures(ds, structures_out)
+        console.print(f"wrote {len(res.ids)} structures (JSON + CIF, site property {res.property_name()}) to {structures_out}")
     if res.rejected:
         err.print(f"[yellow]{len(res.rejected)} inputs rejected[/]:")
         for r in res.rejected[:20]:
@@ -377,6 +416,87 @@ def demo(
     if output is not None:
         df.to_csv(output, index=False)
         console.print(f"wrote {output}")
+
+
+# ----------------------------------------------------------------------------- benchmark
+def _bench_train_options(batch_size: Optional[int], lr: Optional[float], optimizer: Optional[str],
+                         threads: Optional[int], accelerator: Optional[str]) -> dict[str, Any]:
+    opts = {"batch_size": batch_size, "lr": lr, "optimizer": optimizer, "num_threads": threads, "accelerator": accelerator}
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+@app.command()
+def benchmark(
+    source: str = typer.Argument(..., help="file, folder or dataset short name"),
+    targets: str = typer.Option(..., "--targets", "-t", help="comma-separated targets"),
+    models: str = typer.Option("cgcnn,soap-svr,soap-mlp,per-element,mean", "--models", help="comma-separated models"),
+    repeats: Optional[int] = typer.Option(None, help="random splits (seeds 0..N-1; default 3) or Matbench folds (default 5)"),
+    split: str = typer.Option("0.8,0.1,0.1", help="train,val,test ratios"),
+    out: Path = typer.Option(..., "--out", "-o", help="benchmark folder (re-run to resume)"),
+    epochs: int = typer.Option(30, help="epochs of the networks (GNNs, SOAP -> MLP)"),
+    protocol: str = typer.Option("random", help="random | matbench (5-fold CV with Matbench's folds)"),
+    subset: Optional[int] = typer.Option(None, help="use a random subset of this many entries"),
+    subset_seed: int = typer.Option(0, help="seed of the subset"),
+    batch_size: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None),
+    optimizer: Optional[str] = typer.Option(None, help="sgd | adam | adamw"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="processes for parsing, graphs, SOAP"),
+    threads: Optional[int] = typer.Option(None, help="torch threads"),
+    accelerator: Optional[str] = typer.Option(None, help="cpu | gpu | auto"),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Every model x target x repeat: results.csv, summary.md/.csv and benchmark.png (resumable)."""
+    from crystalgnn.evaluation.benchmark import run_benchmark
+
+    try:
+        res = run_benchmark(
+            source, [t for t in targets.split(",") if t], [m for m in models.split(",") if m], out=out,
+            repeats=repeats, split=split, epochs=epochs, protocol=protocol, subset=subset, subset_seed=subset_seed,
+            train_options=_bench_train_options(batch_size, lr, optimizer, threads, accelerator),
+            n_jobs=jobs, show_progress=not no_progress,
+        )  # fmt: skip
+    except (RuntimeError, KeyError, ValueError) as exc:
+        _fail(str(exc).strip("'\""))
+    console.print(res.summary_markdown)
+    console.print(f"[bold green]done[/]: {res.n_run} cells run, {res.n_skipped} already finished; " + ", ".join(str(p) for p in res.files.values()))
+
+
+@app.command("learning-curve")
+def learning_curve(
+    source: str = typer.Argument(..., help="file, folder or dataset short name"),
+    target: str = typer.Option(..., "--target", "-t"),
+    models: str = typer.Option("cgcnn,soap-svr", "--models", help="comma-separated models"),
+    sizes: str = typer.Option("500,1000,2000,4000,6000", help="comma-separated training-set sizes"),
+    repeats: int = typer.Option(2, help="random splits (seeds 0..N-1); test set fixed per repeat"),
+    split: str = typer.Option("0.8,0.1,0.1", help="train,val,test ratios (sizes come from the train part)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (re-run to resume)"),
+    epochs: int = typer.Option(30),
+    subset: Optional[int] = typer.Option(None),
+    subset_seed: int = typer.Option(0),
+    batch_size: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None),
+    optimizer: Optional[str] = typer.Option(None),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j"),
+    threads: Optional[int] = typer.Option(None),
+    accelerator: Optional[str] = typer.Option(None),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Test MAE against training-set size on log-log axes (CGCNN paper Fig. 2b), resumable."""
+    from crystalgnn.evaluation.learning_curve import run_learning_curve
+
+    try:
+        res = run_learning_curve(
+            source, target, [m for m in models.split(",") if m], [int(s) for s in sizes.split(",") if s], out=out,
+            repeats=repeats, split=split, epochs=epochs, subset=subset, subset_seed=subset_seed,
+            train_options=_bench_train_options(batch_size, lr, optimizer, threads, accelerator),
+            n_jobs=jobs, show_progress=not no_progress,
+        )  # fmt: skip
+    except (RuntimeError, KeyError, ValueError) as exc:
+        _fail(str(exc).strip("'\""))
+    if len(res.summary):
+        cols = ["model", "size", "n_runs", "mae_mean", "mae_std"] if "mae_mean" in res.summary else list(res.summary.columns)[:6]
+        _print_frame(res.summary[cols], 200, title=f"learning curve: {target}")
+    console.print(f"[bold green]done[/]: {res.n_run} cells run, {res.n_skipped} already finished; {out / 'learning_curve.csv'}, {res.figure}")
 
 
 def main() -> None:  # pragma: no cover

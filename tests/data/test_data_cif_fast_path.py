@@ -41,7 +41,7 @@ def first_rows(path, n: int, column: str = "cif") -> list[tuple[str, str]]:
     [
         ("castelli_perovskites_cdvae.jsonl.gz", 300),
         ("mp_crysxpp_36k.jsonl.gz", 300),
-        ("qmof_bandgap_persite_le100atoms.jsonl.gz", 150),
+        ("qmof_bandgap_persite_le100atoms.jsonl.gz", 100),
     ],
 )
 def test_fast_path_matches_pymatgen_on_real_cifs(shared_data, file, n):

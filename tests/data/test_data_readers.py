@@ -366,12 +366,16 @@ def test_matbench_json(tmp_path, structures, suffix, indent):
         assert same_structure(s, structures[k])
 
 
-def test_matbench_json_columns_first(tmp_path, structures):
-    """pandas ``to_json(orient='split')`` writes ``columns`` before a long ``index``."""
+@pytest.mark.parametrize("columns_first", [True, False])
+def test_matbench_json_with_a_long_index(tmp_path, structures, columns_first):
+    """pandas ``to_json(orient='split')`` writes ``columns`` first; pretty-printed files with a
+    long ``index`` first must be recognised too (not only by their first few kB)."""
     n = 600
     s = structures["nacl"].as_dict()
-    doc = {"columns": ["structure", "y"], "index": list(range(n)), "data": [[s, float(i)] for i in range(n)]}
-    path = write_gz_or_plain(tmp_path / "mb.json.gz", json.dumps(doc))
+    index = list(range(n))
+    doc = {"columns": ["structure", "y"], "index": index} if columns_first else {"index": index, "columns": ["structure", "y"]}
+    doc["data"] = [[s, float(i)] for i in range(n)]
+    path = write_gz_or_plain(tmp_path / "mb.json.gz", json.dumps(doc, indent=None if columns_first else 2))
     ds = load_source(path, **KW)
     assert len(ds) == n and ds.ids[:3] == ["0", "1", "2"]
     assert ds.targets["y"][-1] == n - 1
@@ -428,3 +432,38 @@ def test_concat_fills_missing_targets_with_nan(structures):
     out = concat_datasets([a, b])
     assert out.ids == ["a", "b"]
     assert out.targets["e"][0] == 1.0 and np.isnan(out.targets["e"][1])
+
+
+# --------------------------------------------------------------------------- encodings
+def test_byte_order_mark_and_crlf_line_endings(tmp_path, structures):
+    """Files saved by spreadsheet programs (BOM, CRLF) read like any other."""
+    folder = tmp_path / "cg"
+    folder.mkdir()
+    (folder / "mp-1.cif").write_text(cif(structures["nacl"]))
+    (folder / "mp-2.cif").write_text(cif(structures["si"]))
+    (folder / "id_prop.csv").write_bytes("\ufeffmp-1,0.5\r\nmp-2,1.5\r\n".encode())
+    ds = load_source(folder, **KW)
+    assert ds.ids == ["mp-1", "mp-2"]
+    np.testing.assert_allclose(ds.targets["target"], [0.5, 1.5])
+
+    path = tmp_path / "t.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(["id", "cif", "y"])
+        w.writerow(["a", cif(structures["srtio3"]).replace("\n", "\r\n"), "2.5"])
+    ds = load_source(path, **KW)
+    assert ds.ids == ["a"] and ds.targets["y"][0] == 2.5
+    assert ds.structures[0].composition.reduced_formula == "SrTiO3"
+
+
+def test_alignn_folder_with_a_broken_poscar(tmp_path, structures):
+    folder = tmp_path / "alignn"
+    folder.mkdir()
+    Poscar(structures["nacl"]).write_file(folder / "POSCAR-good.vasp")
+    (folder / "POSCAR-bad.vasp").write_text("garbage\n1.0\nnot a lattice\n")
+    (folder / "id_prop.csv").write_text("POSCAR-good.vasp,1\nPOSCAR-bad.vasp,2\n")
+    ds = load_source(folder, **KW)
+    assert ds.ids == ["POSCAR-good"]
+    [rej] = ds.rejections
+    assert rej.id == "POSCAR-bad" and rej.source == str(folder / "POSCAR-bad.vasp")
+    assert "unparsable structure" in rej.reason

@@ -303,3 +303,17 @@ def test_drop_and_require_targets_keep_arrays_aligned():
     assert [s.lattice.a for s in ds.structures] == [3.0, 6.0]
     assert [(r.id, r.reason) for r in ds.rejections] == [("b", "label 'y' is missing, NaN or infinite"), ("c", "manual")]
     assert ds.rejections[1].source == "test"
+
+
+def test_molecules_without_a_cell_are_rejected_clearly(tmp_path):
+    import ase.io
+    from ase.build import molecule
+
+    ase.io.write(tmp_path / "water.xyz", molecule("H2O"))
+    (tmp_path / "ok.cif").write_text(GOOD_CIF)
+    ds = load_source(tmp_path, **KW)
+    assert ds.ids == ["ok"]
+    assert reasons(ds) == {"water": "not a periodic crystal (no three-dimensional cell)"}
+    ds = load_source([molecule("CH4"), Structure.from_str(GOOD_CIF, fmt="cif")], **KW)
+    assert ds.ids == ["s1"]
+    assert reasons(ds) == {"s0": "not a periodic crystal (no three-dimensional cell)"}

@@ -9,6 +9,7 @@ into the package.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,8 +207,17 @@ def catalog_path(name: str) -> Path:
     return root / entry.file
 
 
-def load_catalog(name: str, *, end_member: str = "discharged", **kw: Any) -> CrystalDataset:
-    """Load a short-named dataset with its labels and units."""
+def load_catalog(
+    name: str, *, end_member: str = "discharged", max_rows: int | None = None, **kw: Any
+) -> CrystalDataset:
+    """Load a short-named dataset with its labels and units.
+
+    Args:
+        name: a short name from :data:`CATALOG` (or an alias).
+        end_member: for battery electrodes, ``"discharged"`` (default) or ``"charged"``.
+        max_rows: read only the first ``max_rows`` rows of the file (quick looks, tests).
+        **kw: passed to :func:`~crystalgnn.data.readers.read_table` (``n_jobs``, ``show_progress``).
+    """
     from crystalgnn.data.readers import iter_table_rows, read_table
 
     key = ALIASES.get(name, name)
@@ -220,6 +230,8 @@ def load_catalog(name: str, *, end_member: str = "discharged", **kw: Any) -> Cry
         scol = f"cif_{end_member}"
     labels = list(entry.units) + list(entry.site_units)
     rows = iter_table_rows(path)
+    if max_rows is not None:
+        rows = itertools.islice(rows, max(0, int(max_rows)))
     rejected_rows: list[dict[str, Any]] = []
     if entry.row_filter:
         flt = entry.row_filter

@@ -110,15 +110,17 @@ class CrystalDataset:
 
     def drop(self, indices: Iterable[int], reason: str | Sequence[str], source: str = "") -> None:
         """Remove entries in place, recording each as a rejection with ``reason``."""
-        drop = sorted({int(i) for i in indices})
+        given = [int(i) for i in indices]
+        if isinstance(reason, str):
+            by_idx = {i: reason for i in given}
+        else:  # one reason per index, in the order the indices were given
+            by_idx = dict(zip(given, list(reason), strict=True))
+        drop = sorted(by_idx)
         if not drop:
             return
-        reasons = [reason] * len(drop) if isinstance(reason, str) else list(reason)
-        by_idx = dict(zip(drop, reasons, strict=True)) if not isinstance(reason, str) else None
         for i in drop:
-            why = reason if by_idx is None else by_idx[i]
             src = source or str(self.metadata[i].get("source", self.name))
-            self.rejections.append(Rejection(self.ids[i], src, why))
+            self.rejections.append(Rejection(self.ids[i], src, by_idx[i]))
         dropped = set(drop)
         keep = [i for i in range(len(self)) if i not in dropped]
         kept = self.subset(keep)
@@ -126,14 +128,25 @@ class CrystalDataset:
         self.site_targets, self.metadata = kept.site_targets, kept.metadata
 
     def require_targets(self, names: Sequence[str]) -> None:
-        """Reject entries whose label for any of ``names`` is missing, NaN or infinite."""
+        """Reject entries whose label for any of ``names`` is missing, NaN or infinite.
+
+        For a per-site target: entries without one value per site, with no finite value, or with
+        an infinite value (a NaN site is an unlabelled site and is kept).
+        """
         for name in names:
             if name in self.targets:
                 bad = np.flatnonzero(~np.isfinite(self.targets[name]))
                 self.drop(bad, f"label {name!r} is missing, NaN or infinite")
             elif name in self.site_targets:
-                bad = [i for i, a in enumerate(self.site_targets[name]) if a is None]
-                self.drop(bad, f"per-site label {name!r} is missing")
+                arrs = self.site_targets[name]
+                bad = [i for i, a in enumerate(arrs) if a is None or len(a) != len(self.structures[i])]
+                self.drop(bad, f"per-site label {name!r} is missing or not one value per site")
+                # NaN marks an unlabelled site (masked in training); a structure with no labelled
+                # site at all, or with an infinite value, is rejected.
+                bad = [i for i, a in enumerate(self.site_targets[name]) if not np.any(np.isfinite(a))]
+                self.drop(bad, f"per-site label {name!r} is missing on every site")
+                bad = [i for i, a in enumerate(self.site_targets[name]) if np.any(np.isinf(a))]
+                self.drop(bad, f"per-site label {name!r} has infinite values")
             else:
                 raise KeyError(
                     f"unknown target {name!r}; dataset {self.name!r} has "

@@ -7,12 +7,13 @@ coordinates), which are far cheaper to pass between processes than pickled ``Str
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Composition, Element, Lattice, Structure
 
 from crystalgnn.data.structure_io import (
     StructureParseError,
@@ -33,6 +34,13 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+@functools.lru_cache(maxsize=512)
+def _composition(symbol: str) -> Composition:
+    """One shared single-element ``Composition`` per symbol: building each site's own is about
+    half the cost of rebuilding a ``Structure`` from arrays (compositions are immutable)."""
+    return Composition({Element(symbol): 1})
 
 
 def _parse_one(payload: Any) -> Structure:
@@ -110,7 +118,7 @@ def parse_structures(
     for kind, value in results:
         if kind == "ok":
             lattice, species, frac = value
-            out.append(Structure(Lattice(lattice), species, np.asarray(frac)))
+            out.append(Structure(Lattice(lattice), [_composition(sp) for sp in species], np.asarray(frac)))
         else:
             out.append(value)
     return out

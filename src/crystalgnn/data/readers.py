@@ -50,10 +50,11 @@ ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
 
 
 # --------------------------------------------------------------------------- helpers
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
+    # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")  # type: ignore[return-value]
-    return path.open("r", encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)  # type: ignore[return-value]
+    return path.open("r", encoding="utf-8-sig", newline=newline)
 
 
 def _suffix(path: Path) -> str:
@@ -213,7 +214,7 @@ def read_structure_folder(folder: str | Path, **kw: Any) -> CrystalDataset:
 def _read_id_prop(path: Path) -> tuple[list[list[str]], list[str] | None]:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty id_prop.csv")
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: empty id_prop.csv")
@@ -296,7 +297,7 @@ def iter_table_rows(path: str | Path) -> Iterable[dict[str, Any]]:
     """Rows of a CSV or JSON-lines file (optionally gzipped) as dicts."""
     path = Path(path)
     suffix = _suffix(path)
-    with _open_text(path) as f:
+    with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
         if suffix.startswith(".csv"):
             yield from csv.DictReader(f)
         else:

@@ -69,10 +69,15 @@ def split_from_ids(lists: dict[str, Sequence[str]], ids: Sequence[str]) -> Split
         missing = [i for i in wanted if i not in pos]
         if missing:
             raise KeyError(f"{len(missing)} {part} ids are not in the dataset (first: {missing[:3]})")
+        repeated = sorted({i for i in wanted if wanted.count(i) > 1}) if len(set(wanted)) < len(wanted) else []
+        if repeated:
+            raise ValueError(f"{len(repeated)} {part} ids are listed more than once (first: {repeated[:3]})")
         out[part] = np.array(sorted(pos[i] for i in wanted), dtype=np.int64)
-    overlap = (set(out["train"]) & set(out["test"])) | (set(out["train"]) & set(out["val"]))
+    train, val, test = (set(out[p].tolist()) for p in ("train", "val", "test"))
+    overlap = (train & test) | (train & val) | (val & test)
     if overlap:
-        raise ValueError(f"{len(overlap)} entries are in more than one part of the split")
+        first = [ids[i] for i in sorted(overlap)[:3]]
+        raise ValueError(f"{len(overlap)} entries are in more than one part of the split (first: {first})")
     return Split(out["train"], out["val"], out["test"])
 
 

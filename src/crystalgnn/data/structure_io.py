@@ -46,6 +46,17 @@ def _num(token: str) -> float:
     return float(m.group(1))
 
 
+def _nums(tokens: list[str]) -> np.ndarray:
+    """Many CIF numbers at once; tokens with uncertainties (``0.25(3)``) take the slow path."""
+    try:
+        out = np.array(tokens, dtype=float)
+        if np.all(np.isfinite(out)) and not any("_" in t for t in tokens):
+            return out
+    except ValueError:
+        pass
+    return np.array([_num(t) for t in tokens], dtype=float)
+
+
 def parse_p1_cif(text: str) -> Structure | None:
     """Read a single-block P1 CIF quickly; ``None`` when the file needs the general parser.
 
@@ -135,18 +146,14 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
         raise StructureParseError("CIF has no atoms")
     occ_col = col.get("_atom_site_occupancy")
     if occ_col is not None:
-        occ = np.array([_num(r[occ_col]) for r in atom_rows])
+        occ = _nums([r[occ_col] for r in atom_rows])
         if np.any(np.abs(occ - 1.0) > 1e-6):
             raise StructureParseError("partial occupancy / disordered sites")
     symbols = [r[sym_col] for r in atom_rows]
     if any(_PLAIN_SYMBOL.match(s) is None or s in ("D", "T") for s in symbols):
         return None
-    xyz = np.array(
-        [
-            [_num(r[col["_atom_site_fract_x"]]), _num(r[col["_atom_site_fract_y"]]), _num(r[col["_atom_site_fract_z"]])]
-            for r in atom_rows
-        ]
-    )
+    cx, cy, cz = col["_atom_site_fract_x"], col["_atom_site_fract_y"], col["_atom_site_fract_z"]
+    xyz = _nums([t for r in atom_rows for t in (r[cx], r[cy], r[cz])]).reshape(-1, 3)
     # Same conventions as pymatgen's CifParser: values within 1e-4 (relative) of 1/3 or 2/3 are
     # set to the exact fraction, then coordinates are wrapped into [0, 1).
     for frac in (1 / 3, 2 / 3):
@@ -244,10 +251,17 @@ def structure_from_any(obj: Any) -> Structure:
     except ImportError:  # pragma: no cover - ase is a dependency
         Atoms = ()  # type: ignore[assignment]
     if isinstance(obj, Atoms):
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        return AseAtomsAdaptor.get_structure(obj)
+        return structure_from_atoms(obj)
     raise StructureParseError(f"cannot turn a {type(obj).__name__} into a Structure")
+
+
+def structure_from_atoms(atoms: Any) -> Structure:
+    """An ASE ``Atoms`` as a ``Structure``; molecules without a 3D cell are a clear error."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if atoms.cell.rank < 3:
+        raise StructureParseError("not a periodic crystal (no three-dimensional cell)")
+    return AseAtomsAdaptor.get_structure(atoms)
 
 
 def is_structure_file(path: Path) -> bool:
@@ -316,15 +330,18 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
             errors.append(f"pymatgen: {type(exc).__name__}: {str(exc)[:100]}")
     try:
         import ase.io
-        from pymatgen.io.ase import AseAtomsAdaptor
 
         frames = ase.io.read(str(path), index=":")
         if not frames:
             raise StructureParseError("no frames")
-        structs = [AseAtomsAdaptor.get_structure(a) for a in frames]
+        if all(a.cell.rank < 3 for a in frames):
+            raise StructureParseError("not a periodic crystal (no three-dimensional cell)")
+        structs = [structure_from_atoms(a) for a in frames]
         if len(structs) == 1:
             return [(stem, structs[0])]
         return [(f"{stem}#{k}", s) for k, s in enumerate(structs)]
+    except StructureParseError:
+        raise
     except Exception as exc:
         errors.append(f"ase: {type(exc).__name__}: {str(exc)[:100]}")
     raise StructureParseError("unreadable structure file (" + "; ".join(errors) + ")")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig
 from crystalgnn.training.data import make_loader
 from crystalgnn.training.task import CrystalTask
+
+if TYPE_CHECKING:
+    from crystalgnn.training.site_task import SitePredictor
 
 
 def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
@@ -106,13 +109,19 @@ class Predictor:
         self.model_name: str = hp.model_name
 
     @classmethod
-    def load(cls, ref: str | Path) -> Predictor:
+    def load(cls, ref: str | Path) -> Predictor | SitePredictor:
+        """A :class:`Predictor`, or a per-site ``SitePredictor`` for a per-site checkpoint."""
         path = resolve_model(ref)
         if path.name.endswith(".pth.tar"):
             from crystalgnn.models.cgcnn_import import import_cgcnn_task
 
             return cls(import_cgcnn_task(path), source=str(path))
-        return cls(task_from_checkpoint(load_checkpoint_file(path)), source=str(path))
+        ckpt = load_checkpoint_file(path)
+        if "site_target" in dict(ckpt.get("hyper_parameters") or {}):
+            from crystalgnn.training.site_task import SitePredictor, site_task_from_checkpoint
+
+            return SitePredictor(site_task_from_checkpoint(ckpt), source=str(path))
+        return cls(task_from_checkpoint(ckpt), source=str(path))
 
     def supported_elements(self) -> list[int]:
         return self.task.model.atom_features.supported_elements()

@@ -86,7 +86,8 @@ def build_graph_list(
             report.rejected.append((i, why))
     rejected_now = {i for i, _ in report.rejected}
     if cache is not None:
-        keys = [structure_key(*r, config) for r in raw]
+        ckey = config.cache_key()
+        keys = [structure_key(*r, ckey) for r in raw]
         for i, buf in enumerate(cache.get_many(keys)):
             if i in rejected_now:
                 continue

@@ -21,13 +21,13 @@ from crystalgnn.graphs.crystal_graph import GraphConfig
 
 _HEADER = struct.Struct("<II")  # n_nodes, n_edges
 _LAYOUT = (  # name, dtype in the cache, dtype in memory, shape given (n, e)
-    ("z", np.uint8, np.int64, lambda n, e: (n,)),
-    ("pos", np.float32, np.float32, lambda n, e: (n, 3)),
-    ("lattice", np.float32, np.float32, lambda n, e: (1, 3, 3)),
-    ("edge_index", np.int32, np.int64, lambda n, e: (2, e)),
-    ("edge_shift", np.int16, np.int64, lambda n, e: (e, 3)),
-    ("edge_vec", np.float32, np.float32, lambda n, e: (e, 3)),
-    ("edge_dist", np.float32, np.float32, lambda n, e: (e,)),
+    ("z", np.dtype(np.uint8), np.int64, lambda n, e: (n,)),
+    ("pos", np.dtype(np.float32), np.float32, lambda n, e: (n, 3)),
+    ("lattice", np.dtype(np.float32), np.float32, lambda n, e: (1, 3, 3)),
+    ("edge_index", np.dtype(np.int32), np.int64, lambda n, e: (2, e)),
+    ("edge_shift", np.dtype(np.int16), np.int64, lambda n, e: (e, 3)),
+    ("edge_vec", np.dtype(np.float32), np.float32, lambda n, e: (e, 3)),
+    ("edge_dist", np.dtype(np.float32), np.float32, lambda n, e: (e,)),
 )
 
 
@@ -36,13 +36,16 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("CRYSTALGNN_CACHE_DIR", Path.home() / ".cache" / "crystalgnn"))
 
 
-def structure_key(lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: GraphConfig) -> bytes:
-    """Content hash of one structure under one graph configuration (32 bytes)."""
+def structure_key(lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: GraphConfig | str) -> bytes:
+    """Content hash of one structure under one graph configuration (32 bytes).
+
+    ``config`` may be the precomputed :meth:`GraphConfig.cache_key` string (faster in loops).
+    """
     h = hashlib.blake2b(digest_size=32)
     h.update(np.ascontiguousarray(lattice, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(z, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(cart, dtype=np.float64).tobytes())
-    h.update(config.cache_key().encode())
+    h.update((config if isinstance(config, str) else config.cache_key()).encode())
     return h.digest()
 
 
@@ -62,9 +65,11 @@ def unpack_graph(buf: bytes | memoryview) -> dict[str, np.ndarray]:
     out = {}
     for name, store, mem, shape in _LAYOUT:
         shp = shape(n, e)
-        count = int(np.prod(shp))
+        count = 1
+        for d in shp:
+            count *= d
         arr = np.frombuffer(buf, dtype=store, count=count, offset=offset)
-        offset += count * np.dtype(store).itemsize
+        offset += count * store.itemsize
         out[name] = arr.astype(mem).reshape(shp)
     return out
 

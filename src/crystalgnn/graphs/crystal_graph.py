@@ -175,19 +175,34 @@ def _pairs_with_enough_neighbors(lattice: np.ndarray, cart: np.ndarray, config: 
 
 
 def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:
-    """Wrap graph arrays (from :func:`build_graph_arrays` or the cache) in a PyG ``Data``."""
-    data = Data(
-        z=torch.from_numpy(np.ascontiguousarray(arrays["z"], dtype=np.int64)),
-        pos=torch.from_numpy(np.ascontiguousarray(arrays["pos"], dtype=np.float32)),
-        lattice=torch.from_numpy(np.ascontiguousarray(arrays["lattice"], dtype=np.float32)),
-        edge_index=torch.from_numpy(np.ascontiguousarray(arrays["edge_index"], dtype=np.int64)),
-        edge_shift=torch.from_numpy(np.ascontiguousarray(arrays["edge_shift"], dtype=np.int64)),
-        edge_vec=torch.from_numpy(np.ascontiguousarray(arrays["edge_vec"], dtype=np.float32)),
-        edge_dist=torch.from_numpy(np.ascontiguousarray(arrays["edge_dist"], dtype=np.float32)),
-        **extra,
-    )
+    """Wrap graph arrays (from :func:`build_graph_arrays` or the cache) in a PyG ``Data``.
+
+    The tensors are placed in the ``Data`` storage directly (``Data(**kwargs)`` validates each
+    attribute and costs more than everything else when thousands of graphs come from the cache).
+    """
+    data = Data()
+    mapping = {name: torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=dt)) for name, dt in _FIELDS}
+    store = getattr(data, "_store", None)
+    if store is not None and hasattr(store, "_mapping"):
+        store._mapping.update(mapping)
+    else:  # pragma: no cover - other PyG versions
+        for k, v in mapping.items():
+            setattr(data, k, v)
+    for k, v in extra.items():
+        setattr(data, k, v)
     data.num_nodes = len(arrays["z"])
     return data
+
+
+_FIELDS = (
+    ("z", np.int64),
+    ("pos", np.float32),
+    ("lattice", np.float32),
+    ("edge_index", np.int64),
+    ("edge_shift", np.int64),
+    ("edge_vec", np.float32),
+    ("edge_dist", np.float32),
+)
 
 
 def build_graph(structure: Structure, config: GraphConfig | None = None) -> Data:

@@ -24,6 +24,8 @@ class TrainConfig:
     model: str = "cgcnn"
     model_options: dict[str, Any] = field(default_factory=dict)
     task: str = "auto"  # regression | classification | auto (classification for 0/1 'class' targets)
+    subset: int | None = None  # train on a seeded random subset of this many structures
+    subset_seed: int = 0
     split: str = "0.8,0.1,0.1"
     split_file: str | None = None
     seed: int = 0

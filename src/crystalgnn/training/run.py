@@ -108,6 +108,8 @@ def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any
     )
     if len(ds) == 0:
         raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
+    if cfg.subset is not None and cfg.subset < len(ds):
+        ds = select_subset(ds, cfg.subset, cfg.subset_seed)
     table, feat_name = _atom_table(cfg, ds)
     model_cfg = make_config(cfg.model, cfg.model_options)
     gcfg = model_cfg.graph_config()
@@ -142,6 +144,14 @@ def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any
     }
 
 
+def select_subset(ds: CrystalDataset, size: int, seed: int) -> CrystalDataset:
+    """A seeded random subset of ``size`` entries (sorted positions; rejections are kept)."""
+    idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=size, replace=False))
+    sub = ds.subset(idx)
+    sub.name = f"{ds.name}[subset {size}, seed {seed}]"
+    return sub
+
+
 def _check_run_dir(run_dir: Path, cfg: TrainConfig) -> bool:
     """True when the folder holds the same run (resume); raise when it holds another one."""
     saved = run_dir / "config.yaml"
@@ -159,6 +169,10 @@ def _check_run_dir(run_dir: Path, cfg: TrainConfig) -> bool:
 
 def train(cfg: TrainConfig) -> RunResult:
     """Train (or resume, or report an already finished run) and evaluate on the test split."""
+    if cfg.site_target:  # per-site learning: crystalgnn.training.site_run
+        from crystalgnn.training.site_run import train_sites
+
+        return train_sites(cfg)
     if not cfg.targets:
         raise ValueError("no target given (--target NAME)")
     if cfg.num_threads:

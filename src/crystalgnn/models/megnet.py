@@ -1,0 +1,321 @@
+"""MEGNet: MatErials Graph Network (Chen, Ye, Zuo, Zheng & Ong, Chem. Mater. 31, 3564, 2019).
+
+A graph network with atom, bond *and* global-state attributes: each block updates bonds from
+their two atoms and the state, atoms from their mean incoming bond and the state, and the state
+from the mean bond and mean atom (Eqs. 1-6 of the paper). Sizes, activations, the placement of
+the dense pre-blocks and skip connections, and the Set2Set readout follow the reference Keras
+implementation (``materialsvirtuallab/megnet``, ``megnet/models/megnet.py`` and
+``megnet/layers/graph/megnet.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from torch_geometric.nn import Set2Set
+from torch_geometric.nn.models.schnet import ShiftedSoftplus
+from torch_geometric.utils import scatter
+
+from crystalgnn.graphs.crystal_graph import GraphConfig
+from crystalgnn.models.layers import AtomFeatureTable
+from crystalgnn.models.registry import register_model
+
+
+@dataclass(frozen=True)
+class MEGNetConfig:
+    """MEGNet hyper-parameters; names and defaults as the reference ``MEGNetModel``.
+
+    Args:
+        radius: bond cutoff (Å); every pair within it is a bond (no neighbour cap). The paper
+            uses 5 Å for crystals; the reference code's default converter uses 4 Å.
+        max_neighbors: optional cap (``None``: all pairs within ``radius``, as the reference).
+        n_gaussians: Gaussian bond features (100).
+        gaussian_min / gaussian_max: first and last centre (0 and 5 Å, ``np.linspace``).
+        gaussian_width: width ``w`` in ``exp(-(d - mu)^2 / w^2)`` (0.5 Å).
+        embedding_dim: learned element embedding (16; vocabulary = rows of the atom table).
+        state_dim: global state size; without a ``state`` on the batch it is zeros (the
+            reference default ``[0, 0]``).
+        nblocks: MEGNet blocks (3).
+        n1, n2, n3: hidden sizes (64, 32, 16): dense pre-blocks n1 -> n2, block MLPs
+            n1 -> n1 -> n2, Set2Set hidden n3, readout n2 -> n3.
+        npass: Set2Set processing steps (3).
+        dropout: dropout after each block and before the readout (reference default: none).
+    """
+
+    radius: float = 5.0
+    max_neighbors: int | None = None
+    n_gaussians: int = 100
+    gaussian_min: float = 0.0
+    gaussian_max: float = 5.0
+    gaussian_width: float = 0.5
+    embedding_dim: int = 16
+    state_dim: int = 2
+    nblocks: int = 3
+    n1: int = 64
+    n2: int = 32
+    n3: int = 16
+    npass: int = 3
+    dropout: float = 0.0
+
+    def graph_config(self) -> GraphConfig:
+        return GraphConfig(radius=self.radius, max_neighbors=self.max_neighbors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class DenseStack(nn.Module):
+    r"""Dense layers :math:`h \leftarrow g(hW_k + b_k)` with the shifted softplus
+    :math:`g(x) = \ln(1 + e^x) - \ln 2` of MEGNet (``softplus2``).
+
+    Args:
+        sizes: ``[in, h_1, ..., h_K]``.
+        last_activation: apply :math:`g` after the last layer too (the reference's ``ff``
+            pre-blocks and readout do; the update functions inside a block do not).
+
+    Weights are Glorot-uniform with zero biases, as Keras initialises them.
+    """
+
+    def __init__(self, sizes: list[int], last_activation: bool = True) -> None:
+        super().__init__()
+        self.sizes = list(sizes)
+        self.last_activation = last_activation
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.act = ShiftedSoftplus()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in self.layers:
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = len(self.layers)
+        for k, lin in enumerate(self.layers):
+            x = lin(x)
+            if k < n - 1 or self.last_activation:
+                x = self.act(x)
+        return x
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({'-'.join(map(str, self.sizes))}, last_activation={self.last_activation})"
+
+
+class MEGNetBlock(nn.Module):
+    r"""One MEGNet graph-network update (the reference ``MEGNetLayer``, Eqs. 1-6).
+
+    .. math::
+        \mathbf e_k' &= \phi_e(\mathbf v_{i_k} \oplus \mathbf v_{j_k} \oplus \mathbf e_k
+            \oplus \mathbf u) \\
+        \mathbf v_i' &= \phi_v\Big(\tfrac{1}{|E_i|}\textstyle\sum_{k \in E_i} \mathbf e_k'
+            \oplus \mathbf v_i \oplus \mathbf u\Big) \\
+        \mathbf u' &= \phi_u\Big(\tfrac{1}{|E|}\textstyle\sum_k \mathbf e_k' \oplus
+            \tfrac{1}{|V|}\textstyle\sum_i \mathbf v_i' \oplus \mathbf u\Big)
+
+    with :math:`i_k` the atom bond :math:`k` points to (``edge_index[1]``), :math:`E_i` its
+    bonds, and each :math:`\phi` a dense stack ``units`` (shifted softplus after all layers but
+    the last, as in the reference ``_mlp``). Means are per structure in a batch.
+
+    Args:
+        node_dim, edge_dim, state_dim: input sizes.
+        units: hidden sizes of each update function (reference: ``[n1, n1, n2]``).
+
+    Shapes:
+        x (|V|, node_dim), e (|E|, edge_dim), u (B, state_dim), edge_index (2, |E|),
+        batch (|V|,) -> ((|V|, units[-1]), (|E|, units[-1]), (B, units[-1]))
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, state_dim: int, units: list[int]) -> None:
+        super().__init__()
+        self.node_dim, self.edge_dim, self.state_dim, self.units = node_dim, edge_dim, state_dim, list(units)
+        out = units[-1]
+        self.phi_e = DenseStack([2 * node_dim + edge_dim + state_dim, *units], last_activation=False)
+        self.phi_v = DenseStack([out + node_dim + state_dim, *units], last_activation=False)
+        self.phi_u = DenseStack([out + out + state_dim, *units], last_activation=False)
+
+    def reset_parameters(self) -> None:
+        for phi in (self.phi_e, self.phi_v, self.phi_u):
+            phi.reset_parameters()
+
+    def forward(
+        self, x: Tensor, e: Tensor, u: Tensor, edge_index: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        src, dst = edge_index
+        n_graphs = u.shape[0]
+        edge_batch = batch[dst]
+        e_new = self.phi_e(torch.cat((x[dst], x[src], e, u[edge_batch]), dim=-1))
+        b_ev = scatter(e_new, dst, dim=0, dim_size=x.shape[0], reduce="mean")
+        x_new = self.phi_v(torch.cat((b_ev, x, u[batch]), dim=-1))
+        b_eu = scatter(e_new, edge_batch, dim=0, dim_size=n_graphs, reduce="mean")
+        b_vu = scatter(x_new, batch, dim=0, dim_size=n_graphs, reduce="mean")
+        u_new = self.phi_u(torch.cat((b_eu, b_vu, u), dim=-1))
+        return x_new, e_new, u_new
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(node={self.node_dim}, edge={self.edge_dim}, "
+            f"state={self.state_dim}, units={self.units})"
+        )
+
+
+class ProjectedSet2Set(nn.Module):
+    r"""Set2Set readout (Vinyals et al. 2016) on a linear projection, as MEGNet's ``Set2Set``.
+
+    .. math::
+        \mathbf m_i = \mathbf x_i W + \mathbf b, \quad
+        \mathbf q_t = \mathrm{LSTM}(\mathbf q^*_{t-1}), \quad
+        a_{i,t} = \mathrm{softmax}_i(\mathbf m_i \cdot \mathbf q_t), \quad
+        \mathbf r_t = \textstyle\sum_i a_{i,t} \mathbf m_i, \quad
+        \mathbf q^*_t = \mathbf q_t \oplus \mathbf r_t
+
+    The reference projects the features to ``n_hidden`` before the attention; the recurrence
+    is :class:`torch_geometric.nn.Set2Set` (a standard LSTM cell, where the Keras code uses a
+    hard-sigmoid gate).
+
+    Shapes:
+        x (N, in), index (N,) -> (B, 2 * hidden)
+    """
+
+    def __init__(self, in_channels: int, hidden: int, steps: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_channels, hidden)
+        self.set2set = Set2Set(hidden, processing_steps=steps)
+        self.reset_parameters()
+
+    @property
+    def out_channels(self) -> int:
+        return self.set2set.out_channels
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+        self.set2set.reset_parameters()
+
+    def forward(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
+        return self.set2set(self.proj(x), index, dim_size=dim_size)
+
+
+@register_model("megnet", MEGNetConfig, "MatErials Graph Network with global state (Chen et al. 2019)")
+class MEGNet(nn.Module):
+    r"""MEGNet for graph-level properties.
+
+    .. math::
+        \mathbf v^{(0)} = \mathrm{FF}(\mathrm{Emb}(Z)),\ \mathbf e^{(0)} = \mathrm{FF}(G(d)),\
+        \mathbf u^{(0)} = \mathrm{FF}(\mathbf u_{in});\quad
+        (\mathbf v, \mathbf e, \mathbf u)^{(t+1)} = (\mathbf v, \mathbf e, \mathbf u)^{(t)}
+        + \mathrm{Block}_t(\mathrm{FF}_t(\cdot))
+
+        \hat y = W_o\, g(W_2\, g(W_1 [\mathrm{S2S}(\mathbf v) \oplus \mathrm{S2S}(\mathbf e)
+        \oplus \mathbf u] + b_1) + b_2) + b_o
+
+    ``FF`` is two dense layers ``n1 -> n2`` with the shifted softplus :math:`g`; the first
+    block has no ``FF_t`` (its inputs already went through the pre-blocks), as in the
+    reference. :math:`G(d)` is the Gaussian expansion of the bond length.
+
+    Args:
+        config: hyper-parameters.
+        atom_table: (max_Z + 1, F) atom-feature table; MEGNet learns its own element embedding,
+            so the table only sets the vocabulary and the supported elements (and travels in
+            checkpoints like for every model).
+        out_dim: regression targets, or classes for classification (logits).
+        task: ``"regression"`` or ``"classification"``.
+
+    Shapes:
+        batch with ``z``, ``edge_index``, ``edge_dist``, ``batch`` (and optionally ``state``
+        (B, state_dim)) -> (B, out_dim)
+    """
+
+    def __init__(
+        self,
+        config: MEGNetConfig,
+        atom_table: Tensor,
+        *,
+        out_dim: int = 1,
+        task: Literal["regression", "classification"] = "regression",
+    ) -> None:
+        super().__init__()
+        c = config
+        self.config, self.out_dim, self.task = config, out_dim, task
+        self.atom_features = AtomFeatureTable(atom_table)
+        self.embedding = nn.Embedding(self.atom_features.table.shape[0], c.embedding_dim)
+        self.register_buffer("centres", torch.linspace(c.gaussian_min, c.gaussian_max, c.n_gaussians))
+        self.atom_ff = DenseStack([c.embedding_dim, c.n1, c.n2])
+        self.bond_ff = DenseStack([c.n_gaussians, c.n1, c.n2])
+        self.state_ff = DenseStack([c.state_dim, c.n1, c.n2])
+        units = [c.n1, c.n1, c.n2]
+        self.block_ff = nn.ModuleList(
+            nn.ModuleList(DenseStack([c.n2, c.n1, c.n2]) for _ in range(3)) for _ in range(max(0, c.nblocks - 1))
+        )
+        self.blocks = nn.ModuleList(MEGNetBlock(c.n2, c.n2, c.n2, units) for _ in range(c.nblocks))
+        self.dropout = nn.Dropout(c.dropout)
+        self.atom_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
+        self.bond_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
+        self.readout = DenseStack([2 * self.atom_set2set.out_channels + c.n2, c.n2, c.n3])
+        self.fc_out = nn.Linear(c.n3, out_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)  # Keras Embedding default
+        for m in (self.atom_ff, self.bond_ff, self.state_ff, *self.blocks, self.atom_set2set, self.bond_set2set):
+            m.reset_parameters()
+        for ffs in self.block_ff:
+            for ff in ffs:
+                ff.reset_parameters()  # type: ignore[operator]
+        self.readout.reset_parameters()
+        nn.init.xavier_uniform_(self.fc_out.weight)
+        nn.init.zeros_(self.fc_out.bias)
+
+    def expand_distances(self, dist: Tensor) -> Tensor:
+        """Gaussian bond features ``exp(-(d - mu_k)^2 / width^2)``: (E,) -> (E, n_gaussians)."""
+        return torch.exp(-((dist.unsqueeze(-1) - self.centres) ** 2) / self.config.gaussian_width**2)
+
+    def _state(self, batch: Batch) -> Tensor:
+        state = getattr(batch, "state", None)
+        if state is None:
+            return torch.zeros(batch.num_graphs, self.config.state_dim, device=batch.z.device)
+        return state.to(torch.float32).view(batch.num_graphs, self.config.state_dim)
+
+    def encode(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """Atom, bond and state features after the last block."""
+        x = self.atom_ff(self.embedding(batch.z))
+        e = self.bond_ff(self.expand_distances(batch.edge_dist))
+        u = self.state_ff(self._state(batch))
+        for t, block in enumerate(self.blocks):
+            if t == 0:
+                x1, e1, u1 = x, e, u
+            else:
+                ff_x, ff_e, ff_u = self.block_ff[t - 1]  # type: ignore[misc]
+                x1, e1, u1 = ff_x(x), ff_e(e), ff_u(u)
+            x1, e1, u1 = block(x1, e1, u1, batch.edge_index, batch.batch)
+            x = x + self.dropout(x1)
+            e = e + self.dropout(e1)
+            u = u + self.dropout(u1)
+        return x, e, u
+
+    def node_embeddings(self, batch: Batch) -> Tensor:
+        """Atom features after the last block, before the Set2Set readout: (|V|, n2)."""
+        return self.encode(batch)[0]
+
+    def forward(self, batch: Batch) -> Tensor:
+        x, e, u = self.encode(batch)
+        n_graphs = batch.num_graphs
+        edge_batch = batch.batch[batch.edge_index[1]]
+        pooled = torch.cat(
+            (self.atom_set2set(x, batch.batch, n_graphs), self.bond_set2set(e, edge_batch, n_graphs), u), dim=-1
+        )
+        return self.fc_out(self.readout(self.dropout(pooled)))
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"MEGNet(radius={c.radius}, nblocks={c.nblocks}, n1={c.n1}, n2={c.n2}, n3={c.n3}, "
+            f"embedding_dim={c.embedding_dim}, npass={c.npass}, out_dim={self.out_dim}, task={self.task})"
+        )
+
+
+__all__ = ["DenseStack", "MEGNet", "MEGNetBlock", "MEGNetConfig", "ProjectedSet2Set"]

@@ -1,0 +1,131 @@
+"""Tests for crystalgnn.graphs.cache: the LMDB graph cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+from tinydata import MP_ELASTIC, read_rows, structures_of
+
+from crystalgnn.graphs.builder import build_graph_list
+from crystalgnn.graphs.cache import GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
+from crystalgnn.graphs.crystal_graph import GraphConfig, build_graph_arrays, structure_arrays
+
+FIELDS = ("z", "pos", "lattice", "edge_index", "edge_shift", "edge_vec", "edge_dist")
+
+
+@pytest.fixture(scope="module")
+def items(structures_module: dict[str, Structure]) -> list[Structure]:
+    isolated = Structure(Lattice.cubic(30.0), ["Na"], [[0, 0, 0]])
+    return [*structures_of(read_rows(MP_ELASTIC, 5)), *structures_module.values(), isolated]
+
+
+@pytest.fixture(scope="module")
+def structures_module() -> dict[str, Structure]:
+    from conftest import make_structures
+
+    return make_structures()
+
+
+def assert_graphs_equal(a, b) -> None:
+    for f in FIELDS:
+        ta, tb = a[f], b[f]
+        assert ta.dtype == tb.dtype, f
+        assert ta.shape == tb.shape, f
+        assert np.array_equal(ta.numpy(), tb.numpy()), f
+    assert a.num_nodes == b.num_nodes
+
+
+def test_cache_returns_fresh_graphs_and_second_build_is_cached(tmp_path, items) -> None:
+    cfg = GraphConfig()
+    fresh, rep0 = build_graph_list(items, cfg, cache=None, n_jobs=1)
+    assert rep0.n_from_cache == 0 and len(rep0.rejected) == 1
+
+    cache = GraphCache(tmp_path / "graphs.lmdb")
+    first, rep1 = build_graph_list(items, cfg, cache=cache, n_jobs=1)
+    n_ok = len(items) - 1
+    assert rep1.n_from_cache == 0 and rep1.n_built == n_ok
+    assert len(cache) == n_ok  # rejected structures are not stored
+    second, rep2 = build_graph_list(items, cfg, cache=cache, n_jobs=1)
+    assert rep2.n_from_cache == n_ok and rep2.n_built == 0
+    assert rep2.rejected == rep1.rejected == rep0.rejected
+    for a, b, c in zip(fresh, first, second, strict=True):
+        if a is None:
+            assert b is None and c is None
+            continue
+        assert_graphs_equal(a, b)
+        assert_graphs_equal(a, c)
+    # a reopened cache (another process) sees the same entries
+    cache.close()
+    again = GraphCache(tmp_path / "graphs.lmdb")
+    third, rep3 = build_graph_list(items, cfg, cache=again, n_jobs=1)
+    assert rep3.n_from_cache == n_ok
+    assert_graphs_equal(third[0], fresh[0])
+    assert again.nbytes() > 0
+    assert "entries=" in repr(again)
+    again.close()
+
+
+def test_other_config_is_built_not_read(tmp_path, items) -> None:
+    cache = GraphCache(tmp_path / "graphs.lmdb")
+    build_graph_list(items, GraphConfig(), cache=cache, n_jobs=1)
+    cfg = GraphConfig(radius=6.0, max_neighbors=None)
+    graphs, rep = build_graph_list(items, cfg, cache=cache, n_jobs=1)
+    assert rep.n_from_cache == 0
+    fresh, _ = build_graph_list(items, cfg, n_jobs=1)
+    for a, b in zip(graphs, fresh, strict=True):
+        if a is not None:
+            assert_graphs_equal(a, b)
+    cache.close()
+
+
+def test_keys_depend_on_config_and_content(items) -> None:
+    lat, cart, z = structure_arrays(items[0])
+    configs = [
+        GraphConfig(),
+        GraphConfig(radius=6.0),
+        GraphConfig(max_neighbors=8),
+        GraphConfig(max_neighbors=None),
+        GraphConfig(pad_to_max_neighbors=True),
+        GraphConfig(min_distance=0.4),
+    ]
+    keys = [structure_key(lat, cart, z, c) for c in configs]
+    assert len(set(keys)) == len(keys)
+    assert all(len(k) == 32 for k in keys)
+    # the back end does not change the graph, so not the key either
+    assert structure_key(lat, cart, z, GraphConfig(backend="ase")) == keys[0]
+    # nor does the dtype of the inputs; but any change of content does
+    assert structure_key(lat.astype(np.float64), cart.tolist(), z.astype(np.int32), GraphConfig()) == keys[0]
+    moved = cart.copy()
+    moved[0, 0] += 1e-6
+    assert structure_key(lat, moved, z, GraphConfig()) != keys[0]
+    other_z = z.copy()
+    other_z[0] += 1
+    assert structure_key(lat, cart, other_z, GraphConfig()) != keys[0]
+    assert structure_key(lat * 1.001, cart, z, GraphConfig()) != keys[0]
+
+
+def test_pack_unpack_round_trip(items) -> None:
+    for s in items[:-1]:
+        for cfg in (GraphConfig(), GraphConfig(radius=4.0, pad_to_max_neighbors=True)):
+            arrays = build_graph_arrays(*structure_arrays(s), cfg)
+            buf = pack_graph(arrays)
+            back = unpack_graph(buf)
+            assert set(back) == set(arrays)
+            for f in FIELDS:
+                assert back[f].shape == arrays[f].shape, f
+                assert back[f].dtype == arrays[f].dtype, f
+                assert np.array_equal(back[f], arrays[f]), f
+            # also from a memoryview (how LMDB hands out buffers)
+            assert np.array_equal(unpack_graph(memoryview(buf))["edge_index"], arrays["edge_index"])
+            n, e = len(arrays["z"]), arrays["edge_index"].shape[1]
+            assert len(buf) == 8 + n * (1 + 12) + 36 + e * (8 + 6 + 12 + 4)
+
+
+def test_default_cache_dir_from_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CRYSTALGNN_CACHE_DIR", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    cache = GraphCache()
+    assert cache.path == tmp_path / "c" / "graphs.lmdb"
+    assert cache.path.is_dir()
+    cache.close()

@@ -1,0 +1,278 @@
+"""Every registered model behind the one interface: learning, invariances, heads, checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch
+
+from crystalgnn.graphs.atom_features import AtomFeaturizer
+from crystalgnn.graphs.crystal_graph import build_graph
+from crystalgnn.graphs.neighbors import periodic_neighbors
+from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
+from crystalgnn.training.task import CrystalTask
+
+MODELS = ["cgcnn", "megnet", "schnet", "alignn"]
+#: small variants for the tests that train (the architecture is the same, only narrower/shallower)
+SMALL = {
+    "cgcnn": {},
+    "megnet": {"nblocks": 1, "radius": 4.0},
+    "schnet": {"num_interactions": 3},
+    "alignn": {"alignn_layers": 1, "gcn_layers": 1, "hidden_features": 64, "embedding_features": 32},
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small graphs: one thread is faster than several (and the test machine is shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def table() -> torch.Tensor:
+    return torch.tensor(AtomFeaturizer.cgcnn().matrix())
+
+
+def base_cells() -> list[Structure]:
+    """Low-symmetry cells (no neighbour ties at the 12-NN boundary, so invariances are exact)."""
+    return [
+        Structure(
+            Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100),
+            ["Sr", "Ti", "O", "O", "O"],
+            [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]],
+        ),
+        Structure(
+            Lattice.from_parameters(3.1, 3.3, 6.9, 88, 93, 117),
+            ["Li", "Fe", "O", "O"],
+            [[0, 0, 0.5], [0.02, 0.01, 0.0], [0.35, 0.66, 0.26], [0.66, 0.31, 0.74]],
+        ),
+        Structure(
+            Lattice.from_parameters(3.9, 4.0, 4.2, 84, 87, 91),
+            ["Na", "Cl", "Na", "Cl"],
+            [[0, 0, 0], [0.52, 0.49, 0.5], [0.5, 0.03, 0.48], [0.01, 0.51, 0.02]],
+        ),
+    ]
+
+
+def crystals(n: int, seed: int = 0) -> list[Structure]:
+    """``n`` distinct cells: the base cells, isotropically strained and with displaced atoms."""
+    rng = np.random.default_rng(seed)
+    out = []
+    bases = base_cells()
+    for k in range(n):
+        s = bases[k % len(bases)].copy()
+        s.scale_lattice(s.volume * float(rng.uniform(0.85, 1.2)))
+        cart = s.cart_coords + rng.normal(scale=0.06, size=(len(s), 3))
+        out.append(Structure(s.lattice, s.species, cart, coords_are_cartesian=True))
+    return out
+
+
+def k_nn_gap(s: Structure, k: int = 12, radius: float = 9.0) -> float:
+    """Smallest gap between the k-th and (k+1)-th neighbour distance over all atoms."""
+    pairs = periodic_neighbors(s.cart_coords, s.lattice.matrix, radius, "numpy")
+    gaps = []
+    for i in range(len(s)):
+        d = np.sort(pairs.distance[pairs.center == i])
+        gaps.append(d[k] - d[k - 1])
+    return float(min(gaps))
+
+
+def batch_of(structs: list[Structure], name: str) -> Batch:
+    gcfg = make_config(name).graph_config()
+    return Batch.from_data_list([build_graph(s, gcfg) for s in structs])
+
+
+def rotated(s: Structure, seed: int) -> Structure:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))  # proper rotation
+    return Structure(Lattice(s.lattice.matrix @ q.T), s.species, s.cart_coords @ q.T, coords_are_cartesian=True)
+
+
+def permuted(s: Structure, seed: int) -> Structure:
+    perm = np.random.default_rng(seed).permutation(len(s))
+    return Structure(s.lattice, [s.species[i] for i in perm], s.frac_coords[perm])
+
+
+# ----------------------------------------------------------------------------- interface
+def test_registry_lists_every_model():
+    assert set(MODELS) <= set(model_names())
+    for name in MODELS:
+        assert get_spec(name).description
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_round_trip_and_unknown_option(name):
+    cfg = make_config(name)
+    assert make_config(name, cfg.to_dict()) == cfg
+    assert cfg.graph_config().radius > 0
+    with pytest.raises(KeyError, match="unknown"):
+        make_config(name, {"not_an_option": 1})
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_shapes_and_repr(name, table):
+    torch.manual_seed(0)
+    model = build_model(name, make_config(name), table, out_dim=3, task="regression").eval()
+    b = batch_of(crystals(3), name)
+    assert model(b).shape == (3, 3)
+    emb = model.node_embeddings(b)
+    assert emb.shape[0] == b.num_nodes and emb.ndim == 2
+    assert name.lower() in repr(model).lower()
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(1)
+    model.reset_parameters()
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+
+
+# ----------------------------------------------------------------------------- learning
+@pytest.mark.parametrize("name", MODELS)
+def test_overfits_sixteen_structures(name, table):
+    torch.manual_seed(0)
+    structs = crystals(16, seed=1)
+    b = batch_of(structs, name)
+    vol = np.array([s.volume / len(s) for s in structs])
+    y = torch.tensor((vol - vol.mean()) / vol.std(), dtype=torch.float32).view(-1, 1)
+    model = build_model(name, make_config(name, SMALL[name]), table, out_dim=1, task="regression")
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    losses: list[float] = []
+    for _ in range(150):
+        opt.zero_grad()
+        loss = ((model(b) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if losses[-1] < losses[0] / 10:
+            break
+    assert losses[-1] < losses[0] / 10, (name, losses[0], losses[-1], len(losses))
+
+
+# ----------------------------------------------------------------------------- invariances
+@pytest.mark.parametrize("name", MODELS)
+def test_permutation_rotation_supercell_invariance(name, table):
+    structs = base_cells()
+    for s in structs:
+        assert k_nn_gap(s) > 1e-3  # no ties at the 12th neighbour: the graphs are unique
+    torch.manual_seed(0)
+    model = build_model(name, make_config(name), table, out_dim=2, task="regression")
+    model.train()
+    with torch.no_grad():  # non-trivial batch-norm running statistics
+        model(batch_of(crystals(6, seed=3), name))
+    model.eval()
+    with torch.no_grad():
+        ref = model(batch_of(structs, name))
+        perm = model(batch_of([permuted(s, k) for k, s in enumerate(structs)], name))
+        rot = model(batch_of([rotated(s, k) for k, s in enumerate(structs)], name))
+        sup = model(batch_of([s * (2, 1, 1) for s in structs[:2]], name))
+    scale = float(ref.abs().max()) + 1e-6
+    torch.testing.assert_close(perm, ref, atol=1e-5 * scale, rtol=1e-5)
+    torch.testing.assert_close(rot, ref, atol=1e-4 * scale, rtol=1e-4)
+    torch.testing.assert_close(sup, ref[:2], atol=1e-4 * scale, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- heads
+@pytest.mark.parametrize("name", MODELS)
+def test_classification_probabilities(name):
+    torch.manual_seed(0)
+    cfg = make_config(name)
+    task = CrystalTask(
+        model_name=name,
+        model_config=cfg.to_dict(),
+        graph_config=cfg.graph_config().to_dict(),
+        targets=["cls"],
+        task="classification",
+        n_classes=3,
+    ).eval()
+    with torch.no_grad():
+        p = task(batch_of(crystals(4), name))
+    assert p.shape == (4, 3)
+    assert bool((p >= 0).all())
+    torch.testing.assert_close(p.sum(dim=1), torch.ones(4))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+@pytest.mark.parametrize("name", MODELS)
+def test_checkpoint_dict_round_trip_is_exact(name, tmp_path):
+    """A checkpoint dict (hyper-parameters + state_dict) rebuilds the same network."""
+    from crystalgnn.evaluation.predict import Predictor
+
+    torch.manual_seed(0)
+    cfg = make_config(name, SMALL[name])
+    task = CrystalTask(
+        model_name=name,
+        model_config=cfg.to_dict(),
+        graph_config=cfg.graph_config().to_dict(),
+        targets=["a", "b"],
+        normalizer={"mean": [1.0, -2.0], "std": [0.5, 3.0]},
+    )
+    graphs = [build_graph(s, cfg.graph_config()) for s in crystals(5, seed=4)]
+    task.train()
+    with torch.no_grad():
+        task.model(Batch.from_data_list(graphs))  # batch-norm statistics move away from init
+    task.eval()
+    path = tmp_path / "model.ckpt"
+    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict()}, path)
+    with torch.no_grad():
+        expected = task(Batch.from_data_list(graphs)).numpy()
+    got = Predictor.load(path).predict_graphs(graphs)
+    np.testing.assert_array_equal(got, expected)
+
+
+def write_cif_folder(folder, structs, values) -> None:
+    folder.mkdir()
+    rows = []
+    for k, (s, v) in enumerate(zip(structs, values, strict=True)):
+        (folder / f"c{k:03d}.cif").write_text(s.to(fmt="cif"))
+        rows.append([f"c{k:03d}", f"{v:.6f}"])
+    with (folder / "id_prop.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_train_one_epoch_then_predict_from_run_folder(name, tmp_path):
+    """Train one epoch through ``run.train`` (Lightning, checkpoints, test report), then
+    ``Predictor.load(run_dir)`` on the CIF files must reproduce the run's test predictions."""
+    from crystalgnn.data.readers import load_source
+    from crystalgnn.evaluation.predict import Predictor
+    from crystalgnn.training.config import TrainConfig
+    from crystalgnn.training.run import train
+
+    structs = crystals(40, seed=5)
+    values = [s.volume / len(s) for s in structs]
+    write_cif_folder(tmp_path / "cifs", structs, values)
+    cfg = TrainConfig(
+        source=str(tmp_path / "cifs"),
+        targets=["target"],
+        model=name,
+        model_options=SMALL[name],
+        epochs=1,
+        batch_size=16,
+        optimizer="adam",
+        lr=1e-3,
+        scheduler="none",
+        out=str(tmp_path / "run"),
+        n_jobs=1,
+        use_cache=False,
+        progress=False,
+    )
+    result = train(cfg)
+    assert result.metrics["model"] == name and result.metrics["n_parameters"] > 0
+    saved = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    pred = Predictor.load(tmp_path / "run")
+    assert pred.model_name == name and dataclasses.asdict(make_config(name, SMALL[name])) == dict(
+        pred.task.hparams.model_config
+    )
+    ds = load_source(tmp_path / "cifs", n_jobs=1, show_progress=False)
+    out = pred.predict(ds, n_jobs=1, show_progress=False)
+    by_id = dict(zip(out.ids, out.values[:, 0], strict=True))
+    again = np.array([by_id[i] for i in saved["id"]], dtype=np.float32)
+    np.testing.assert_array_equal(again, saved["prediction"].to_numpy(dtype=np.float32))

@@ -1,0 +1,73 @@
+"""Tiny real datasets for the graph/model/training/CLI tests.
+
+The rows are read straight from the shared JSON-lines files (only the first lines, so this is
+fast) and written into a test's temporary folder as a JSON-lines table or a folder of CIF files.
+``tests/`` is on ``sys.path`` (pytest's rootdir conftest), so test modules import this by name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_DATA = SHARED / "data"
+PEROVSKITES = SHARED_DATA / "castelli_perovskites_cdvae.jsonl.gz"
+MP_ELASTIC = SHARED_DATA / "mp_elastic_crysxpp_3k.jsonl.gz"
+CGCNN_PRETRAINED = SHARED / "cgcnn_pretrained"
+
+
+def read_rows(path: Path, n: int | None = None, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The first ``n`` rows of a shared JSON-lines file (or the rows with the given ids)."""
+    if not path.is_file():
+        pytest.skip(f"shared data file not found: {path}")
+    wanted = set(ids) if ids is not None else None
+    rows = []
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if wanted is None or row["id"] in wanted:
+                rows.append(row)
+            if n is not None and len(rows) >= n:
+                break
+    return rows
+
+
+def perovskite_rows(n: int) -> list[dict[str, Any]]:
+    return read_rows(PEROVSKITES, n)
+
+
+def write_jsonl(
+    path: Path,
+    rows: list[dict[str, Any]],
+    columns: Iterable[str] = ("id", "cif", "heat_all"),
+    extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Path:
+    """A JSON-lines table with ``columns`` of each row (plus ``extra(row)``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for r in rows:
+            out = {c: r[c] for c in columns}
+            if extra is not None:
+                out.update(extra(r))
+            f.write(json.dumps(out) + "\n")
+    return path
+
+
+def write_cif_folder(folder: Path, rows: list[dict[str, Any]]) -> Path:
+    """One ``<id>.cif`` per row."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        (folder / f"{r['id']}.cif").write_text(r["cif"])
+    return folder
+
+
+def structures_of(rows: list[dict[str, Any]]) -> list[Any]:
+    from pymatgen.core import Structure
+
+    return [Structure.from_str(r["cif"], fmt="cif") for r in rows]

@@ -1,0 +1,260 @@
+"""Tests for crystalgnn.training.run: complete, reproducible, resumable training runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from tinydata import perovskite_rows, write_jsonl
+from typer.testing import CliRunner
+
+from crystalgnn.cli import app
+from crystalgnn.data.readers import load_source
+from crystalgnn.evaluation.predict import Predictor
+from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.run import RunConfigMismatch, train
+
+EPOCHS = 5
+BAD_CIF = "data_broken\n_cell_length_a 3.0\nthis is not a CIF\n"
+OVERLAP_CIF = """data_overlap
+_cell_length_a 4.0
+_cell_length_b 4.0
+_cell_length_c 4.0
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na 0.0 0.0 0.0
+Cl 0.05 0.0 0.0
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """60 perovskites + two unusable rows (regression), and the same cells with 0/1 labels."""
+    d = tmp_path_factory.mktemp("train-data")
+    rows = perovskite_rows(60)
+    bad = [
+        {"id": "broken", "cif": BAD_CIF, "heat_all": 1.0},
+        {"id": "overlap", "cif": OVERLAP_CIF, "heat_all": 1.0},
+    ]
+    write_jsonl(d / "perov.jsonl", rows[:30] + bad + rows[30:])
+    median = float(np.median([r["heat_all"] for r in rows]))
+    write_jsonl(d / "classes.jsonl", rows, columns=("id", "cif"), extra=lambda r: {"high": int(r["heat_all"] > median)})
+    return d
+
+
+def config(data_dir: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(
+        source=str(data_dir / "perov.jsonl"),
+        targets=["heat_all"],
+        epochs=EPOCHS,
+        batch_size=16,
+        optimizer="adam",
+        lr=0.003,
+        out=str(out),
+        progress=False,
+        n_jobs=1,
+        num_threads=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def cli_args(data_dir: Path, out: Path) -> list[str]:
+    """The `crystalgnn train` arguments that give the same run as :func:`config`."""
+    return [
+        "train", str(data_dir / "perov.jsonl"), "-t", "heat_all", "--epochs", str(EPOCHS), "--batch-size", "16",
+        "--optimizer", "adam", "--lr", "0.003", "-o", str(out), "--jobs", "1", "--threads", "1", "--no-progress",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_a(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "a"
+    return train(config(data_dir, out))
+
+
+def test_run_folder_outputs(run_a) -> None:
+    d = run_a.run_dir
+    for name in (
+        "config.yaml",
+        "split.json",
+        "rejected.csv",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "log/metrics.csv",
+        "metrics.json",
+        "predictions.csv",
+        "parity.png",
+    ):
+        assert (d / name).is_file(), name
+        assert (d / name).stat().st_size > 0, name
+    m = json.loads((d / "metrics.json").read_text())
+    assert m == json.loads(json.dumps(run_a.metrics))
+    for key in ("mae", "rmse", "r2"):
+        assert np.isfinite(m["test"][key]), key
+    assert m["test"]["rmse"] >= m["test"]["mae"] > 0
+    assert m["train_time_s"] > 0
+    assert m["n_parameters"] > 10_000
+    assert m["checkpoint_bytes"] == (d / "checkpoints" / "best.ckpt").stat().st_size
+    assert m["epochs_run"] == EPOCHS and m["task"] == "regression"
+    assert (m["n_train"], m["n_val"], m["n_test"], m["n_rejected"]) == (48, 6, 6, 2)
+    # the config saved is the run's identity
+    saved = TrainConfig.from_yaml(d / "config.yaml")
+    assert saved.epochs == EPOCHS and saved.targets == ["heat_all"] and saved.optimizer == "adam"
+    # split: disjoint, complete, ids of the dataset
+    split = json.loads((d / "split.json").read_text())
+    ids = [i for k in ("train", "val", "test") for i in split[k]]
+    assert len(ids) == len(set(ids)) == 60
+    assert "broken" not in ids and "overlap" not in ids
+    # rejections, with their reasons
+    rej = pd.read_csv(d / "rejected.csv")
+    reasons = dict(zip(rej["id"], rej["reason"], strict=True))
+    assert set(reasons) == {"broken", "overlap"}
+    assert "overlapping" in reasons["overlap"]
+    # predictions of the test split
+    pred = pd.read_csv(d / "predictions.csv")
+    assert list(pred.columns) == ["id", "target", "prediction"]
+    assert sorted(pred["id"]) == sorted(split["test"])
+    err = np.abs(pred["prediction"] - pred["target"])
+    assert err.mean() == pytest.approx(m["test"]["mae"], rel=1e-5)
+    # per-epoch log
+    log = pd.read_csv(d / "log" / "metrics.csv")
+    assert "val_mae" in log and log["val_mae"].notna().sum() == EPOCHS
+    assert log["epoch"].max() == EPOCHS - 1
+
+
+def test_same_seed_identical_metrics(run_a, data_dir, tmp_path) -> None:
+    b = train(config(data_dir, tmp_path / "b"))
+    assert b.metrics["test"] == run_a.metrics["test"]
+    assert (tmp_path / "b" / "split.json").read_text() == (run_a.run_dir / "split.json").read_text()
+    pa = pd.read_csv(run_a.run_dir / "predictions.csv")
+    pb = pd.read_csv(tmp_path / "b" / "predictions.csv")
+    pd.testing.assert_frame_equal(pa, pb)
+    # a different seed gives another split and other weights
+    c = train(config(data_dir, tmp_path / "c", seed=1, epochs=1))
+    assert json.loads((tmp_path / "c" / "split.json").read_text()) != json.loads(
+        (run_a.run_dir / "split.json").read_text()
+    )
+    assert c.metrics["test"] != run_a.metrics["test"]
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    try:
+        return int(torch.load(str(path), map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # not written yet, or being written
+        return None
+
+
+def test_resume_after_kill_gives_uninterrupted_result(run_a, data_dir, tmp_path) -> None:
+    out = tmp_path / "killed"
+    last = out / "checkpoints" / "last.ckpt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CRYSTALGNN_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "crystalgnn.cli", *cli_args(data_dir, out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    epoch = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if last.is_file():
+                epoch = _checkpoint_epoch(last)
+                if epoch is not None and epoch >= 1:
+                    break
+            time.sleep(0.02)
+        assert proc.poll() is None, f"training ended before it could be killed: {proc.stderr.read()[-2000:]!r}"
+        proc.kill()  # SIGKILL: no clean-up
+    finally:
+        proc.kill()
+        proc.wait()
+    assert epoch is not None and 1 <= epoch < EPOCHS
+    assert not (out / "metrics.json").exists()
+    # the same command again resumes from last.ckpt and finishes
+    r = CliRunner().invoke(app, cli_args(data_dir, out))
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs_run"] == EPOCHS
+    assert m["test"] == run_a.metrics["test"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv")
+    )
+    # training time covers both processes (carried through the checkpoint)
+    assert m["train_time_s"] > 0
+    # running it once more reports the finished run without training again
+    before = (out / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    r = CliRunner().invoke(app, cli_args(data_dir, out))
+    assert r.exit_code == 0, r.output
+    assert (out / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
+
+
+def test_other_config_in_same_folder_is_refused(run_a, data_dir) -> None:
+    with pytest.raises(RunConfigMismatch, match=r"differs in: lr"):
+        train(config(data_dir, run_a.run_dir, lr=0.01))
+    with pytest.raises(RunConfigMismatch, match=r"epochs"):
+        train(config(data_dir, run_a.run_dir, epochs=EPOCHS + 1))
+    r = CliRunner().invoke(app, [*cli_args(data_dir, run_a.run_dir), "--seed", "3"])
+    assert r.exit_code != 0
+    assert "different configuration" in r.output and "seed" in r.output
+    # options that do not change the result may differ (threads, jobs, progress)
+    same = train(config(data_dir, run_a.run_dir, num_threads=2, n_jobs=2, progress=True))
+    assert same.metrics["test"] == run_a.metrics["test"]
+    assert yaml.safe_load((run_a.run_dir / "config.yaml").read_text())["lr"] == 0.003
+
+
+def test_classification_run(data_dir, tmp_path) -> None:
+    cfg = config(
+        data_dir, tmp_path / "cls", source=str(data_dir / "classes.jsonl"), targets=["high"], epochs=3,
+        split="0.5,0.25,0.25",
+    )  # fmt: skip
+    res = train(cfg)
+    m = res.metrics
+    assert m["task"] == "classification"  # inferred from the 0/1 labels
+    for key in ("roc_auc", "accuracy", "precision", "recall", "f1"):
+        assert np.isfinite(m["test"][key]), key
+    assert 0 <= m["test"]["roc_auc"] <= 1
+    assert (res.run_dir / "roc.png").stat().st_size > 0
+    assert not (res.run_dir / "parity.png").exists()
+    pred = pd.read_csv(res.run_dir / "predictions.csv")
+    assert ((pred["prediction"] >= 0) & (pred["prediction"] <= 1)).all()
+    assert set(pred["target"]) == {0, 1}
+    log = pd.read_csv(res.run_dir / "log" / "metrics.csv")
+    assert log["val_auc"].notna().sum() == 3
+
+
+def test_predictor_reproduces_predictions_csv(run_a, data_dir) -> None:
+    d = run_a.run_dir
+    split = json.loads((d / "split.json").read_text())
+    ds = load_source(str(data_dir / "perov.jsonl"), show_progress=False, n_jobs=1)
+    test = ds.subset(ds.index_of(split["test"]))
+    pred = Predictor.load(d)
+    assert pred.source.endswith("best.ckpt")
+    res = pred.predict(test, show_progress=False, n_jobs=1)
+    saved = pd.read_csv(d / "predictions.csv")
+    assert res.ids == list(saved["id"])
+    got = res.values[:, 0].astype(np.float32)
+    assert np.array_equal(got, saved["prediction"].to_numpy().astype(np.float32))
+    frame = res.to_frame(test)
+    assert list(frame.columns) == ["id", "formula", "target", "prediction"]
+    np.testing.assert_array_equal(frame["target"].to_numpy(), saved["target"].to_numpy())
