@@ -163,3 +163,41 @@ def test_learning_curve(table: Path, tmp_path: Path) -> None:
                               show_progress=False, verbose=False).n_run == 0
     with pytest.raises(ValueError, match="exceed"):
         learning_curve_splits(60, [100], 0)
+
+
+def test_soap_mlp_clips_standardised_features() -> None:
+    """A feature far outside the training range cannot blow the prediction up (clip at ±5)."""
+    import torch
+
+    from crystalgnn.baselines.soap_mlp import SoapMLP, SoapMLPConfig
+    from crystalgnn.graphs.atom_features import AtomFeaturizer
+
+    table = torch.tensor(AtomFeaturizer.cgcnn().matrix())
+    torch.manual_seed(0)
+    model = SoapMLP(SoapMLPConfig(n_features=3), table)
+    model.set_scaler([0.0, 0.0, 0.0], [1e-6, 1.0, 0.0])  # near-zero feature; constant column -> scale 1
+    assert torch.equal(model.feature_scale[2], torch.tensor(1.0))
+    x = torch.tensor([[1e-3, 0.5, 0.0]])
+    at_clip = torch.tensor([[5e-6, 0.5, 0.0]])  # z = 5 (the clip) vs 1000
+    assert torch.allclose(model(x), model(at_clip))
+    raw = SoapMLP(SoapMLPConfig(n_features=3, standardize=False, input_softplus=True), table)
+    assert torch.isfinite(raw(x)).all()
+
+
+def test_cli_benchmark_and_learning_curve(table: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crystalgnn.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["benchmark", str(table), "--targets", "energy", "--models", "mean,per-element",
+                              "--repeats", "2", "--out", str(tmp_path / "b"), "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "per-element" in res.output and (tmp_path / "b" / "summary.md").is_file()
+    res = runner.invoke(app, ["benchmark", str(table), "--targets", "energy", "--models", "nope",
+                              "--out", str(tmp_path / "c"), "--no-progress"])  # fmt: skip
+    assert res.exit_code == 1 and "unknown model" in res.output
+    res = runner.invoke(app, ["learning-curve", str(table), "--target", "energy", "--models", "mean",
+                              "--sizes", "10,20", "--repeats", "1", "--out", str(tmp_path / "lc"), "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "lc" / "learning_curve.csv").is_file()

@@ -215,14 +215,16 @@ def test_split_evaluation_equals_concat(shared: bool, train_mode: bool) -> None:
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=k)
 
 
-def test_gaussian_expansion_matches_reference() -> None:
+@pytest.mark.parametrize(("dmin", "dmax", "step"), [(0, 8, 0.2), (0, 5, 0.3), (0, 7.5, 0.2), (0.5, 6, 0.5), (0, 10, 0.7)])
+def test_gaussian_expansion_matches_reference(dmin, dmax, step) -> None:
     from crystalgnn.models.layers import GaussianExpansion
 
-    exp = GaussianExpansion(0.0, 8.0, 0.2)
-    centres = np.arange(0.0, 8.0 + 0.2, 0.2)  # the original code's filter
+    exp = GaussianExpansion(dmin, dmax, step)
+    centres = np.arange(dmin, dmax + step, step)  # the original code's GaussianDistance.filter
+    assert exp.num_features == len(centres)
     np.testing.assert_allclose(exp.centres.numpy(), centres, atol=1e-6)
-    d = torch.tensor([0.0, 1.234, 7.9, 9.0])
-    ref = np.exp(-((d.numpy()[:, None] - centres) ** 2) / 0.2**2)
+    d = torch.tensor([0.0, 1.234, 4.9, 7.9, 9.0])
+    ref = np.exp(-((d.numpy()[:, None] - centres) ** 2) / step**2)
     np.testing.assert_allclose(exp(d).numpy(), ref, atol=1e-6)
 
 

@@ -276,3 +276,16 @@ def test_train_one_epoch_then_predict_from_run_folder(name, tmp_path):
     by_id = dict(zip(out.ids, out.values[:, 0], strict=True))
     again = np.array([by_id[i] for i in saved["id"]], dtype=np.float32)
     np.testing.assert_array_equal(again, saved["prediction"].to_numpy(dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_config_file_holds_the_model_defaults(name):
+    """``configs/<model>.yaml`` loads as a TrainConfig and spells out the published defaults."""
+    from pathlib import Path
+
+    from crystalgnn.training.config import TrainConfig
+
+    path = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.model == name
+    assert cfg.model_options and make_config(name, cfg.model_options) == make_config(name)

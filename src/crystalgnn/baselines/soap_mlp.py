@@ -7,14 +7,21 @@ same head -- ``conv_to_fc`` (``n_features -> h_fea_len``) -> ``n_h - 1`` hidden 
 (:class:`~crystalgnn.training.task.CrystalTask`: normalised targets, the optimiser and schedule
 of :class:`~crystalgnn.training.config.TrainConfig`, best-validation checkpoint).
 
-Feature scaling. Inner-averaged SOAP components are tiny and spread over orders of magnitude
-(most are 0 for a given structure: 56 species give 4,788 components of which a perovskite
-touches a handful), so fed raw into a softplus network trained by SGD the output barely depends
-on the input and the model predicts about the mean (R² near 0, as the thesis reported). Here the
-features are standardised with the training set's mean and standard deviation (kept as buffers
-in the model, so the checkpoint carries them). ``standardize=False, input_softplus=True`` is the
-unscaled set-up (raw SOAP through CGCNN's head exactly as its pooled vector would go, with the
-leading softplus), registered for the benchmark as ``soap-mlp-raw``.
+Feature scaling. Inner-averaged SOAP vectors are sparse (a perovskite touches a handful of the
+4,788 species-pair components of the 56 Castelli elements) and their scales span many orders of
+magnitude (2,000 perovskites: non-zero values from 1e-34 to 4). Two set-ups fail:
+
+* raw features through CGCNN's head (with its leading softplus, ``soap-mlp-raw``): the input
+  barely moves the output, the network predicts about the mean (R² ≈ 0 -- the thesis' result);
+* plain per-feature standardisation (``soap-mlp-noclip``): a species pair present in one or two
+  training structures, often only as a far-away tail of 1e-11, gets a training standard
+  deviation near 1e-12, and a validation structure where the pair is close then has a z-score
+  up to 1e9; the predictions explode (test MAE of hundreds of eV/cell on ``heat_all``).
+
+The default here standardises with the training mean and standard deviation and clips the
+z-scores to ``±clip`` (5), so an input the training set never showed cannot push the network
+outside the range it was fitted on. Mean and scale are buffers of the model (the checkpoint
+carries them). ``standardize=False, input_softplus=True`` is the unscaled thesis set-up.
 
 The model is registered as ``"soap-mlp"`` in the model registry when this module is imported.
 Batches carry the features as ``batch.soap`` (B, n_features) rather than graphs, so training
@@ -56,6 +63,7 @@ class SoapMLPConfig:
         h_fea_len: hidden size (CGCNN: 128).
         n_h: number of hidden layers (CGCNN: 1, i.e. ``conv_to_fc`` only).
         standardize: subtract the training mean and divide by the training standard deviation.
+        clip: clip the standardised features to ``[-clip, clip]`` (``None``: no clipping).
         input_softplus: apply softplus to the input first, as CGCNN's head does to its pooled
             vector (on by default only in the unscaled thesis set-up).
         dropout: dropout after ``conv_to_fc``, classification only (as CGCNN).
@@ -66,6 +74,7 @@ class SoapMLPConfig:
     h_fea_len: int = 128
     n_h: int = 1
     standardize: bool = True
+    clip: float | None = 5.0
     input_softplus: bool = False
     dropout: float = 0.5
     r_cut: float = 5.0
@@ -90,7 +99,7 @@ class SoapMLP(nn.Module):
 
     .. math::
         \\hat y = W_o\\, g(\\ldots g(W_1\\, x' + b_1) \\ldots) + b_o, \\qquad
-        x' = (x - \\mu) / \\sigma
+        x' = \\mathrm{clip}\\big((x - \\mu) / \\sigma, -c, c\\big)
 
     with :math:`g` softplus and :math:`\\mu, \\sigma` the training features' mean and standard
     deviation (buffers ``feature_mean``, ``feature_scale``; set with :meth:`set_scaler`).
@@ -134,9 +143,16 @@ class SoapMLP(nn.Module):
         raise NotImplementedError("soap-mlp works on one SOAP vector per structure; it has no per-atom outputs")
 
     def forward(self, batch: Any) -> Tensor:
-        x = batch.soap if hasattr(batch, "soap") else batch
+        if isinstance(batch, Tensor):
+            x = batch
+        elif hasattr(batch, "soap"):
+            x = batch.soap
+        else:
+            raise TypeError("soap-mlp reads SOAP vectors (batch.soap), not graphs; train it with train_soap_mlp")
         if self.config.standardize:
             x = (x - self.feature_mean) / self.feature_scale
+            if self.config.clip:
+                x = x.clamp(-self.config.clip, self.config.clip)
         if self.config.input_softplus:
             x = F.softplus(x)
         h = F.softplus(self.conv_to_fc(x))
@@ -149,7 +165,7 @@ class SoapMLP(nn.Module):
         c = self.config
         return (
             f"SoapMLP(n_features={c.n_features}, h_fea_len={c.h_fea_len}, n_h={c.n_h}, "
-            f"standardize={c.standardize}, input_softplus={c.input_softplus}, out_dim={self.out_dim})"
+            f"standardize={c.standardize}, clip={c.clip}, input_softplus={c.input_softplus}, out_dim={self.out_dim})"
         )
 
 

@@ -110,14 +110,16 @@ class CGConvLayer(nn.Module):
         if self.shared:
             F_ = self.channels
             w = self.fc_nbr.weight
-            msg = x[src] @ w[:, :F_].T + edge_attr @ w[:, F_:].T + self.fc_nbr.bias
+            msg = (x @ w[:, :F_].T).index_select(0, src) + torch.addmm(self.fc_nbr.bias, edge_attr, w[:, F_:].T)
             agg = torch.zeros_like(x).index_add_(0, dst, msg)
             return F.softplus(self.fc_self(x) + self.bn(agg))
         F_ = self.channels
         w = self.fc_full.weight
         node_self = x @ w[:, :F_].T  # v_i W_a, once per atom
         node_nbr = x @ w[:, F_ : 2 * F_].T  # v_j W_b, once per atom
-        gated = node_self[dst] + node_nbr[src] + torch.addmm(self.fc_full.bias, edge_attr, w[:, 2 * F_ :].T)
+        # index_select (backward: index_add) is several times faster on CPU than x[idx]
+        gated = torch.addmm(self.fc_full.bias, edge_attr, w[:, 2 * F_ :].T)
+        gated = gated + node_self.index_select(0, dst) + node_nbr.index_select(0, src)
         gated = self.bn1(gated)
         filt, core = gated.chunk(2, dim=1)
         msg = torch.sigmoid(filt) * F.softplus(core)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -15,7 +14,7 @@ class GaussianExpansion(nn.Module):
         u_k(d) = \exp\left(-\frac{(d - \mu_k)^2}{\sigma^2}\right), \quad
         \mu_k = d_{min} + k \, \Delta, \ k = 0..K-1
 
-    with centres from ``dmin`` to ``dmax`` inclusive in steps ``step`` and width ``var``
+    with centres ``numpy.arange(dmin, dmax + step, step)`` (dmin to dmax inclusive) and width ``var``
     (CGCNN: dmin 0, dmax = radius 8, step 0.2, var = step -> K = 41).
 
     Args:
@@ -32,9 +31,9 @@ class GaussianExpansion(nn.Module):
         super().__init__()
         if dmin >= dmax or step <= 0:
             raise ValueError("need dmin < dmax and step > 0")
-        # same centres as numpy.arange(dmin, dmax + step, step) in the reference code
-        n = int(math.floor((dmax + step - dmin) / step + 1e-9))
-        n = len(torch.arange(dmin, dmax + step, step, dtype=torch.float64)) if n <= 0 else n
+        # same centres as numpy.arange(dmin, dmax + step, step) in the reference code (which
+        # holds one centre beyond dmax when (dmax - dmin) / step is not a whole number)
+        n = len(np.arange(dmin, dmax + step, step))
         centres = torch.arange(n, dtype=torch.float64) * step + dmin
         self.register_buffer("centres", centres.float())
         self.var = float(var if var is not None else step)

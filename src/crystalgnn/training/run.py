@@ -236,7 +236,13 @@ def train(cfg: TrainConfig) -> RunResult:
         max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
     )
     last = ckpt_dir / "last.ckpt"
+    log_csv = run_dir / "log" / "metrics.csv"
+    # Lightning's CSV logger deletes an existing metrics.csv: keep the epochs logged before an
+    # interruption and put them back in front of the resumed run's rows.
+    old_log = log_csv.read_bytes() if last.is_file() and log_csv.is_file() else None
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
+    if old_log is not None:
+        _merge_resumed_log(old_log, log_csv)
     train_time = timer.elapsed
     metrics = evaluate_run(run_dir, ds, graphs, split, cfg, show_progress=cfg.progress)
     best = ckpt_dir / "best.ckpt"
@@ -268,6 +274,24 @@ def train(cfg: TrainConfig) -> RunResult:
     except Exception:  # a plot must never fail a finished run
         pass
     return RunResult(run_dir, metrics)
+
+
+def _merge_resumed_log(old_log: bytes, log_csv: Path) -> None:
+    """Rows of the interrupted process for epochs before the resumed ones, then the new rows."""
+    import io
+
+    import pandas as pd
+
+    try:
+        old = pd.read_csv(io.BytesIO(old_log))
+    except (ValueError, pd.errors.EmptyDataError):
+        return
+    new = pd.read_csv(log_csv) if log_csv.is_file() else pd.DataFrame()
+    if "epoch" in old and "epoch" in new and len(new):
+        old = old[old["epoch"] < new["epoch"].min()]
+    merged = pd.concat([old, new], ignore_index=True)
+    log_csv.parent.mkdir(parents=True, exist_ok=True)
+    merged.to_csv(log_csv, index=False)
 
 
 def evaluate_run(

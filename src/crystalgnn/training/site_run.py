@@ -183,7 +183,16 @@ def train_sites(cfg: TrainConfig) -> RunResult:
         max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
     )
     last = ckpt_dir / "last.ckpt"
+    log_csv = run_dir / "log" / "metrics.csv"
+    # as graph-level runs: keep the epochs logged before an interruption (Lightning's CSV logger
+    # would overwrite them) when run.py provides the merge
+    from crystalgnn.training import run as graph_run
+
+    merge = getattr(graph_run, "_merge_resumed_log", None)
+    old_log = log_csv.read_bytes() if merge and last.is_file() and log_csv.is_file() else None
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
+    if old_log is not None and merge is not None:
+        merge(old_log, log_csv)
     metrics = evaluate_site_run(run_dir, ds, graphs, split)
     best = ckpt_dir / "best.ckpt"
     metrics.update(

@@ -1,0 +1,97 @@
+"""MEGNet specifics: reference layer sizes, bond features, the global state, the readout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch
+
+from crystalgnn.graphs.atom_features import AtomFeaturizer
+from crystalgnn.graphs.crystal_graph import build_graph
+from crystalgnn.models.megnet import MEGNet, MEGNetConfig
+from crystalgnn.models.registry import build_model, make_config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small graphs: one thread is faster than several (and the test machine is shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def table() -> torch.Tensor:
+    return torch.tensor(AtomFeaturizer.cgcnn().matrix())
+
+
+@pytest.fixture
+def batch() -> Batch:
+    cells = [
+        Structure(Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100), ["Sr", "Ti", "O", "O", "O"],
+                  [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]]),
+        Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    ]
+    return Batch.from_data_list([build_graph(s, MEGNetConfig().graph_config()) for s in cells])
+
+
+def test_defaults_follow_the_reference():
+    c = make_config("megnet")
+    assert (c.nblocks, c.n1, c.n2, c.n3, c.npass, c.embedding_dim, c.state_dim) == (3, 64, 32, 16, 3, 16, 2)
+    g = c.graph_config()
+    assert g.radius == 5.0 and g.max_neighbors is None
+
+
+def test_architecture_sizes(table):
+    torch.manual_seed(0)
+    m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
+    assert isinstance(m, MEGNet)
+    assert len(m.blocks) == 3 and len(m.block_ff) == 2  # the first block has no dense pre-block
+    assert m.blocks[0].phi_e.sizes == [4 * 32, 64, 64, 32]  # v_i + v_j + e + u
+    assert m.blocks[0].phi_v.sizes == [3 * 32, 64, 64, 32]
+    assert m.blocks[0].phi_u.sizes == [3 * 32, 64, 64, 32]
+    assert m.readout.sizes == [2 * 16 + 2 * 16 + 32, 32, 16]  # Set2Set(atoms) + Set2Set(bonds) + state
+    assert m.bond_ff.sizes == [100, 64, 32]
+    assert sum(p.numel() for p in m.parameters()) == 170033
+
+
+def test_gaussian_bond_features_match_reference_formula(table):
+    m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
+    d = torch.tensor([0.0, 1.234, 4.99])
+    centres = np.linspace(0, 5, 100)
+    ref = np.exp(-((d.numpy()[:, None] - centres[None, :]) ** 2) / 0.5**2)
+    np.testing.assert_allclose(m.expand_distances(d).numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_shifted_softplus_is_zero_at_zero(table):
+    m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
+    x = torch.tensor([-3.0, 0.0, 2.0])
+    torch.testing.assert_close(m.atom_ff.act(x), torch.nn.functional.softplus(x) - math.log(2.0))
+    assert float(m.atom_ff.act(torch.zeros(1))) == 0.0
+
+
+def test_global_state_input(table, batch):
+    torch.manual_seed(0)
+    m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression").eval()
+    with torch.no_grad():
+        default = m(batch)
+        batch.state = torch.zeros(2, 2)
+        explicit_zero = m(batch)
+        batch.state = torch.tensor([[1.0, -1.0], [0.5, 2.0]])
+        other = m(batch)
+    torch.testing.assert_close(default, explicit_zero)
+    assert not torch.allclose(default, other)
+
+
+def test_node_embeddings_and_dropout(table, batch):
+    torch.manual_seed(0)
+    m = build_model("megnet", make_config("megnet", {"dropout": 0.5}), table, out_dim=2, task="classification")
+    assert m.node_embeddings(batch).shape == (batch.num_nodes, 32)
+    m.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(m(batch), m(batch))  # no dropout at inference

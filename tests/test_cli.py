@@ -1,0 +1,184 @@
+"""End-to-end tests of the command-line interface on a tiny real dataset."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from tinydata import CGCNN_PRETRAINED, perovskite_rows, write_cif_folder, write_jsonl
+from typer.testing import CliRunner
+
+from crystalgnn.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    r = runner.invoke(app, [str(a) for a in args])
+    return r, " ".join(r.output.split())  # rich wraps long lines: compare on normalised text
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    rows = perovskite_rows(40)
+    cifs = write_cif_folder(d / "cifs", rows[:6])
+    (cifs / "garbage.cif").write_text("data_garbage\n_cell_length_a 3.0\nnot a cif at all\n")
+    good = write_cif_folder(d / "good", rows[:6])
+    return {
+        "cifs": cifs,
+        "good": good,
+        "table": write_jsonl(d / "perov.jsonl", rows),
+        "dir": d,
+    }
+
+
+def test_help() -> None:
+    r, text = invoke("--help")
+    assert r.exit_code == 0
+    for cmd in ("train", "evaluate", "predict", "import-cgcnn", "demo", "data", "graphs"):
+        assert cmd in text
+    r, text = invoke("train", "--help")
+    assert r.exit_code == 0 and "--target" in text and "--epochs" in text
+    # the installed entry point works as a program too
+    p = subprocess.run([sys.executable, "-m", "crystalgnn.cli", "--help"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "import-cgcnn" in p.stdout
+
+
+def test_data_inspect_lists_rejection(files, tmp_path) -> None:
+    rej = tmp_path / "rejected.csv"
+    r, text = invoke("data", "inspect", files["cifs"], "--rejected", rej)
+    assert r.exit_code == 0, r.output
+    assert "6 structures, 1 rejected" in text
+    assert "garbage" in text
+    df = pd.read_csv(rej)
+    assert df["id"].tolist() == ["garbage"]
+    assert "CIF" in df["reason"][0]
+    r, text = invoke("data", "inspect", files["cifs"], "--strict")
+    assert r.exit_code == 2
+    assert "--strict: 1 entries rejected" in text
+    r, _ = invoke("data", "inspect", files["good"], "--strict")
+    assert r.exit_code == 0, r.output
+    r, text = invoke("data", "inspect", files["table"], "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["entries"] == 40 and summary["labels"]["heat_all"]["count"] == 40
+    r, text = invoke("data", "inspect", files["dir"] / "nope")
+    assert r.exit_code == 1 and "no such file" in text
+
+
+def test_graphs_build_uses_cache(files, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    r, text = invoke("graphs", "build", files["cifs"], "--cache-dir", cache, "-j", "1")
+    assert r.exit_code == 0, r.output
+    assert "6 graphs (30 atoms, 360 edges, 12.00 edges/atom)" in text
+    assert "(0 from cache, 6 built)" in text
+    assert (cache / "graphs.lmdb").is_dir()
+    r, text = invoke("graphs", "build", files["cifs"], "--cache-dir", cache, "-j", "1")
+    assert r.exit_code == 0 and "(6 from cache, 0 built)" in text
+    r, text = invoke("graphs", "build", files["cifs"], "--no-cache", "--max-neighbors", "0", "--radius", "4", "-j", "1")
+    assert r.exit_code == 0 and "6 graphs" in text and "12.00 edges/atom" not in text
+    r, _ = invoke("graphs", "build", files["cifs"], "--no-cache", "--strict", "-j", "1")
+    assert r.exit_code == 2
+
+
+def test_train_evaluate_predict(files, tmp_path) -> None:
+    run = tmp_path / "run"
+    r, text = invoke(
+        "train", files["table"], "-t", "heat_all", "--epochs", "2", "--batch-size", "16", "-o", run,
+        "--optimizer", "adam", "--lr", "0.003", "-m", "atom_fea_len=16", "-m", "n_conv=2", "--jobs", "1",
+        "--threads", "1", "--no-progress", "--split", "0.6,0.2,0.2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "done" in text and '"mae"' in text
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["n_test"] == 8
+    saved = (run / "config.yaml").read_text()
+    assert "atom_fea_len: 16" in saved and "n_conv: 2" in saved
+
+    # evaluate on the labelled table: metrics for every entry, predictions.csv, parity plot
+    ev = tmp_path / "eval"
+    r, text = invoke("evaluate", run, files["table"], "-o", ev)
+    assert r.exit_code == 0, r.output
+    m = json.loads((ev / "metrics.json").read_text())
+    assert m["metrics"]["n"] == 40 and m["n_rejected"] == 0
+    preds = pd.read_csv(ev / "predictions.csv")
+    assert len(preds) == 40 and {"id", "target", "prediction"} <= set(preds.columns)
+    assert (ev / "parity.png").stat().st_size > 0
+    # evaluate reproduces the run's own test predictions
+    test_preds = pd.read_csv(run / "predictions.csv")
+    merged = test_preds.merge(preds, on="id", suffixes=("_run", "_eval"))
+    assert len(merged) == len(test_preds) == 8
+    pd.testing.assert_series_equal(
+        merged["prediction_run"], merged["prediction_eval"], check_names=False, rtol=1e-6
+    )
+
+    # predict on a folder of CIF files (one unreadable): CSV with id and prediction
+    out = tmp_path / "pred.csv"
+    r, text = invoke("predict", run, files["cifs"], "-o", out)
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert {"id", "prediction"} <= set(df.columns)
+    assert sorted(df["id"]) == sorted(p.stem for p in files["good"].glob("*.cif"))
+    by_id = dict(zip(preds["id"], preds["prediction"], strict=True))
+    for i, p in zip(df["id"], df["prediction"], strict=True):
+        assert p == pytest.approx(by_id[i], rel=1e-5, abs=1e-6)
+    assert "garbage" in text  # the rejected input is reported
+    # a checkpoint file works as well as the run folder
+    r, _ = invoke("predict", run / "checkpoints" / "best.ckpt", files["good"], "-o", tmp_path / "p2.csv")
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p2.csv"), df)
+    # errors are reported, not raised
+    r, text = invoke("predict", tmp_path / "no-such-run", files["good"])
+    assert r.exit_code == 1 and "not a file, run folder or shipped model" in text
+
+
+def test_train_errors(files, tmp_path) -> None:
+    r, text = invoke("train", files["table"], "-o", tmp_path / "x", "--no-progress")
+    assert r.exit_code == 1 and "no target" in text
+    r, text = invoke("train", files["table"], "-t", "heat_all", "-m", "bogus_option=1", "-o", tmp_path / "y")
+    assert r.exit_code == 1 and "bogus_option" in text
+    r, text = invoke("train", "-t", "heat_all", "-o", tmp_path / "z")
+    assert r.exit_code == 1 and "no SOURCE" in text
+
+
+def test_import_cgcnn(tmp_path, files) -> None:
+    src = CGCNN_PRETRAINED / "band-gap.pth.tar"
+    if not src.is_file():
+        pytest.skip(f"{src} not found")
+    out = tmp_path / "bg.ckpt"
+    r, text = invoke("import-cgcnn", src, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "wrote" in text
+    ckpt = torch.load(str(out), map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["targets"] == ["band_gap"]
+    r, _ = invoke("predict", out, files["good"], "-o", tmp_path / "bg.csv")
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "bg.csv")
+    assert len(df) == 6 and df["prediction"].notna().all()
+    r, text = invoke("import-cgcnn", tmp_path / "missing.pth.tar", "-o", tmp_path / "m.ckpt")
+    assert r.exit_code == 1 and "no such file" in text
+
+
+def test_demo(tmp_path) -> None:
+    out = tmp_path / "demo.csv"
+    r, text = invoke("demo", "-o", out)
+    assert r.exit_code == 0, r.output
+    for name in ("LiCoO2", "LiFePO4", "LiMn2O4", "LiMnPO4", "LiNiO2"):
+        assert name in text
+    df = pd.read_csv(out)
+    assert sorted(df["structure"]) == ["LiCoO2", "LiFePO4", "LiMn2O4", "LiMnPO4", "LiNiO2"]
+    assert (df["edges"] == 12 * df["atoms"]).all()
