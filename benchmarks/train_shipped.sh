@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/out/shipped}
-COMMON="--optimizer adamw --lr 0.001 --weight-decay 0.0001 --scheduler cosine --batch-size 64 --no-progress"
+COMMON="--optimizer adamw --lr 0.001 --weight-decay 0.0001 --scheduler cosine --batch-size 64 --no-progress ${THREADS:+--threads $THREADS}"
 
 declare -A CMD DATA DESC
 CMD[perovskite-formation-energy]="perovskites --target heat_all --split 0.6,0.2,0.2 --seed 0 --epochs 100 $COMMON"

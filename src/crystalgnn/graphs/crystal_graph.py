@@ -55,15 +55,15 @@ class GraphConfig:
         pad_to_max_neighbors: add the reference code's padding edges (to atom 0 at
             ``radius + 1``) so every atom has exactly ``max_neighbors`` edges.
         min_distance: atoms closer than this (Å) are rejected as overlapping.
-        backend: neighbour-list library (``auto``: dense numpy for small cells, ``vesin``
-            for large ones; ``numpy``, ``vesin``, ``ase`` or ``pymatgen`` to force one).
+        backend: neighbour-list library: ``vesin`` (default, the fastest by measurement, see
+            ``benchmarks/RESULTS.md``), ``numpy``, ``auto``, ``ase`` or ``pymatgen``.
     """
 
     radius: float = 8.0
     max_neighbors: int | None = 12
     pad_to_max_neighbors: bool = False
     min_distance: float = 0.5
-    backend: NeighborBackend = "auto"
+    backend: NeighborBackend = "vesin"
 
     def __post_init__(self) -> None:
         if self.radius <= 0:

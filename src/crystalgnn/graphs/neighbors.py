@@ -3,9 +3,10 @@
 Three interchangeable back ends return the same full list (both directions, periodic images as
 separate pairs, self-images included, the zero-distance self pair excluded):
 
-* ``"numpy"``: dense enumeration of every (i, j, image) triple with array operations, the
-  fastest for small cells (no per-call set-up; about 4x faster than vesin on 5-atom cells);
-* ``"vesin"``: a cell-list code in C++, the fastest for large cells;
+* ``"vesin"`` (default): a cell-list code in C++, the fastest by measurement on both small and
+  large cells (``benchmarks/graph_build.py``);
+* ``"numpy"``: dense enumeration of every (i, j, image) triple with array operations (no
+  compiled code; ``"auto"`` uses it for small cells);
 * ``"ase"``: ``ase.neighborlist.neighbor_list`` (also C-accelerated);
 * ``"pymatgen"``: ``Structure.get_neighbor_list`` (Cython).
 
