@@ -37,17 +37,25 @@ def load(name: str, limit: int | None):
 
 
 def measure(name: str, limit: int | None, cache_root: Path) -> dict:
+    cfg = GraphConfig()
+    # cold: parse (parallel), then build graphs from the parsed structures (parallel)
     t0 = time.perf_counter()
     ds = load(name, limit)
     t1 = time.perf_counter()
-    graphs, rep = build_graph_list(ds.structures, GraphConfig())
+    graphs, rep = build_graph_list(ds.structures, cfg)
     t2 = time.perf_counter()
+    # warm: the same structures' graphs from the LMDB cache
     cache = GraphCache(cache_root / name)
-    build_graph_list(ds.structures, GraphConfig(), cache=cache)  # fill the cache
+    build_graph_list(ds.structures, cfg, cache=cache)  # fill the cache
     t3 = time.perf_counter()
-    warm, rep_w = build_graph_list(ds.structures, GraphConfig(), cache=cache)
+    warm, rep_w = build_graph_list(ds.structures, cfg, cache=cache)
     t4 = time.perf_counter()
     assert rep_w.n_from_cache == len(graphs) - len(rep.rejected)
+    t7 = time.perf_counter()
+    ds2 = load(name, limit)
+    _, rep_wf = build_graph_list(ds2.structures, cfg, cache=cache)
+    t8 = time.perf_counter()
+    assert rep_wf.n_from_cache == rep_w.n_from_cache
     n = len(ds)
     return {
         "dataset": name,
@@ -57,8 +65,9 @@ def measure(name: str, limit: int | None, cache_root: Path) -> dict:
         "graphs_cold_s": round(t2 - t1, 3),
         "cold_end_to_end_per_s": round(n / (t2 - t0), 1),
         "graphs_only_cold_per_s": round(n / (t2 - t1), 1),
-        "warm_s": round(t4 - t3, 3),
-        "warm_per_s": round(n / (t4 - t3), 1),
+        "warm_graphs_from_cache_s": round(t4 - t3, 3),
+        "warm_graphs_from_cache_per_s": round(n / (t4 - t3), 1),
+        "warm_read_plus_cache_per_s": round(n / (t8 - t7), 1),
         "cache_bytes_per_graph": round(cache.nbytes() / max(len(cache), 1), 1),
         "edges_per_graph": round(sum(g.num_edges for g in graphs if g is not None) / n, 1),
     }

@@ -75,29 +75,30 @@ def build_graph_list(
 ) -> tuple[list[Data | None], GraphBuildReport]:
     """Graphs for ``structures`` (``None`` where rejected; reasons in the report)."""
     config = config or GraphConfig()
+    ckey = config.cache_key()
     report = GraphBuildReport(n_total=len(structures))
     raw = [structure_arrays(s) for s in structures]
     results: list[dict[str, np.ndarray] | None] = [None] * len(raw)
     todo: list[int] = []
-    keys: list[bytes] = []
+    keys: list[bytes | None] = [None] * len(raw)
+    new_items: list[tuple[bytes, bytes]] = []
     for i, (lattice, cart, z) in enumerate(raw):
         why = _unsupported(z, supported_elements)
         if why:
             report.rejected.append((i, why))
     rejected_now = {i for i, _ in report.rejected}
-    if cache is not None:
-        ckey = config.cache_key()
-        keys = [structure_key(*r, ckey) for r in raw]
-        for i, buf in enumerate(cache.get_many(keys)):
-            if i in rejected_now:
-                continue
+    pending = [i for i in range(len(structures)) if i not in rejected_now]
+    if cache is not None and pending:
+        for i in pending:
+            keys[i] = structure_key(*raw[i], ckey)
+        for i, buf in zip(pending, cache.get_many([keys[i] for i in pending]), strict=True):
             if buf is None:
                 todo.append(i)
             else:
                 results[i] = unpack_graph(buf)
-        report.n_from_cache = len(raw) - len(todo) - len(rejected_now)
+                report.n_from_cache += 1
     else:
-        todo = [i for i in range(len(raw)) if i not in rejected_now]
+        todo = pending
     n_jobs = default_jobs() if n_jobs is None else max(1, n_jobs)
     args = [(*raw[i], config) for i in todo]
     if n_jobs > 1 and len(todo) >= PARALLEL_MIN:
@@ -118,15 +119,14 @@ def build_graph_list(
             for a in args:
                 built.append(_build_one(a))
                 bar.update(1)
-    new_items = []
     for i, (ok, value) in zip(todo, built, strict=True):
         if ok:
             results[i] = value  # type: ignore[assignment]
+            report.n_built += 1
             if cache is not None:
                 new_items.append((keys[i], pack_graph(value)))  # type: ignore[arg-type]
         else:
             report.rejected.append((i, str(value)))
-    report.n_built = len(todo) - sum(1 for ok, _ in built if not ok)
     if cache is not None and new_items:
         cache.put_many(new_items)
     graphs = [None if r is None else arrays_to_data(r) for r in results]

@@ -6,8 +6,8 @@ its own neighbour through an image). Unlike the reference code there is no zero 
 with fewer neighbours has fewer edges. ``pad_to_max_neighbors=True`` reproduces the reference
 behaviour (fake edges to atom 0 at distance ``radius + 1``) for its pretrained weights.
 
-Ties at the last kept neighbour are broken deterministically: by distance (rounded to 1e-8 Å),
-then neighbour index, then image shift. The Gaussian distance expansion of CGCNN is applied by
+Ties at the last kept neighbour are broken deterministically: distances within 1e-6 Å count as
+equal, and equal ones are ordered by neighbour index, then image shift. The Gaussian distance expansion of CGCNN is applied by
 the model (``crystalgnn.models.layers.GaussianExpansion``), so one cached graph serves every model.
 
 Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1] = i``):
@@ -37,7 +37,8 @@ from torch_geometric.data import Data
 
 from crystalgnn.graphs.neighbors import NeighborBackend, NeighborPairs, periodic_neighbors
 
-GRAPH_CODE_VERSION = 1  # bump when the content of built graphs changes (invalidates caches)
+GRAPH_CODE_VERSION = 2  # bump when the content of built graphs changes (invalidates caches)
+TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
 
 
 class GraphBuildError(ValueError):
@@ -90,10 +91,14 @@ class GraphConfig:
 
 
 def structure_arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lattice (3,3), cartesian coords (N,3), atomic numbers (N,)) of an ordered structure."""
+    """(lattice (3,3), cartesian coords (N,3), atomic numbers (N,)) of an ordered structure.
+
+    Cartesian coordinates are ``np.dot(frac, lattice)`` in one product (not site by site), the
+    same numbers the parser processes compute, so cache keys agree to the last bit.
+    """
     lattice = structure.lattice.matrix
     z = np.fromiter((site.specie.Z for site in structure), dtype=np.int64, count=len(structure))
-    return lattice, structure.cart_coords, z
+    return lattice, np.dot(structure.frac_coords, lattice), z
 
 
 def build_graph_arrays(
@@ -120,10 +125,15 @@ def build_graph_arrays(
         raise GraphBuildError(
             f"isolated atom: site {k} (Z={int(z[k])}) has no neighbour within {config.radius} Å"
         )
-    # Deterministic order: centre, distance (rounded), neighbour index, image shift.
-    order = np.lexsort(
-        (shift[:, 2], shift[:, 1], shift[:, 0], nbr, np.round(dist, 8), center)
-    )
+    # Deterministic order: centre, distance, then neighbour index and image shift among
+    # distances equal within TIE_TOLERANCE (grouped by consecutive differences, so float noise
+    # in the last bits never reorders a tie).
+    order = np.lexsort((dist, center))
+    center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
+    new_group = np.ones(len(dist), dtype=bool)
+    new_group[1:] = (center[1:] != center[:-1]) | (np.diff(dist) > TIE_TOLERANCE)
+    group = np.cumsum(new_group)
+    order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], nbr, group))
     center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
     if config.max_neighbors is not None:
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -185,12 +195,13 @@ def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:
     store = getattr(data, "_store", None)
     if store is not None and hasattr(store, "_mapping"):
         store._mapping.update(mapping)
+        store._mapping["num_nodes"] = len(arrays["z"])
     else:  # pragma: no cover - other PyG versions
         for k, v in mapping.items():
             setattr(data, k, v)
+        data.num_nodes = len(arrays["z"])
     for k, v in extra.items():
         setattr(data, k, v)
-    data.num_nodes = len(arrays["z"])
     return data
 
 
