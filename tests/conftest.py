@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
+from tinydata import small_structures
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
@@ -22,29 +23,9 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def make_structures() -> dict[str, Structure]:
-    """Small ordered crystals with distinct element sets (site order as given)."""
-    return {
-        "nacl": Structure(Lattice.cubic(2.82), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
-        "si": Structure(
-            Lattice.from_parameters(3.84, 3.84, 3.84, 60, 60, 60), ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]]
-        ),
-        "srtio3": Structure(
-            Lattice.cubic(3.905),
-            ["Sr", "Ti", "O", "O", "O"],
-            [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
-        ),
-        "lifeo2": Structure(
-            Lattice.from_parameters(2.9, 2.9, 14.2, 90, 90, 120),
-            ["Li", "Fe", "O", "O"],
-            [[0, 0, 0.5], [0, 0, 0], [1 / 3, 2 / 3, 0.26], [2 / 3, 1 / 3, 0.74]],
-        ),
-    }
-
-
 @pytest.fixture
 def structures() -> dict[str, Structure]:
-    return make_structures()
+    return small_structures()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymatgen.core import Lattice, Structure
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_DATA = SHARED / "data"
@@ -71,3 +72,23 @@ def structures_of(rows: list[dict[str, Any]]) -> list[Any]:
     from pymatgen.core import Structure
 
     return [Structure.from_str(r["cif"], fmt="cif") for r in rows]
+
+
+def small_structures() -> dict[str, Structure]:
+    """Small ordered crystals with distinct element sets (site order as given)."""
+    return {
+        "nacl": Structure(Lattice.cubic(2.82), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        "si": Structure(
+            Lattice.from_parameters(3.84, 3.84, 3.84, 60, 60, 60), ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+        ),
+        "srtio3": Structure(
+            Lattice.cubic(3.905),
+            ["Sr", "Ti", "O", "O", "O"],
+            [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+        ),
+        "lifeo2": Structure(
+            Lattice.from_parameters(2.9, 2.9, 14.2, 90, 90, 120),
+            ["Li", "Fe", "O", "O"],
+            [[0, 0, 0.5], [0, 0, 0], [1 / 3, 2 / 3, 0.26], [2 / 3, 1 / 3, 0.74]],
+        ),
+    }

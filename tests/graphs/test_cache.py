@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
-from tinydata import MP_ELASTIC, read_rows, structures_of
+from tinydata import MP_ELASTIC, read_rows, small_structures, structures_of
 
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
@@ -22,9 +22,7 @@ def items(structures_module: dict[str, Structure]) -> list[Structure]:
 
 @pytest.fixture(scope="module")
 def structures_module() -> dict[str, Structure]:
-    from conftest import make_structures
-
-    return make_structures()
+    return small_structures()
 
 
 def assert_graphs_equal(a, b) -> None:
