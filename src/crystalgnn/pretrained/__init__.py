@@ -64,8 +64,8 @@ def ship_run(run_dir: str | Path, name: str, *, command: str, description: str, 
 | target | `{target}` ({unit or 'unitless'}), {metrics['task']} |
 | data | {data} |
 | split | random, seed {metrics['seed']}: {len(split['train'])} train / {len(split['val'])} validation / {len(split['test'])} test structures (ids in the run folder's `split.json`) |
-| test metrics | {json.dumps(test)} |
-| training time | {metrics['train_time_s']:.0f} s ({metrics['epochs_run']} epochs, {metrics['time_per_epoch_s']:.2f} s/epoch) on 2 CPU cores |
+| test metrics | {_format_metrics(test)} |
+| training time | {metrics['train_time_s']:.0f} s ({metrics['epochs_run']} epochs, {metrics['time_per_epoch_s']:.2f} s/epoch) on a 2-core x86_64 CPU (torch threads as in the command) |
 
 Training command (run from the repository root, data from `../shared/data`):
 
@@ -77,6 +77,13 @@ Predict: `crystalgnn predict {name} structure.cif`.
 """
     (PRETRAINED_DIR / f"{name}.md").write_text(card)
     return out
+
+
+def _format_metrics(m: dict[str, Any]) -> str:
+    names = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "roc_auc": "ROC-AUC", "accuracy": "accuracy",
+             "precision": "precision", "recall": "recall", "f1": "F1"}
+    parts = [f"{label} {m[k]:.4g}" for k, label in names.items() if k in m]
+    return ", ".join(parts) + f" (n = {m.get('n', '?')})"
 
 
 def predict_examples(show_progress: bool = False) -> Any:
