@@ -23,12 +23,7 @@ def invoke(*args: str):
     return r, " ".join(r.output.split())  # rich wraps long lines: compare on normalised text
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

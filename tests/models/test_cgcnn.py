@@ -10,7 +10,6 @@ from pymatgen.core import Lattice, Structure
 from tinydata import perovskite_rows, structures_of
 from torch_geometric.data import Batch
 
-from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.models.cgcnn import CGCNN, CGCNNConfig, CGConvLayer
@@ -20,18 +19,7 @@ from crystalgnn.training.task import CrystalTask
 SMALL = CGCNNConfig(atom_fea_len=32, h_fea_len=64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # 2 shared cores: one OpenMP thread is an order of magnitude faster under contention
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def table() -> torch.Tensor:
-    return torch.tensor(AtomFeaturizer.cgcnn().matrix())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,10 @@ from crystalgnn.models.cgcnn_import import ORIGINAL_TARGETS, import_cgcnn_task, 
 REFERENCE = CGCNN_PRETRAINED / "reference_predictions.csv"
 MODELS = sorted(ORIGINAL_TARGETS)
 
-pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason=f"{REFERENCE} not found")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [
+    pytest.mark.skipif(not REFERENCE.is_file(), reason=f"{REFERENCE} not found"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 
 @pytest.fixture(scope="module")

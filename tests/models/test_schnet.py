@@ -10,23 +10,11 @@ from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 from torch_geometric.nn.models.schnet import InteractionBlock
 
-from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.models.registry import build_model, make_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small graphs: one thread is faster than several (and the test machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def table() -> torch.Tensor:
-    return torch.tensor(AtomFeaturizer.cgcnn().matrix())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cell() -> Structure:

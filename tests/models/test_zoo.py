@@ -12,7 +12,6 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.graphs.neighbors import periodic_neighbors
 from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
@@ -28,18 +27,7 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small graphs: one thread is faster than several (and the test machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def table() -> torch.Tensor:
-    return torch.tensor(AtomFeaturizer.cgcnn().matrix())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def base_cells() -> list[Structure]:

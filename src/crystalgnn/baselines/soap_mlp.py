@@ -25,20 +25,19 @@ carries them). ``standardize=False, input_softplus=True`` is the unscaled thesis
 
 The model is registered as ``"soap-mlp"`` in the model registry when this module is imported.
 Batches carry the features as ``batch.soap`` (B, n_features) rather than graphs, so training
-goes through :func:`train_soap_mlp` (same callbacks and run-folder layout as
-:func:`crystalgnn.training.run.train`, resumable), not through ``train``.
+goes through :func:`train_soap_mlp` (the same :func:`crystalgnn.training.run.fit` and run-folder
+layout as :func:`crystalgnn.training.run.train`, resumable), not through ``train``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +46,7 @@ from torch import Tensor, nn
 
 from crystalgnn.baselines.soap import SoapConfig
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.layers import AtomFeatureTable
+from crystalgnn.models.layers import CrystalModel, ModelConfig
 from crystalgnn.models.registry import register_model
 
 #: the thesis' SOAP settings (also :class:`SoapConfig`'s defaults)
@@ -55,7 +54,7 @@ THESIS_SOAP = SoapConfig(r_cut=5.0, n_max=1, l_max=2, average="inner")
 
 
 @dataclass(frozen=True)
-class SoapMLPConfig:
+class SoapMLPConfig(ModelConfig):
     """Hyper-parameters of :class:`SoapMLP` (head sizes as CGCNN's defaults).
 
     Args:
@@ -89,12 +88,9 @@ class SoapMLPConfig:
     def soap_config(self) -> SoapConfig:
         return SoapConfig(r_cut=self.r_cut, n_max=self.n_max, l_max=self.l_max, average=self.average)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @register_model("soap-mlp", SoapMLPConfig, "SOAP vector (DScribe, inner average) -> CGCNN's post-pooling network")
-class SoapMLP(nn.Module):
+class SoapMLP(CrystalModel):
     """CGCNN's post-pooling network on a SOAP vector.
 
     .. math::
@@ -108,29 +104,20 @@ class SoapMLP(nn.Module):
         batch with ``soap`` (B, n_features) -> (B, out_dim)
     """
 
-    def __init__(
-        self,
-        config: SoapMLPConfig,
-        atom_table: Tensor,
-        *,
-        out_dim: int = 1,
-        task: Literal["regression", "classification"] = "regression",
-    ) -> None:
-        super().__init__()
+    config: SoapMLPConfig
+
+    def build(self, config: SoapMLPConfig) -> None:  # the atom table is carried (unused), as by every model
         if config.n_features <= 0:
             raise ValueError("SoapMLPConfig.n_features must be set to the SOAP vector length")
         if config.n_h < 1:
             raise ValueError("n_h must be >= 1")
-        self.config, self.out_dim, self.task = config, out_dim, task
-        # carried (unused) so checkpoints restore through the same path as every other model
-        self.atom_features = AtomFeatureTable(atom_table)
         n = config.n_features
         self.register_buffer("feature_mean", torch.zeros(n))
         self.register_buffer("feature_scale", torch.ones(n))
         self.conv_to_fc = nn.Linear(n, config.h_fea_len)
         self.fcs = nn.ModuleList(nn.Linear(config.h_fea_len, config.h_fea_len) for _ in range(config.n_h - 1))
-        self.dropout = nn.Dropout(config.dropout if task == "classification" else 0.0)
-        self.fc_out = nn.Linear(config.h_fea_len, out_dim)
+        self.dropout = nn.Dropout(config.dropout if self.task == "classification" else 0.0)
+        self.fc_out = nn.Linear(config.h_fea_len, self.out_dim)
 
     def set_scaler(self, mean: Any, scale: Any) -> None:
         """Store the training features' mean and standard deviation (constant columns: 1)."""
@@ -219,7 +206,8 @@ def train_soap_mlp(
         cfg: a :class:`~crystalgnn.training.config.TrainConfig`; uses ``targets``, ``task``,
             ``out`` (the run folder), ``seed``, ``epochs``, ``batch_size``, optimiser/scheduler
             options, ``early_stopping_patience``, ``accelerator``, ``devices``, ``num_threads``,
-            ``max_time_minutes`` and ``progress``.
+            ``num_nodes``, ``strategy``, ``max_time_minutes`` and ``progress`` (the fit is
+            :func:`crystalgnn.training.run.fit`).
         model_options: :class:`SoapMLPConfig` fields (``standardize``, ``input_softplus``,
             ``h_fea_len``, ``n_h``, ...).
         soap_config: the SOAP settings the features were made with (recorded in the config).
@@ -230,13 +218,11 @@ def train_soap_mlp(
         holds a finished run with the same set-up returns its metrics without training.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from crystalgnn.evaluation.predict import load_checkpoint_file, task_from_checkpoint
     from crystalgnn.graphs.atom_features import AtomFeaturizer
     from crystalgnn.training.data import fit_normalizer, make_loader
-    from crystalgnn.training.run import EpochTimer, RunConfigMismatch, infer_task, write_report
+    from crystalgnn.training.run import RunConfigMismatch, finish_run, fit, infer_task, write_report
     from crystalgnn.training.task import CrystalTask
 
     targets = list(cfg.targets)
@@ -301,30 +287,9 @@ def train_soap_mlp(
     train_loader = make_loader(soap_items(X, y_all, train_idx), cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_loader = make_loader(soap_items(X, y_all, val_idx), cfg.batch_size)
     monitor, mode = ("val_mae", "min") if task_kind == "regression" else ("val_auc", "max")
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True)
-    timer = EpochTimer()
-    callbacks: list[Callback] = [checkpoint, timer]
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        callbacks=callbacks,
-        logger=CSVLogger(str(run_dir), name="log", version=""),
-        enable_progress_bar=cfg.progress,
-        enable_model_summary=False,
-        deterministic=True,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-        max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
-    )
-    last = ckpt_dir / "last.ckpt"
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
+    result = fit(module, train_loader, val_loader, run_dir, cfg, monitor, mode)
 
-    best = ckpt_dir / "best.ckpt"
-    restored = task_from_checkpoint(load_checkpoint_file(best))
+    restored = task_from_checkpoint(load_checkpoint_file(result.best_path))
     test_idx = np.asarray(split.test if len(split.test) else split.val, dtype=np.int64)
     with torch.no_grad():
         outs = [restored(b) for b in make_loader(soap_items(X, y_all, test_idx), 1024)]
@@ -343,22 +308,10 @@ def train_soap_mlp(
             "n_train": int(len(train_idx)),
             "n_val": int(len(split.val)),
             "n_test": int(len(split.test)),
-            "epochs_run": int(trainer.current_epoch),
-            "train_time_s": round(timer.elapsed, 3),
-            "time_per_epoch_s": round(float(np.mean(timer.epoch_times)) if timer.epoch_times else float("nan"), 4),
-            "wall_time_this_process_s": round(time.perf_counter() - t_start, 3),
-            "n_parameters": module.n_parameters(),
-            "checkpoint_bytes": best.stat().st_size if best.is_file() else None,
-            "seed": cfg.seed,
+            **result.summary(module, t_start, cfg.seed),
         }
     )
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    try:
-        from crystalgnn.evaluation.plots import training_curve_plot
-
-        training_curve_plot(run_dir / "log" / "metrics.csv", run_dir / "training.png")
-    except Exception:  # a plot must never fail a finished run
-        pass
+    finish_run(run_dir, metrics)
     return metrics
 
 

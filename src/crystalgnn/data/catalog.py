@@ -31,6 +31,16 @@ class CatalogEntry:
     electrode: bool = False
 
 
+#: the insertion-electrode labels of both MP electrode tables (``electrodes``, ``battery-legacy``)
+ELECTRODE_UNITS = {
+    "average_voltage": "V",
+    "capacity_grav": "mAh/g",
+    "capacity_vol": "mAh/cm^3",
+    "energy_grav": "Wh/kg",
+    "energy_vol": "Wh/L",
+    "max_delta_volume": "",
+}
+
 CATALOG: dict[str, CatalogEntry] = {
     "perovskites": CatalogEntry(
         "castelli_perovskites_cdvae.jsonl.gz",
@@ -122,14 +132,7 @@ CATALOG: dict[str, CatalogEntry] = {
     "electrodes": CatalogEntry(
         "mp_insertion_electrodes_gatgnn.jsonl.gz",
         "MP insertion electrodes (GATGNN-VOLTAGE), 4,148; discharged end member by default",
-        {
-            "average_voltage": "V",
-            "capacity_grav": "mAh/g",
-            "capacity_vol": "mAh/cm^3",
-            "energy_grav": "Wh/kg",
-            "energy_vol": "Wh/L",
-            "max_delta_volume": "",
-        },
+        dict(ELECTRODE_UNITS),
         structure_column="cif_discharged",
         electrode=True,
     ),
@@ -139,12 +142,7 @@ CATALOG: dict[str, CatalogEntry] = {
         {
             "stability_charge": "eV/atom",
             "stability_discharge": "eV/atom",
-            "average_voltage": "V",
-            "capacity_grav": "mAh/g",
-            "capacity_vol": "mAh/cm^3",
-            "energy_grav": "Wh/kg",
-            "energy_vol": "Wh/L",
-            "max_delta_volume": "",
+            **ELECTRODE_UNITS,
         },
         structure_column="cif_discharged",
         electrode=True,

@@ -383,6 +383,46 @@ def _say(msg: str, enabled: bool) -> None:
         tqdm.write(msg, file=sys.stderr)
 
 
+def folder_settings(
+    source: Any,
+    split: str | Sequence[float],
+    subset: int | None,
+    subset_seed: int,
+    epochs: int,
+    train_options: dict[str, Any],
+    *,
+    kind: str | None = None,
+    protocol: str | None = None,
+) -> dict[str, Any]:
+    """What a benchmark (or learning-curve) folder's ``settings.json`` ties it to, in the file's order."""
+    settings: dict[str, Any] = {} if kind is None else {"kind": kind}
+    settings["source"] = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
+    if protocol is not None:
+        settings["protocol"] = protocol
+    settings["split"] = ",".join(f"{x:g}" for x in parse_ratios(split))
+    settings["subset"] = subset
+    settings["subset_seed"] = subset_seed if subset else None
+    settings["epochs"] = int(epochs)
+    settings["train_options"] = train_options
+    settings["soap"] = dataclasses.asdict(THESIS_SOAP)
+    return settings
+
+
+def pending_cells(store: ResultStore, cells: list[Any], key: Any, verbose: bool) -> tuple[list[Any], int]:
+    """The cells not yet in ``store`` (``key(cell)``: the cell's key fields), and how many are."""
+    todo = [c for c in cells if not store.done(**key(c))]
+    n_skipped = len(cells) - len(todo)
+    if n_skipped:
+        _say(f"{n_skipped} of {len(cells)} cells already in {store.path}; {len(todo)} to run", verbose)
+    return todo, n_skipped
+
+
+def _say_cell(row: dict[str, Any], label: str, number: int, total: int, t0: float, verbose: bool) -> None:
+    """``[number/total] label: score (seconds since t0)`` for a finished cell."""
+    score = f"MAE {row['mae']:.4g}" if row["task"] == "regression" else f"ROC-AUC {row['roc_auc']:.4g}"
+    _say(f"[{number}/{total}] {label}: {score} ({time.perf_counter() - t0:.1f} s)", verbose)
+
+
 @dataclass
 class BenchmarkResult:
     out: Path
@@ -445,23 +485,11 @@ def run_benchmark(
         raise ValueError("repeats must be >= 1")
     train_options = dict(train_options or {})
     _train_config_for(train_options)
-    settings = {
-        "source": str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>",
-        "protocol": protocol,
-        "split": ",".join(f"{x:g}" for x in parse_ratios(split)),
-        "subset": subset,
-        "subset_seed": subset_seed if subset else None,
-        "epochs": int(epochs),
-        "train_options": train_options,
-        "soap": dataclasses.asdict(THESIS_SOAP),
-    }
+    settings = folder_settings(source, split, subset, subset_seed, epochs, train_options, protocol=protocol)
     _check_settings(out, settings)
     store = ResultStore(out / "results.csv", ("model", "target", "repeat"), RESULT_COLUMNS)
     cells = [(t, r, m) for t in targets for r in range(repeats) for m in models]
-    todo = [c for c in cells if not store.done(model=c[2], target=c[0], repeat=c[1])]
-    n_skipped = len(cells) - len(todo)
-    if n_skipped:
-        _say(f"{n_skipped} of {len(cells)} cells already in {store.path}; {len(todo)} to run", verbose)
+    todo, n_skipped = pending_cells(store, cells, lambda c: {"model": c[2], "target": c[0], "repeat": c[1]}, verbose)
     if todo:
         data = prepare_data(
             source, targets, out, models=models, subset=subset, subset_seed=subset_seed,
@@ -494,8 +522,7 @@ def run_benchmark(
                 )  # fmt: skip
                 store.add(row)
                 bar.update(1)
-                score = f"MAE {row['mae']:.4g}" if row["task"] == "regression" else f"ROC-AUC {row['roc_auc']:.4g}"
-                _say(f"[{k + 1 + n_skipped}/{len(cells)}] {model} {target} r{r}: {score} ({time.perf_counter() - t0:.1f} s)", verbose)
+                _say_cell(row, f"{model} {target} r{r}", k + 1 + n_skipped, len(cells), t0, verbose)
     results = store.frame()
     results = results[results["model"].isin(models) & results["target"].isin(targets)] if len(results) else results
     results = results[pd.to_numeric(results["repeat"]) < repeats] if len(results) else results
@@ -649,6 +676,8 @@ __all__ = [
     "BenchmarkResult",
     "ResultStore",
     "available_models",
+    "folder_settings",
+    "pending_cells",
     "benchmark_figure",
     "make_splits",
     "model_kind",

@@ -18,7 +18,6 @@ against training size on log-log axes, error bars: standard deviation over repea
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,15 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from crystalgnn.baselines.soap_mlp import THESIS_SOAP
 from crystalgnn.data.splits import Split, parse_ratios, random_split
 from crystalgnn.evaluation.benchmark import (
     RESULT_COLUMNS,
     ResultStore,
     _check_settings,
-    _say,
+    _say_cell,
     _train_config_for,
+    folder_settings,
     model_kind,
+    pending_cells,
     prepare_data,
     run_cell,
     summarize,
@@ -94,23 +94,13 @@ def run_learning_curve(
         model_kind(m)
     train_options = dict(train_options or {})
     _train_config_for(train_options)
-    settings = {
-        "kind": "learning-curve",
-        "source": str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>",
-        "split": ",".join(f"{x:g}" for x in parse_ratios(split)),
-        "subset": subset,
-        "subset_seed": subset_seed if subset else None,
-        "epochs": int(epochs),
-        "train_options": train_options,
-        "soap": dataclasses.asdict(THESIS_SOAP),
-    }
+    settings = folder_settings(source, split, subset, subset_seed, epochs, train_options, kind="learning-curve")
     _check_settings(out, settings)
     store = ResultStore(out / "learning_curve.csv", ("model", "target", "size", "repeat"), ("size", *RESULT_COLUMNS))
     cells = [(r, s, m) for r in range(repeats) for s in sizes for m in models]
-    todo = [c for c in cells if not store.done(model=c[2], target=target, size=c[1], repeat=c[0])]
-    n_skipped = len(cells) - len(todo)
-    if n_skipped:
-        _say(f"{n_skipped} of {len(cells)} cells already in {store.path}; {len(todo)} to run", verbose)
+    todo, n_skipped = pending_cells(
+        store, cells, lambda c: {"model": c[2], "target": target, "size": c[1], "repeat": c[0]}, verbose
+    )
     if todo:
         data = prepare_data(
             source, [target], out, models=models, subset=subset, subset_seed=subset_seed,
@@ -135,8 +125,7 @@ def run_learning_curve(
                 row = {"size": size, **row}
                 store.add(row)
                 bar.update(1)
-                score = f"MAE {row['mae']:.4g}" if row["task"] == "regression" else f"ROC-AUC {row['roc_auc']:.4g}"
-                _say(f"[{k + 1 + n_skipped}/{len(cells)}] {model} n={size} r{r}: {score} ({time.perf_counter() - t0:.1f} s)", verbose)
+                _say_cell(row, f"{model} n={size} r{r}", k + 1 + n_skipped, len(cells), t0, verbose)
     results = store.frame()
     if len(results):
         keep = results["model"].isin(models) & (results["target"] == target)

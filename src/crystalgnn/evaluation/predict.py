@@ -62,6 +62,36 @@ def resolve_model(ref: str | Path) -> Path:
     raise FileNotFoundError(f"{ref}: not a file, run folder or shipped model (shipped: {', '.join(names) or 'none'})")
 
 
+def predictable_graphs(
+    dataset: CrystalDataset,
+    graph_config: GraphConfig,
+    supported_elements: list[int],
+    *,
+    cache: GraphCache | None = None,
+    n_jobs: int | None = None,
+    show_progress: bool = True,
+) -> tuple[list[Data], list[int], list[Rejection]]:
+    """The graphs a model can read, for :class:`Predictor` and the per-site ``SitePredictor``.
+
+    Returns the graphs, the dataset positions they belong to, and the rejections: the dataset's
+    own, then the entries without a graph (an element outside ``supported_elements``, ...).
+    """
+    graphs, report = build_graph_list(
+        dataset.structures,
+        graph_config,
+        cache=cache,
+        supported_elements=supported_elements,
+        n_jobs=n_jobs,
+        show_progress=show_progress,
+    )
+    keep = [i for i, g in enumerate(graphs) if g is not None]
+    rejected = list(dataset.rejections) + [
+        Rejection(dataset.ids[i], str(dataset.metadata[i].get("source", dataset.name)), why)
+        for i, why in report.rejected
+    ]
+    return [graphs[i] for i in keep], keep, rejected  # type: ignore[misc]
+
+
 @dataclass
 class Predictions:
     """Predictions for the structures of a dataset that could be turned into graphs."""
@@ -146,18 +176,8 @@ class Predictor:
         n_jobs: int | None = None,
         show_progress: bool = True,
     ) -> Predictions:
-        graphs, report = build_graph_list(
-            dataset.structures,
-            self.graph_config,
-            cache=cache,
-            supported_elements=self.supported_elements(),
-            n_jobs=n_jobs,
-            show_progress=show_progress,
+        graphs, keep, rejected = predictable_graphs(
+            dataset, self.graph_config, self.supported_elements(), cache=cache, n_jobs=n_jobs, show_progress=show_progress
         )
-        keep = [i for i, g in enumerate(graphs) if g is not None]
-        rejected = list(dataset.rejections) + [
-            Rejection(dataset.ids[i], str(dataset.metadata[i].get("source", dataset.name)), why)
-            for i, why in report.rejected
-        ]
-        values = self.predict_graphs([graphs[i] for i in keep], batch_size)  # type: ignore[misc]
+        values = self.predict_graphs(graphs, batch_size)
         return Predictions([dataset.ids[i] for i in keep], values, self.targets, self.units, self.kind, rejected)

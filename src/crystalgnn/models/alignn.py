@@ -16,9 +16,7 @@ cache is shared with CGCNN and nothing model-specific is stored.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,14 +24,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.nn import global_mean_pool
 
-from crystalgnn.graphs.crystal_graph import GraphConfig
 from crystalgnn.graphs.line_graph import bond_cosines, line_graph, symmetrize_edges
-from crystalgnn.models.layers import AtomFeatureTable
+from crystalgnn.models.layers import CrystalModel, ModelConfig
 from crystalgnn.models.registry import register_model
 
 
 @dataclass(frozen=True)
-class ALIGNNConfig:
+class ALIGNNConfig(ModelConfig):
     """ALIGNN hyper-parameters; names and defaults as the reference ``ALIGNNConfig``.
 
     Args:
@@ -61,12 +58,6 @@ class ALIGNNConfig:
     embedding_features: int = 64
     hidden_features: int = 256
     rbf_max: float = 8.0
-
-    def graph_config(self) -> GraphConfig:
-        return GraphConfig(radius=self.radius, max_neighbors=self.max_neighbors)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class RBFExpansion(nn.Module):
@@ -188,7 +179,7 @@ class ALIGNNConv(nn.Module):
 
 
 @register_model("alignn", ALIGNNConfig, "Atomistic Line Graph Neural Network (Choudhary & DeCost 2021)")
-class ALIGNN(nn.Module):
+class ALIGNN(CrystalModel):
     r"""ALIGNN for graph-level properties.
 
     .. math::
@@ -212,18 +203,9 @@ class ALIGNN(nn.Module):
         batch with ``z``, ``edge_index``, ``edge_vec``, ``edge_shift``, ``batch`` -> (B, out_dim)
     """
 
-    def __init__(
-        self,
-        config: ALIGNNConfig,
-        atom_table: Tensor,
-        *,
-        out_dim: int = 1,
-        task: Literal["regression", "classification"] = "regression",
-    ) -> None:
-        super().__init__()
-        c = config
-        self.config, self.out_dim, self.task = config, out_dim, task
-        self.atom_features = AtomFeatureTable(atom_table)
+    config: ALIGNNConfig
+
+    def build(self, c: ALIGNNConfig) -> None:
         self.atom_embedding = MLPLayer(self.atom_features.num_features, c.hidden_features)
         self.edge_rbf = RBFExpansion(0.0, c.rbf_max, c.edge_input_features)
         self.edge_embedding = nn.Sequential(
@@ -237,8 +219,7 @@ class ALIGNN(nn.Module):
         )
         self.alignn_layers = nn.ModuleList(ALIGNNConv(c.hidden_features) for _ in range(c.alignn_layers))
         self.gcn_layers = nn.ModuleList(EdgeGatedGraphConv(c.hidden_features) for _ in range(c.gcn_layers))
-        self.fc = nn.Linear(c.hidden_features, out_dim)
-        self.reset_parameters()
+        self.fc = nn.Linear(c.hidden_features, self.out_dim)
 
     def reset_parameters(self) -> None:
         self.atom_embedding.reset_parameters()

@@ -7,9 +7,8 @@ layer names, initialisation and batch-norm placement as the reference implementa
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,12 +17,12 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import global_mean_pool
 
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.layers import AtomFeatureTable, GaussianExpansion
+from crystalgnn.models.layers import CrystalModel, GaussianExpansion, ModelConfig
 from crystalgnn.models.registry import register_model
 
 
 @dataclass(frozen=True)
-class CGCNNConfig:
+class CGCNNConfig(ModelConfig):
     """CGCNN hyper-parameters; names and defaults as the original CLI (``main.py``).
 
     Args:
@@ -55,9 +54,6 @@ class CGCNNConfig:
         return GraphConfig(
             radius=self.radius, max_neighbors=self.max_num_nbr, pad_to_max_neighbors=self.pad_to_max_neighbors
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class CGConvLayer(nn.Module):
@@ -131,7 +127,7 @@ class CGConvLayer(nn.Module):
 
 
 @register_model("cgcnn", CGCNNConfig, "Crystal Graph Convolutional Neural Network (Xie & Grossman 2018)")
-class CGCNN(nn.Module):
+class CGCNN(CrystalModel):
     r"""Crystal Graph Convolutional Neural Network.
 
     .. math::
@@ -153,17 +149,9 @@ class CGCNN(nn.Module):
         -> (B, out_dim) (regression values, or class logits)
     """
 
-    def __init__(
-        self,
-        config: CGCNNConfig,
-        atom_table: Tensor,
-        *,
-        out_dim: int = 1,
-        task: Literal["regression", "classification"] = "regression",
-    ) -> None:
-        super().__init__()
-        self.config, self.out_dim, self.task = config, out_dim, task
-        self.atom_features = AtomFeatureTable(atom_table)
+    config: CGCNNConfig
+
+    def build(self, config: CGCNNConfig) -> None:
         self.expansion = GaussianExpansion(0.0, config.radius, config.step)
         n_edge = self.expansion.num_features
         self.embedding = nn.Linear(self.atom_features.num_features, config.atom_fea_len)
@@ -172,9 +160,8 @@ class CGCNN(nn.Module):
         )
         self.conv_to_fc = nn.Linear(config.atom_fea_len, config.h_fea_len)
         self.fcs = nn.ModuleList(nn.Linear(config.h_fea_len, config.h_fea_len) for _ in range(config.n_h - 1))
-        self.dropout = nn.Dropout(config.dropout if task == "classification" else 0.0)
-        self.fc_out = nn.Linear(config.h_fea_len, out_dim)
-        self.reset_parameters()
+        self.dropout = nn.Dropout(config.dropout if self.task == "classification" else 0.0)
+        self.fc_out = nn.Linear(config.h_fea_len, self.out_dim)
 
     def reset_parameters(self) -> None:
         for m in (self.embedding, self.conv_to_fc, self.fc_out, *self.convs, *self.fcs):

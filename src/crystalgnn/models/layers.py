@@ -1,10 +1,17 @@
-"""Blocks shared by several models: distance expansions and the atom-feature lookup."""
+"""Pieces shared by the models: distance expansions, the atom-feature lookup, and the base
+classes behind the registry interface (:class:`ModelConfig` for the config dataclasses,
+:class:`CrystalModel` for the models' common constructor)."""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from crystalgnn.graphs.crystal_graph import GraphConfig
 
 
 class GaussianExpansion(nn.Module):
@@ -72,3 +79,55 @@ class AtomFeatureTable(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.table[z]
+
+
+class ModelConfig:
+    """Base of the model config dataclasses (``@dataclass(frozen=True)`` subclasses).
+
+    ``to_dict()`` gives the fields (what checkpoints and ``config.yaml`` store);
+    ``graph_config()`` the graph the model reads: every neighbour within ``radius``, at most
+    ``max_neighbors`` per atom (a config with other field names or graph options overrides it).
+    """
+
+    def graph_config(self) -> GraphConfig:
+        return GraphConfig(radius=self.radius, max_neighbors=self.max_neighbors)  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+class CrystalModel(nn.Module):
+    """Base of the registered models: the registry's constructor ``(config, atom_table, *, out_dim, task)``.
+
+    Keeps ``config``, ``out_dim`` and ``task`` and the atom-feature table
+    (:class:`AtomFeatureTable`, ``self.atom_features``: a buffer, so a checkpoint carries the
+    features and the supported elements), then builds the model's own layers with
+    :meth:`build` and initialises them with :meth:`reset_parameters`.
+
+    Args:
+        config: the model's hyper-parameters (its :class:`ModelConfig` dataclass).
+        atom_table: (max_Z + 1, F) atom-feature table (rows of unsupported elements are NaN).
+        out_dim: regression targets, or classes for classification (logits).
+        task: ``"regression"`` or ``"classification"``.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        atom_table: Tensor,
+        *,
+        out_dim: int = 1,
+        task: Literal["regression", "classification"] = "regression",
+    ) -> None:
+        super().__init__()
+        self.config, self.out_dim, self.task = config, out_dim, task
+        self.atom_features = AtomFeatureTable(atom_table)
+        self.build(config)
+        self.reset_parameters()
+
+    def build(self, config: Any) -> None:
+        """Create the model's layers (called once by the constructor, before ``reset_parameters``)."""
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        """Initialise the layers (default: keep PyTorch's initialisation)."""

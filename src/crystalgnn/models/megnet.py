@@ -10,9 +10,7 @@ implementation (``materialsvirtuallab/megnet``, ``megnet/models/megnet.py`` and
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -21,13 +19,12 @@ from torch_geometric.nn import Set2Set
 from torch_geometric.nn.models.schnet import ShiftedSoftplus
 from torch_geometric.utils import scatter
 
-from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.layers import AtomFeatureTable
+from crystalgnn.models.layers import CrystalModel, ModelConfig
 from crystalgnn.models.registry import register_model
 
 
 @dataclass(frozen=True)
-class MEGNetConfig:
+class MEGNetConfig(ModelConfig):
     """MEGNet hyper-parameters; names and defaults as the reference ``MEGNetModel``.
 
     Args:
@@ -61,12 +58,6 @@ class MEGNetConfig:
     n3: int = 16
     npass: int = 3
     dropout: float = 0.0
-
-    def graph_config(self) -> GraphConfig:
-        return GraphConfig(radius=self.radius, max_neighbors=self.max_neighbors)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class DenseStack(nn.Module):
@@ -201,7 +192,7 @@ class ProjectedSet2Set(nn.Module):
 
 
 @register_model("megnet", MEGNetConfig, "MatErials Graph Network with global state (Chen et al. 2019)")
-class MEGNet(nn.Module):
+class MEGNet(CrystalModel):
     r"""MEGNet for graph-level properties.
 
     .. math::
@@ -230,18 +221,9 @@ class MEGNet(nn.Module):
         (B, state_dim)) -> (B, out_dim)
     """
 
-    def __init__(
-        self,
-        config: MEGNetConfig,
-        atom_table: Tensor,
-        *,
-        out_dim: int = 1,
-        task: Literal["regression", "classification"] = "regression",
-    ) -> None:
-        super().__init__()
-        c = config
-        self.config, self.out_dim, self.task = config, out_dim, task
-        self.atom_features = AtomFeatureTable(atom_table)
+    config: MEGNetConfig
+
+    def build(self, c: MEGNetConfig) -> None:
         self.embedding = nn.Embedding(self.atom_features.table.shape[0], c.embedding_dim)
         self.register_buffer("centres", torch.linspace(c.gaussian_min, c.gaussian_max, c.n_gaussians))
         self.atom_ff = DenseStack([c.embedding_dim, c.n1, c.n2])
@@ -256,8 +238,7 @@ class MEGNet(nn.Module):
         self.atom_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
         self.bond_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
         self.readout = DenseStack([2 * self.atom_set2set.out_channels + c.n2, c.n2, c.n3])
-        self.fc_out = nn.Linear(c.n3, out_dim)
-        self.reset_parameters()
+        self.fc_out = nn.Linear(c.n3, self.out_dim)
 
     def reset_parameters(self) -> None:
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)  # Keras Embedding default

@@ -13,9 +13,8 @@ defaults (128 features, 50 Gaussians up to 10 Å, at most 32 neighbours) are one
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from torch import Tensor, nn
 from torch_geometric.data import Batch
@@ -23,12 +22,12 @@ from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock,
 from torch_geometric.utils import scatter
 
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.layers import AtomFeatureTable
+from crystalgnn.models.layers import CrystalModel, ModelConfig
 from crystalgnn.models.registry import register_model
 
 
 @dataclass(frozen=True)
-class SchNetConfig:
+class SchNetConfig(ModelConfig):
     """SchNet hyper-parameters.
 
     Args:
@@ -57,12 +56,9 @@ class SchNetConfig:
     def graph_config(self) -> GraphConfig:
         return GraphConfig(radius=self.cutoff, max_neighbors=self.max_neighbors)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @register_model("schnet", SchNetConfig, "SchNet continuous-filter convolutions on periodic edges (Schütt et al. 2018)")
-class SchNet(nn.Module):
+class SchNet(CrystalModel):
     r"""SchNet for graph-level properties of crystals.
 
     .. math::
@@ -90,18 +86,9 @@ class SchNet(nn.Module):
         batch with ``z``, ``edge_index``, ``edge_dist``, ``batch`` -> (B, out_dim)
     """
 
-    def __init__(
-        self,
-        config: SchNetConfig,
-        atom_table: Tensor,
-        *,
-        out_dim: int = 1,
-        task: Literal["regression", "classification"] = "regression",
-    ) -> None:
-        super().__init__()
-        c = config
-        self.config, self.out_dim, self.task = config, out_dim, task
-        self.atom_features = AtomFeatureTable(atom_table)
+    config: SchNetConfig
+
+    def build(self, c: SchNetConfig) -> None:
         self.embedding = nn.Embedding(self.atom_features.table.shape[0], c.hidden_channels)
         self.distance_expansion = GaussianSmearing(0.0, c.cutoff, c.num_gaussians)
         self.interactions = nn.ModuleList(
@@ -110,8 +97,7 @@ class SchNet(nn.Module):
         )
         self.lin1 = nn.Linear(c.hidden_channels, c.hidden_channels // 2)
         self.act = ShiftedSoftplus()
-        self.lin2 = nn.Linear(c.hidden_channels // 2, out_dim)
-        self.reset_parameters()
+        self.lin2 = nn.Linear(c.hidden_channels // 2, self.out_dim)
 
     def reset_parameters(self) -> None:
         self.embedding.reset_parameters()

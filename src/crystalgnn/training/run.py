@@ -14,6 +14,11 @@ Run folder::
 Restarting the same command after an interruption (even ``kill -9``) resumes from
 ``last.ckpt``; data order and dropout are seeded per epoch, so the final metrics equal those of
 an uninterrupted run.
+
+The pieces every run kind shares (graph-level here, per-site in
+:mod:`crystalgnn.training.site_run`, SOAP -> MLP in :mod:`crystalgnn.baselines.soap_mlp`) are
+functions of this module: :func:`fit` (callbacks, trainer, resume, log merge, timing),
+:meth:`FitResult.summary` (the training entries of ``metrics.json``) and :func:`finish_run`.
 """
 
 from __future__ import annotations
@@ -78,6 +83,98 @@ class RunResult:
     metrics: dict[str, Any]
 
 
+@dataclass
+class FitResult:
+    """What :func:`fit` leaves: the finished trainer, its epoch timer and the best checkpoint."""
+
+    trainer: L.Trainer
+    timer: EpochTimer
+    best_path: Path
+
+    def summary(
+        self, module: Any, t_start: float, seed: int, data_time_s: float | None = None
+    ) -> dict[str, Any]:
+        """The training entries of ``metrics.json``, in the file's order.
+
+        ``epochs_run``, ``train_time_s`` (all processes of a resumed run), ``time_per_epoch_s``
+        (mean), ``data_time_s`` (when given), ``wall_time_this_process_s`` (since ``t_start``),
+        ``n_parameters``, ``checkpoint_bytes`` (of ``best.ckpt``) and ``seed``.
+        """
+        times = self.timer.epoch_times
+        out: dict[str, Any] = {
+            "epochs_run": int(self.trainer.current_epoch),
+            "train_time_s": round(self.timer.elapsed, 3),
+            "time_per_epoch_s": round(float(np.mean(times)) if times else float("nan"), 4),
+        }
+        if data_time_s is not None:
+            out["data_time_s"] = round(data_time_s, 3)
+        out["wall_time_this_process_s"] = round(time.perf_counter() - t_start, 3)
+        out["n_parameters"] = module.n_parameters()
+        out["checkpoint_bytes"] = self.best_path.stat().st_size if self.best_path.is_file() else None
+        out["seed"] = seed
+        return out
+
+
+def fit(
+    module: L.LightningModule,
+    train_loader: Any,
+    val_loader: Any,
+    run_dir: Path,
+    cfg: TrainConfig,
+    monitor: str = "val_mae",
+    mode: str = "min",
+) -> FitResult:
+    """Lightning fit into ``run_dir``, resuming from ``checkpoints/last.ckpt`` when it exists.
+
+    Callbacks: ``ModelCheckpoint`` (``best.ckpt`` by ``monitor``/``mode``, and ``last.ckpt``),
+    :class:`EpochTimer`, and ``EarlyStopping`` when ``cfg.early_stopping_patience`` is set;
+    the per-epoch log goes to ``log/metrics.csv`` (rows of an interrupted process are kept in
+    front of the resumed ones). Trainer settings from ``cfg``: ``epochs``, ``accelerator``,
+    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``.
+    """
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True)
+    timer = EpochTimer()
+    callbacks: list[Callback] = [checkpoint, timer]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        callbacks=callbacks,
+        logger=CSVLogger(str(run_dir), name="log", version=""),
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        deterministic=True,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+        max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
+    )
+    last = ckpt_dir / "last.ckpt"
+    log_csv = run_dir / "log" / "metrics.csv"
+    # Lightning's CSV logger deletes an existing metrics.csv: keep the epochs logged before an
+    # interruption and put them back in front of the resumed run's rows.
+    old_log = log_csv.read_bytes() if last.is_file() and log_csv.is_file() else None
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
+    if old_log is not None:
+        _merge_resumed_log(old_log, log_csv)
+    return FitResult(trainer, timer, ckpt_dir / "best.ckpt")
+
+
+def finish_run(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Write ``metrics.json`` (marks the run finished) and the training-curve plot."""
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    try:
+        from crystalgnn.evaluation.plots import training_curve_plot
+
+        training_curve_plot(run_dir / "log" / "metrics.csv", run_dir / "training.png")
+    except Exception:  # a plot must never fail a finished run
+        pass
+
+
 def infer_task(ds: CrystalDataset, targets: list[str], requested: str) -> str:
     if requested in ("regression", "classification"):
         return requested
@@ -95,33 +192,36 @@ def _atom_table(cfg: TrainConfig, ds: CrystalDataset) -> tuple[torch.Tensor, str
     return torch.tensor(feat.matrix()), (str(path) if path else "cgcnn")
 
 
-def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
-    """Load, featurise and split; returns graphs, split, dataset and the graph config."""
-    t0 = time.perf_counter()
+def load_run_dataset(cfg: TrainConfig, targets: list[str], check: Any = None) -> CrystalDataset:
+    """``cfg.source`` with ``targets``; ``check(ds)`` may reject it; then non-empty, then ``cfg.subset``."""
     ds = load_source(
         cfg.source,
-        targets=cfg.targets,
+        targets=targets,
         structure_column=cfg.structure_column,
         end_member=cfg.end_member,
         n_jobs=cfg.n_jobs,
         show_progress=cfg.progress,
     )
+    if check is not None:
+        check(ds)
     if len(ds) == 0:
         raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
     if cfg.subset is not None and cfg.subset < len(ds):
-        ds = select_subset(ds, cfg.subset, cfg.subset_seed)
-    table, feat_name = _atom_table(cfg, ds)
-    model_cfg = make_config(cfg.model, cfg.model_options)
-    gcfg = model_cfg.graph_config()
+        ds = select_subset(ds, int(cfg.subset), int(cfg.subset_seed))
+    return ds
+
+
+def build_run_graphs(cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: torch.Tensor) -> tuple[list[Any], Any]:
+    """Graphs of ``ds`` (elements without atom features rejected; ``cfg``'s cache and jobs)."""
     supported = [int(z) for z in torch.nonzero(~torch.isnan(table).any(dim=1)).flatten()]
     cache = GraphCache(Path(cfg.cache_dir) / "graphs.lmdb" if cfg.cache_dir else None) if cfg.use_cache else None
-    graphs, report = build_dataset_graphs(
+    return build_dataset_graphs(
         ds, gcfg, cache=cache, supported_elements=supported, n_jobs=cfg.n_jobs, show_progress=cfg.progress
     )
-    t_data = time.perf_counter() - t0
-    y = np.stack([ds.targets[t] for t in cfg.targets], axis=1)
-    graphs = attach_targets(graphs, y)
-    split: Split
+
+
+def run_split(cfg: TrainConfig, ds: CrystalDataset, run_dir: Path | None) -> Split:
+    """The run folder's ``split.json``, else ``cfg.split_file``, else a seeded random split (saved)."""
     split_path = run_dir / "split.json" if run_dir else None
     if split_path is not None and split_path.is_file():
         split = Split.load(split_path, ds.ids)
@@ -131,6 +231,28 @@ def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any
         split = random_split(len(ds), [float(x) for x in cfg.split.split(",")], seed=cfg.seed)
     if split_path is not None and not split_path.is_file():
         split.save(split_path, ds.ids)
+    return split
+
+
+def run_loaders(graphs: list[Any], split: Split, cfg: TrainConfig) -> tuple[Any, Any]:
+    """Seeded shuffled training loader and validation loader (no validation part: a tenth of train)."""
+    train_loader = make_loader([graphs[i] for i in split.train], cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_graphs = [graphs[i] for i in split.val] or [graphs[i] for i in split.train[: max(1, len(split.train) // 10)]]
+    return train_loader, make_loader(val_graphs, cfg.batch_size)
+
+
+def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
+    """Load, featurise and split; returns graphs, split, dataset and the graph config."""
+    t0 = time.perf_counter()
+    ds = load_run_dataset(cfg, cfg.targets)
+    table, feat_name = _atom_table(cfg, ds)
+    model_cfg = make_config(cfg.model, cfg.model_options)
+    gcfg = model_cfg.graph_config()
+    graphs, report = build_run_graphs(cfg, ds, gcfg, table)
+    t_data = time.perf_counter() - t0
+    y = np.stack([ds.targets[t] for t in cfg.targets], axis=1)
+    graphs = attach_targets(graphs, y)
+    split = run_split(cfg, ds, run_dir)
     return {
         "dataset": ds,
         "graphs": graphs,
@@ -167,6 +289,23 @@ def _check_run_dir(run_dir: Path, cfg: TrainConfig) -> bool:
     return True
 
 
+def open_run(cfg: TrainConfig) -> tuple[Path, RunResult | None]:
+    """Threads, the run folder and its configuration check.
+
+    Returns the folder and, when it already holds this run finished, its result (else ``None``,
+    after saving ``config.yaml``). Raises :class:`RunConfigMismatch` for a folder of another run.
+    """
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = _check_run_dir(run_dir, cfg)
+    if resuming and (run_dir / "metrics.json").is_file():
+        return run_dir, RunResult(run_dir, json.loads((run_dir / "metrics.json").read_text()))
+    cfg.save(run_dir / "config.yaml")
+    return run_dir, None
+
+
 def train(cfg: TrainConfig) -> RunResult:
     """Train (or resume, or report an already finished run) and evaluate on the test split."""
     if cfg.site_target:  # per-site learning: crystalgnn.training.site_run
@@ -175,14 +314,9 @@ def train(cfg: TrainConfig) -> RunResult:
         return train_sites(cfg)
     if not cfg.targets:
         raise ValueError("no target given (--target NAME)")
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resuming = _check_run_dir(run_dir, cfg)
-    if resuming and (run_dir / "metrics.json").is_file():
-        return RunResult(run_dir, json.loads((run_dir / "metrics.json").read_text()))
-    cfg.save(run_dir / "config.yaml")
+    run_dir, finished = open_run(cfg)
+    if finished is not None:
+        return finished
     t_start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = prepare_data(cfg, run_dir)
@@ -210,42 +344,10 @@ def train(cfg: TrainConfig) -> RunResult:
         seed=cfg.seed,
         extra={"source": cfg.source, "n_train": int(len(split.train))},
     )
-    train_loader = make_loader([graphs[i] for i in split.train], cfg.batch_size, shuffle=True, seed=cfg.seed)
-    val_graphs = [graphs[i] for i in split.val] or [graphs[i] for i in split.train[: max(1, len(split.train) // 10)]]
-    val_loader = make_loader(val_graphs, cfg.batch_size)
+    train_loader, val_loader = run_loaders(graphs, split, cfg)
     monitor, mode = ("val_mae", "min") if task_kind == "regression" else ("val_auc", "max")
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True)
-    timer = EpochTimer()
-    callbacks: list[Callback] = [checkpoint, timer]
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy,
-        callbacks=callbacks,
-        logger=CSVLogger(str(run_dir), name="log", version=""),
-        enable_progress_bar=cfg.progress,
-        enable_model_summary=False,
-        deterministic=True,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-        max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
-    )
-    last = ckpt_dir / "last.ckpt"
-    log_csv = run_dir / "log" / "metrics.csv"
-    # Lightning's CSV logger deletes an existing metrics.csv: keep the epochs logged before an
-    # interruption and put them back in front of the resumed run's rows.
-    old_log = log_csv.read_bytes() if last.is_file() and log_csv.is_file() else None
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
-    if old_log is not None:
-        _merge_resumed_log(old_log, log_csv)
-    train_time = timer.elapsed
+    result = fit(module, train_loader, val_loader, run_dir, cfg, monitor, mode)
     metrics = evaluate_run(run_dir, ds, graphs, split, cfg, show_progress=cfg.progress)
-    best = ckpt_dir / "best.ckpt"
     metrics.update(
         {
             "model": cfg.model,
@@ -256,23 +358,10 @@ def train(cfg: TrainConfig) -> RunResult:
             "n_val": int(len(split.val)),
             "n_test": int(len(split.test)),
             "n_rejected": len(ds.rejections),
-            "epochs_run": int(trainer.current_epoch),
-            "train_time_s": round(train_time, 3),
-            "time_per_epoch_s": round(float(np.mean(timer.epoch_times)) if timer.epoch_times else float("nan"), 4),
-            "data_time_s": round(data["data_time_s"], 3),
-            "wall_time_this_process_s": round(time.perf_counter() - t_start, 3),
-            "n_parameters": module.n_parameters(),
-            "checkpoint_bytes": best.stat().st_size if best.is_file() else None,
-            "seed": cfg.seed,
+            **result.summary(module, t_start, cfg.seed, data_time_s=data["data_time_s"]),
         }
     )
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    try:
-        from crystalgnn.evaluation.plots import training_curve_plot
-
-        training_curve_plot(run_dir / "log" / "metrics.csv", run_dir / "training.png")
-    except Exception:  # a plot must never fail a finished run
-        pass
+    finish_run(run_dir, metrics)
     return RunResult(run_dir, metrics)
 
 

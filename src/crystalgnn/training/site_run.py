@@ -1,7 +1,8 @@
 """A complete, resumable per-site training run (``crystalgnn train SOURCE --site-target NAME``).
 
 Same machinery and run folder as graph-level runs (:mod:`crystalgnn.training.run`): the config
-check/resume, the seeded epoch sampler, ``EpochTimer``, ``best.ckpt``/``last.ckpt``, the CSV log.
+check/resume (``open_run``), the seeded epoch sampler, the Lightning fit (``fit``: ``EpochTimer``,
+``best.ckpt``/``last.ckpt``, the CSV log kept across resumes) and ``finish_run``.
 Differences: the model is :class:`~crystalgnn.models.site_heads.SiteModel` (a registered
 backbone's ``node_embeddings`` + per-atom head), targets are normalised with the training-site
 labels, the loss is MSE over labelled sites only, splits are by structure, and the report is per
@@ -15,7 +16,6 @@ per-site head instead of the backbone: ``site_head_hidden`` (width, default: the
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,22 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.data.readers import load_source
-from crystalgnn.data.splits import Split, random_split
-from crystalgnn.graphs.builder import build_dataset_graphs
-from crystalgnn.graphs.cache import GraphCache
+from crystalgnn.data.splits import Split
 from crystalgnn.models.registry import make_config
 from crystalgnn.training.config import TrainConfig
-from crystalgnn.training.data import make_loader
-from crystalgnn.training.run import EpochTimer, RunResult, _atom_table, _check_run_dir
+from crystalgnn.training.run import (
+    RunResult,
+    _atom_table,
+    build_run_graphs,
+    finish_run,
+    fit,
+    load_run_dataset,
+    open_run,
+    run_loaders,
+    run_split,
+)
 from crystalgnn.training.site_task import SitePredictor, SiteTask, attach_site_targets, fit_site_normalizer
 
 HEAD_KEYS = ("site_head_hidden", "site_head_layers")
@@ -65,41 +69,19 @@ def prepare_site_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str
     """Load, build graphs (with ``site_y``), split by structure; the split is saved in the run folder."""
     t0 = time.perf_counter()
     name = str(cfg.site_target)
-    ds = load_source(
-        cfg.source,
-        targets=[name],
-        structure_column=cfg.structure_column,
-        end_member=cfg.end_member,
-        n_jobs=cfg.n_jobs,
-        show_progress=cfg.progress,
-    )
-    if name not in ds.site_targets:
-        raise ValueError(f"{name!r} is a graph-level target of {ds.name!r}, not a per-site one; use --target")
-    if len(ds) == 0:
-        raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
-    subset = getattr(cfg, "subset", None)
-    if subset is not None and subset < len(ds):  # a seeded subset of structures, as graph-level runs
-        from crystalgnn.training.run import select_subset
 
-        ds = select_subset(ds, int(subset), int(getattr(cfg, "subset_seed", 0)))
+    def per_site(ds: CrystalDataset) -> None:
+        if name not in ds.site_targets:
+            raise ValueError(f"{name!r} is a graph-level target of {ds.name!r}, not a per-site one; use --target")
+
+    # a seeded subset of structures (cfg.subset), as graph-level runs
+    ds = load_run_dataset(cfg, [name], check=per_site)
     table, feat_name = _atom_table(cfg, ds)
     model_cfg, hidden, layers = _split_options(cfg)
     gcfg = model_cfg.graph_config()
-    supported = [int(z) for z in torch.nonzero(~torch.isnan(table).any(dim=1)).flatten()]
-    cache = GraphCache(Path(cfg.cache_dir) / "graphs.lmdb" if cfg.cache_dir else None) if cfg.use_cache else None
-    graphs, report = build_dataset_graphs(
-        ds, gcfg, cache=cache, supported_elements=supported, n_jobs=cfg.n_jobs, show_progress=cfg.progress
-    )
+    graphs, report = build_run_graphs(cfg, ds, gcfg, table)
     graphs = attach_site_targets(graphs, ds.site_targets[name])
-    split_path = run_dir / "split.json" if run_dir else None
-    if split_path is not None and split_path.is_file():
-        split = Split.load(split_path, ds.ids)
-    elif cfg.split_file:
-        split = Split.load(cfg.split_file, ds.ids)
-    else:
-        split = random_split(len(ds), [float(x) for x in cfg.split.split(",")], seed=cfg.seed)
-    if split_path is not None and not split_path.is_file():
-        split.save(split_path, ds.ids)
+    split = run_split(cfg, ds, run_dir)
     return {
         "dataset": ds,
         "graphs": graphs,
@@ -123,14 +105,9 @@ def train_sites(cfg: TrainConfig) -> RunResult:
         raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
     if cfg.task not in ("auto", "regression"):
         raise ValueError("per-site training is regression only")
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resuming = _check_run_dir(run_dir, cfg)
-    if resuming and (run_dir / "metrics.json").is_file():
-        return RunResult(run_dir, json.loads((run_dir / "metrics.json").read_text()))
-    cfg.save(run_dir / "config.yaml")
+    run_dir, finished = open_run(cfg)
+    if finished is not None:
+        return finished
     t_start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = prepare_site_data(cfg, run_dir)
@@ -158,43 +135,9 @@ def train_sites(cfg: TrainConfig) -> RunResult:
         seed=cfg.seed,
         extra={"source": cfg.source, "n_train": int(len(split.train))},
     )
-    train_loader = make_loader([graphs[i] for i in split.train], cfg.batch_size, shuffle=True, seed=cfg.seed)
-    val_graphs = [graphs[i] for i in split.val] or [graphs[i] for i in split.train[: max(1, len(split.train) // 10)]]
-    val_loader = make_loader(val_graphs, cfg.batch_size)
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_mae", mode="min", save_last=True)
-    timer = EpochTimer()
-    callbacks: list[Callback] = [checkpoint, timer]
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor="val_mae", mode="min", patience=cfg.early_stopping_patience))
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy,
-        callbacks=callbacks,
-        logger=CSVLogger(str(run_dir), name="log", version=""),
-        enable_progress_bar=cfg.progress,
-        enable_model_summary=False,
-        deterministic=True,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-        max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
-    )
-    last = ckpt_dir / "last.ckpt"
-    log_csv = run_dir / "log" / "metrics.csv"
-    # as graph-level runs: keep the epochs logged before an interruption (Lightning's CSV logger
-    # would overwrite them) when run.py provides the merge
-    from crystalgnn.training import run as graph_run
-
-    merge = getattr(graph_run, "_merge_resumed_log", None)
-    old_log = log_csv.read_bytes() if merge and last.is_file() and log_csv.is_file() else None
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
-    if old_log is not None and merge is not None:
-        merge(old_log, log_csv)
+    train_loader, val_loader = run_loaders(graphs, split, cfg)
+    result = fit(module, train_loader, val_loader, run_dir, cfg, monitor="val_mae", mode="min")
     metrics = evaluate_site_run(run_dir, ds, graphs, split)
-    best = ckpt_dir / "best.ckpt"
     metrics.update(
         {
             "model": cfg.model,
@@ -209,23 +152,10 @@ def train_sites(cfg: TrainConfig) -> RunResult:
                 part: site_label_counts(arrays, getattr(split, part)) for part in ("train", "val", "test")
             },
             "n_rejected": len(ds.rejections),
-            "epochs_run": int(trainer.current_epoch),
-            "train_time_s": round(timer.elapsed, 3),
-            "time_per_epoch_s": round(float(np.mean(timer.epoch_times)) if timer.epoch_times else float("nan"), 4),
-            "data_time_s": round(data["data_time_s"], 3),
-            "wall_time_this_process_s": round(time.perf_counter() - t_start, 3),
-            "n_parameters": module.n_parameters(),
-            "checkpoint_bytes": best.stat().st_size if best.is_file() else None,
-            "seed": cfg.seed,
+            **result.summary(module, t_start, cfg.seed, data_time_s=data["data_time_s"]),
         }
     )
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    try:
-        from crystalgnn.evaluation.plots import training_curve_plot
-
-        training_curve_plot(run_dir / "log" / "metrics.csv", run_dir / "training.png")
-    except Exception:  # a plot must never fail a finished run
-        pass
+    finish_run(run_dir, metrics)
     return RunResult(run_dir, metrics)
 
 

@@ -320,20 +320,10 @@ class SitePredictor:
         n_jobs: int | None = None,
         show_progress: bool = True,
     ) -> SitePredictions:
-        from crystalgnn.graphs.builder import build_graph_list
+        from crystalgnn.evaluation.predict import predictable_graphs
 
-        graphs, report = build_graph_list(
-            dataset.structures,
-            self.graph_config,
-            cache=cache,
-            supported_elements=self.supported_elements(),
-            n_jobs=n_jobs,
-            show_progress=show_progress,
+        graphs, keep, rejected = predictable_graphs(
+            dataset, self.graph_config, self.supported_elements(), cache=cache, n_jobs=n_jobs, show_progress=show_progress
         )
-        keep = [i for i, g in enumerate(graphs) if g is not None]
-        rejected = list(dataset.rejections) + [
-            Rejection(dataset.ids[i], str(dataset.metadata[i].get("source", dataset.name)), why)
-            for i, why in report.rejected
-        ]
-        values = self.predict_graphs([graphs[i] for i in keep], batch_size)  # type: ignore[misc]
+        values = self.predict_graphs(graphs, batch_size)
         return SitePredictions([dataset.ids[i] for i in keep], values, self.site_target, self.units, rejected)
