@@ -412,7 +412,9 @@ def demo(
         df = predict_examples(show_progress=False)
     except FileNotFoundError as exc:
         _fail(str(exc))
-    _print_frame(df, 100, title="bundled cathode structures")
+    global console
+    console = Console(width=max(console.width, 60 + 24 * (len(df.columns) - 4)))
+    _print_frame(df, 100, title="bundled cathode structures: predictions of the shipped models")
     if output is not None:
         df.to_csv(output, index=False)
         console.print(f"wrote {output}")

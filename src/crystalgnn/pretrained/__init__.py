@@ -109,6 +109,10 @@ def predict_examples(show_progress: bool = False) -> Any:
         pred = Predictor.load(row["name"])
         res = pred.predict(ds, show_progress=show_progress)
         got = dict(zip(res.ids, res.values if res.values.ndim == 1 else res.values[:, 0], strict=True))
-        label = f"{row['name']} ({'P(metal)' if pred.kind == 'classification' else row['unit']})"
-        df[label] = [got.get(i, float("nan")) for i in ds.ids]
+        values = [got.get(i, float("nan")) for i in ds.ids]
+        unit = row["unit"]
+        if unit.startswith("log10(") and unit.endswith(")"):  # show moduli in GPa, not log10(GPa)
+            values, unit = [10.0**v for v in values], unit[6:-1]
+        name = row["name"].removeprefix("log10-")
+        df[f"{name} ({'P(metal)' if pred.kind == 'classification' else unit})"] = values
     return df
