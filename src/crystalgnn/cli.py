@@ -22,7 +22,8 @@ data_app = typer.Typer(help="Inspect datasets and sources.", no_args_is_help=Tru
 graphs_app = typer.Typer(help="Build and cache crystal graphs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(graphs_app, name="graphs")
-console = Console(stderr=False)
+# tables are wide: when output goes to a file or pipe, do not squeeze them into 80 columns
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
@@ -79,6 +80,8 @@ def data_inspect(
         top = ", ".join(f"{k} {v}" for k, v in list(s["elements"].items())[:15])
         console.print(f"{s['n_elements']} elements (structures containing): {top}{' ...' if s['n_elements'] > 15 else ''}")
         t = Table("label", "unit", "count", "missing", "min", "median", "mean", "max")
+        t.columns[0].no_wrap = t.columns[1].no_wrap = True
+        t.columns[0].min_width = max((len(k) for k in s["labels"]), default=5)
         for k, st in s["labels"].items():
             f = lambda key: f"{st[key]:.4g}" if key in st else "-"  # noqa: E731
             t.add_row(k, st["unit"], str(st["count"]), str(st["missing"]), f("min"), f("median"), f("mean"), f("max"))
@@ -412,8 +415,6 @@ def demo(
         df = predict_examples(show_progress=False)
     except FileNotFoundError as exc:
         _fail(str(exc))
-    global console
-    console = Console(width=max(console.width, 60 + 24 * (len(df.columns) - 4)))
     _print_frame(df, 100, title="bundled cathode structures: predictions of the shipped models")
     if output is not None:
         df.to_csv(output, index=False)
