@@ -35,6 +35,6 @@ for name in "${names[@]}"; do
   .venv/bin/$cmd
   .venv/bin/python -c "
 from crystalgnn.pretrained import ship_run
-ship_run('$OUT/$name', '$name', command='''$cmd''', description='''${DESC[$name]}''', data='''${DATA[$name]}''')
+ship_run('$OUT/$name', '$name', command='''$cmd''', description='''${DESC[$name]}''', data='''${DATA[$name]}''', in_demo=('$name' != 'perovskite-formation-energy'))
 print('shipped $name')"
 done

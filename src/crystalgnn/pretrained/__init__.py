@@ -31,13 +31,20 @@ def list_shipped_models() -> list[dict[str, str]]:
                 "unit": meta.get("unit", ""),
                 "data": meta.get("data", ""),
                 "metric": meta.get("metric", ""),
+                "in_demo": meta.get("in_demo", True),
             }
         )
     return rows
 
 
-def ship_run(run_dir: str | Path, name: str, *, command: str, description: str, data: str) -> Path:
-    """Copy a finished run's best model into the package with its card (weights only)."""
+def ship_run(
+    run_dir: str | Path, name: str, *, command: str, description: str, data: str, in_demo: bool = True
+) -> Path:
+    """Copy a finished run's best model into the package with its card (weights only).
+
+    ``in_demo=False`` keeps a model whose domain excludes the bundled cathodes (e.g. the
+    perovskite model) out of ``crystalgnn demo``.
+    """
     run_dir = Path(run_dir)
     ckpt = torch.load(str(run_dir / "checkpoints" / "best.ckpt"), map_location="cpu", weights_only=True)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -51,7 +58,15 @@ def ship_run(run_dir: str | Path, name: str, *, command: str, description: str, 
         headline = f"ROC-AUC {test['roc_auc']:.3f}, accuracy {test['accuracy']:.3f}"
     else:
         headline = f"MAE {test['mae']:.4g} {unit}, R² {test['r2']:.3f}"
-    meta = {"target": target, "unit": unit, "data": data, "metric": headline, "metrics": metrics, "command": command}
+    meta = {
+        "target": target,
+        "unit": unit,
+        "data": data,
+        "metric": headline,
+        "metrics": metrics,
+        "command": command,
+        "in_demo": in_demo,
+    }
     (PRETRAINED_DIR / f"{name}.json").write_text(json.dumps(meta, indent=2))
     split = json.loads((run_dir / "split.json").read_text())
     card = f"""# {name}
@@ -106,6 +121,8 @@ def predict_examples(show_progress: bool = False) -> Any:
         }
     )
     for row in list_shipped_models():
+        if not row["in_demo"]:  # e.g. the perovskite model: outside its domain on these cells
+            continue
         pred = Predictor.load(row["name"])
         res = pred.predict(ds, show_progress=show_progress)
         got = dict(zip(res.ids, res.values if res.values.ndim == 1 else res.values[:, 0], strict=True))
@@ -113,6 +130,6 @@ def predict_examples(show_progress: bool = False) -> Any:
         unit = row["unit"]
         if unit.startswith("log10(") and unit.endswith(")"):  # show moduli in GPa, not log10(GPa)
             values, unit = [10.0**v for v in values], unit[6:-1]
-        name = row["name"].removeprefix("log10-")
+        name = row["name"].removeprefix("log10-").removeprefix("mp-")
         df[f"{name} ({'P(metal)' if pred.kind == 'classification' else unit})"] = values
     return df
