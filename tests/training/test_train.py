@@ -261,3 +261,27 @@ def test_predictor_reproduces_predictions_csv(run_a, data_dir) -> None:
     frame = res.to_frame(test)
     assert list(frame.columns) == ["id", "formula", "target", "prediction"]
     np.testing.assert_array_equal(frame["target"].to_numpy(), saved["target"].to_numpy())
+
+
+def test_failed_start_does_not_lock_the_run_folder(tmp_path) -> None:
+    """A run that fails before training (unknown target) leaves no configuration behind that
+    would make the corrected command fail as 'a different run'."""
+    import pytest as _pytest
+
+    from crystalgnn.training.config import TrainConfig
+    from crystalgnn.training.run import RunConfigMismatch, _check_run_dir
+
+    out = tmp_path / "run"
+    first = TrainConfig(source="perovskites", targets=["nope"], out=str(out))
+    out.mkdir()
+    first.save(out / "config.yaml")
+    (out / "split.json").write_text("{}")
+    second = TrainConfig(source="perovskites", targets=["heat_all"], out=str(out))
+    assert _check_run_dir(out, second) is False
+    assert not (out / "config.yaml").exists() and not (out / "split.json").exists()
+    # a folder whose run has started still refuses another configuration
+    first.save(out / "config.yaml")
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    with _pytest.raises(RunConfigMismatch):
+        _check_run_dir(out, second)

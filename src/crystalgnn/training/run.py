@@ -281,6 +281,11 @@ def _check_run_dir(run_dir: Path, cfg: TrainConfig) -> bool:
         return False
     old = TrainConfig.from_yaml(saved)
     if old.resume_key() != cfg.resume_key():
+        started = (run_dir / "checkpoints" / "last.ckpt").is_file() or (run_dir / "metrics.json").is_file()
+        if not started:  # an earlier attempt stopped before its first epoch (e.g. a bad target)
+            for stale in ("config.yaml", "split.json", "rejected.csv"):
+                (run_dir / stale).unlink(missing_ok=True)
+            return False
         diff = sorted(k for k, v in cfg.resume_key().items() if old.resume_key().get(k) != v)
         raise RunConfigMismatch(
             f"{run_dir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
