@@ -55,7 +55,7 @@ def _build_chunk(chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray, GraphConf
 def _unsupported(z: np.ndarray, supported: Collection[int] | None) -> str | None:
     if supported is None:
         return None
-    bad = sorted({int(x) for x in np.unique(z)} - set(supported))
+    bad = sorted({int(x) for x in np.unique(z)}.difference(supported))
     if not bad:
         return None
     from pymatgen.core.periodic_table import Element
@@ -82,8 +82,9 @@ def build_graph_list(
     todo: list[int] = []
     keys: list[bytes | None] = [None] * len(raw)
     new_items: list[tuple[bytes, bytes]] = []
+    supported = None if supported_elements is None else frozenset(int(x) for x in supported_elements)
     for i, (lattice, cart, z) in enumerate(raw):
-        why = _unsupported(z, supported_elements)
+        why = _unsupported(z, supported)
         if why:
             report.rejected.append((i, why))
     rejected_now = {i for i, _ in report.rejected}
