@@ -203,6 +203,55 @@ def test_split_evaluation_equals_concat(shared: bool, train_mode: bool) -> None:
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=k)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_dense_neighbour_path_equals_scatter(shared: bool, train_mode: bool) -> None:
+    """Edges sorted by centre with k per atom: the broadcast/sum path gives the scatter's numbers."""
+    from crystalgnn.models.layers import uniform_degree
+
+    gen = torch.Generator().manual_seed(5)
+    n, f, g, k = 7, 6, 5, 4
+    dst = torch.arange(n).repeat_interleave(k)
+    src = torch.randint(0, n, (n * k,), generator=gen)
+    edge_index = torch.stack([src, dst])
+    assert uniform_degree(dst, n) == k
+    layer = CGConvLayer(f, g, shared=shared).double().train(train_mode)
+    x = torch.randn(n, f, generator=gen, dtype=torch.float64, requires_grad=True)
+    edge_attr = torch.rand(n * k, g, generator=gen, dtype=torch.float64)
+    dense = layer(x, edge_index, edge_attr, degree=k)
+    (grad_dense,) = torch.autograd.grad(dense.square().sum(), x)
+    sparse = layer(x, edge_index, edge_attr)
+    (grad_sparse,) = torch.autograd.grad(sparse.square().sum(), x)
+    torch.testing.assert_close(dense, sparse, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_dense, grad_sparse, rtol=1e-12, atol=1e-12)
+
+
+def test_uniform_degree_detects_irregular_edges() -> None:
+    from crystalgnn.models.layers import uniform_degree
+
+    assert uniform_degree(torch.tensor([0, 0, 1, 1, 2, 2]), 3) == 2
+    assert uniform_degree(torch.tensor([0, 1, 0, 1, 2, 2]), 3) is None  # not grouped by centre
+    assert uniform_degree(torch.tensor([0, 0, 0, 1, 2, 2]), 3) is None  # unequal degrees
+    assert uniform_degree(torch.tensor([0, 0, 1, 1, 2]), 3) is None
+    assert uniform_degree(torch.tensor([], dtype=torch.long), 3) is None
+
+
+def test_batch_of_irregular_graphs_matches_per_graph_predictions(table, structures) -> None:
+    """Padding-free graphs with unequal degrees take the scatter path; per-graph and batched agree."""
+    from crystalgnn.models.layers import uniform_degree
+
+    config = CGCNNConfig(atom_fea_len=8, h_fea_len=8, n_conv=2, radius=3.0, max_num_nbr=12)
+    graphs = graphs_of(list(structures.values()), config)
+    batch = Batch.from_data_list(graphs)
+    assert uniform_degree(batch.edge_index[1], batch.num_nodes) is None  # some atom has < 12 within 3 Å
+    torch.manual_seed(0)
+    model = CGCNN(config, table).eval()
+    with torch.no_grad():
+        together = model(batch)
+        alone = torch.cat([model(Batch.from_data_list([g])) for g in graphs])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(("dmin", "dmax", "step"), [(0, 8, 0.2), (0, 5, 0.3), (0, 7.5, 0.2), (0.5, 6, 0.5), (0, 10, 0.7)])
 def test_gaussian_expansion_matches_reference(dmin, dmax, step) -> None:
     from crystalgnn.models.layers import GaussianExpansion

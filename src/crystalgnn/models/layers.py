@@ -50,10 +50,28 @@ class GaussianExpansion(nn.Module):
         return int(self.centres.numel())
 
     def forward(self, dist: Tensor) -> Tensor:
-        return torch.exp(-((dist.unsqueeze(-1) - self.centres) ** 2) / self.var**2)
+        if dist.requires_grad:
+            return torch.exp(-((dist.unsqueeze(-1) - self.centres) ** 2) / self.var**2)
+        d = dist.unsqueeze(-1) - self.centres  # one new (E, K) tensor, then in place
+        return d.square_().mul_(-1.0 / self.var**2).exp_()
 
     def extra_repr(self) -> str:
         return f"centres={self.num_features}, var={self.var}"
+
+
+def uniform_degree(centre: Tensor, num_nodes: int) -> int | None:
+    """``k`` when the edges are grouped by centre atom in order ``0, 1, ..`` with exactly ``k``
+    per atom (CGCNN's k-nearest-neighbour graphs, ``centre = edge_index[1]``), else ``None``.
+
+    Such edges can be viewed as a dense (N, k, C) block (the reference CGCNN's padded layout),
+    which turns per-edge gathers and scatters of centre atoms into broadcasts and sums.
+    """
+    e = centre.numel()
+    if num_nodes == 0 or e == 0 or e % num_nodes:
+        return None
+    k = e // num_nodes
+    expected = torch.arange(num_nodes, device=centre.device).repeat_interleave(k)
+    return k if torch.equal(centre, expected) else None
 
 
 class AtomFeatureTable(nn.Module):

@@ -6,9 +6,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 from torch_geometric.data import Data
-from torch_geometric.loader import DataLoader
+
+from crystalgnn.graphs.batching import collate_graphs
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -39,8 +40,12 @@ def attach_targets(graphs: Sequence[Data], y: np.ndarray) -> list[Data]:
 
 
 def make_loader(graphs: Sequence[Data], batch_size: int, *, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    """Batches of ``graphs`` (:func:`~crystalgnn.graphs.batching.collate_graphs`), shuffled per
+    epoch by :class:`EpochSeededSampler` when ``shuffle``."""
     sampler = EpochSeededSampler(len(graphs), seed) if shuffle else None
-    return DataLoader(list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0)
+    return DataLoader(
+        list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
+    )
 
 
 def fit_normalizer(y_train: np.ndarray) -> dict[str, list[float]]:
