@@ -3,7 +3,7 @@
 Usage::
 
     CRYSTALGNN_PROGRESS=0 python benchmarks/site_magmoms.py [--epochs 15] [--mlp-epochs 30]
-        [--seed 0] [--threads 1] [--out benchmarks/out/site_magmoms]
+        [--seed 0] [--loss mse|l1] [--threads 1] [--out benchmarks/out/site_magmoms]
 
 One split, 60/20/20 **by structure** (``random_split(n, (0.6, 0.2, 0.2), seed)``, saved in the
 CGCNN run folder and reused for the baselines), one seed. The per-site CGCNN is trained with
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--mlp-epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--loss", default="mse", help="training loss of CGCNN and the MLP: mse | l1 | huber")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/site_magmoms")
@@ -59,6 +60,7 @@ def main() -> None:
         optimizer="adam",
         lr=args.lr,
         scheduler="cosine",
+        loss=args.loss,
         out=str(out / "cgcnn"),
         num_threads=args.threads,
         progress=False,
@@ -104,7 +106,7 @@ def main() -> None:
     pm = PerElementSiteBaseline("median").fit([ds.structures[i] for i in split.train], [labels[i] for i in split.train])
     report("per-element median", "per_element_median", pm.predict([ds.structures[i] for i in split.test]),
            {"fit_time_s": round(time.perf_counter() - t0, 3)})  # fmt: skip
-    mlp = NeighbourMLPBaseline(epochs=args.mlp_epochs, seed=args.seed, patience=8)
+    mlp = NeighbourMLPBaseline(epochs=args.mlp_epochs, seed=args.seed, patience=8, loss=args.loss)
     mlp.fit([graphs[i] for i in split.train], [labels[i] for i in split.train],
             [graphs[i] for i in split.val], [labels[i] for i in split.val])  # fmt: skip
     report("neighbour-list MLP", "neighbour_mlp", mlp.predict([graphs[i] for i in split.test]),
@@ -117,6 +119,7 @@ def main() -> None:
         "unit": unit,
         "split": "0.6/0.2/0.2 by structure",
         "seed": args.seed,
+        "loss": args.loss,
         "structures": {p: c["structures"] for p, c in counts.items()},
         "sites": counts,
         "results": results,

@@ -14,7 +14,8 @@ from torch_geometric.data import Batch
 
 from crystalgnn.data.readers import read_objects
 from crystalgnn.graphs.crystal_graph import build_graph
-from crystalgnn.training.site_task import SitePredictor, SiteTask, attach_site_targets, masked_mse
+from crystalgnn.training.losses import masked_regression_loss
+from crystalgnn.training.site_task import SitePredictor, SiteTask, attach_site_targets
 
 SMALL = {"atom_fea_len": 16, "h_fea_len": 16, "n_conv": 2}
 
@@ -70,7 +71,7 @@ def test_supercell_images_get_the_original_prediction() -> None:
 def test_masked_sites_do_not_contribute_to_the_loss() -> None:
     pred = torch.tensor([0.5, -1.0, 2.0, 0.1], requires_grad=True)
     y = torch.tensor([0.4, float("nan"), 1.5, 0.0])
-    loss, n = masked_mse(pred, y)
+    loss, n = masked_regression_loss(pred, y)
     assert int(n) == 3
     assert float(loss.detach()) == pytest.approx(float(((pred.detach()[[0, 2, 3]] - y[[0, 2, 3]]) ** 2).mean()))
     loss.backward()

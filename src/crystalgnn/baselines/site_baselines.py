@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crystalgnn.models.layers import AtomFeatureTable, GaussianExpansion
+from crystalgnn.training.losses import check_loss, masked_regression_loss
 
 
 def _site_symbols(structure: Any) -> list[str]:
@@ -166,6 +167,7 @@ class NeighbourMLPBaseline:
         radius, step: Gaussian distance expansion (CGCNN: 8 Å, 0.2 Å).
         hidden, n_layers: MLP size.
         epochs, lr, batch_size, weight_decay: the training loop.
+        loss: ``mse`` | ``l1`` | ``huber`` (:mod:`crystalgnn.training.losses`).
         patience: stop after this many epochs without a better validation MAE (None: never).
         seed: torch seed for initialisation and shuffling.
     """
@@ -183,6 +185,7 @@ class NeighbourMLPBaseline:
         lr: float = 1e-3,
         batch_size: int = 512,
         weight_decay: float = 0.0,
+        loss: str = "mse",
         patience: int | None = 10,
         seed: int = 0,
     ) -> None:
@@ -193,7 +196,7 @@ class NeighbourMLPBaseline:
         self.atom_table = torch.as_tensor(atom_table, dtype=torch.float32)
         self.k, self.radius, self.step, self.hidden, self.n_layers = k, radius, step, hidden, n_layers
         self.epochs, self.lr, self.batch_size, self.weight_decay = epochs, lr, batch_size, weight_decay
-        self.patience, self.seed = patience, seed
+        self.patience, self.seed, self.loss = patience, seed, check_loss(loss)
         self.model_: NeighbourMLP | None = None
         self.mean_, self.std_ = 0.0, 1.0
         self.history_: list[dict[str, float]] = []
@@ -233,7 +236,7 @@ class NeighbourMLPBaseline:
             total = 0.0
             for s in range(0, len(perm), self.batch_size):
                 b = perm[s : s + self.batch_size]
-                loss = F.mse_loss(model(z[b], nz[b], nd[b], mask[b]), yn[b])
+                loss, _ = masked_regression_loss(model(z[b], nz[b], nd[b], mask[b]), yn[b], self.loss)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -35,6 +35,7 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0
+    loss: str = "mse"  # regression loss: mse | l1 | huber (crystalgnn.training.losses)
     scheduler: str = "multistep"
     lr_milestones: list[int] = field(default_factory=lambda: [100])
     early_stopping_patience: int | None = None
@@ -78,7 +79,7 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
     def optim_dict(self) -> dict[str, Any]:
-        keys = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "epochs")
+        keys = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "epochs", "loss")
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result

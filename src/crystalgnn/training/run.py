@@ -46,6 +46,7 @@ from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.models.registry import make_config
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.data import attach_targets, fit_normalizer, make_loader
+from crystalgnn.training.losses import check_loss
 from crystalgnn.training.task import CrystalTask
 
 
@@ -319,6 +320,7 @@ def train(cfg: TrainConfig) -> RunResult:
         return train_sites(cfg)
     if not cfg.targets:
         raise ValueError("no target given (--target NAME)")
+    check_loss(cfg.loss)
     run_dir, finished = open_run(cfg)
     if finished is not None:
         return finished

@@ -28,6 +28,7 @@ from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import Split
 from crystalgnn.models.registry import make_config
 from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.losses import check_loss
 from crystalgnn.training.run import (
     RunResult,
     _atom_table,
@@ -105,6 +106,7 @@ def train_sites(cfg: TrainConfig) -> RunResult:
         raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
     if cfg.task not in ("auto", "regression"):
         raise ValueError("per-site training is regression only")
+    check_loss(cfg.loss)
     run_dir, finished = open_run(cfg)
     if finished is not None:
         return finished

@@ -21,16 +21,9 @@ from torch_geometric.data import Data
 from crystalgnn import __version__
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.models.site_heads import SiteModel
+from crystalgnn.training.losses import masked_regression_loss
 
 SITE_FORMAT_VERSION = 1
-
-
-def masked_mse(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean squared error over the finite entries of ``target``; returns (loss, n_labelled)."""
-    mask = torch.isfinite(target)
-    diff = torch.where(mask, pred - torch.nan_to_num(target), torch.zeros_like(pred))
-    n = mask.sum()
-    return (diff**2).sum() / n.clamp(min=1), n
 
 
 def fit_site_normalizer(arrays: list[np.ndarray]) -> dict[str, float]:
@@ -99,7 +92,9 @@ class SiteTask(L.LightningModule):
 
     def _loss(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
         out = self.model(batch)[:, 0]
-        loss, n = masked_mse(out, (batch.site_y - self.y_mean) / self.y_std)
+        loss, n = masked_regression_loss(
+            out, (batch.site_y - self.y_mean) / self.y_std, (self.hparams.optim or {}).get("loss", "mse")
+        )
         return loss, out, n
 
     def on_train_epoch_start(self) -> None:

@@ -18,6 +18,7 @@ from torch import Tensor
 from crystalgnn import __version__
 from crystalgnn.evaluation.metrics import classification_metrics
 from crystalgnn.models.registry import build_model
+from crystalgnn.training.losses import masked_regression_loss
 
 FORMAT_VERSION = 1
 
@@ -89,10 +90,8 @@ class CrystalTask(L.LightningModule):
         y = batch.y
         if self.is_classification:
             return F.cross_entropy(out, y[:, 0].long()), out
-        target = (y - self.y_mean) / self.y_std
-        mask = torch.isfinite(target)
-        diff = torch.where(mask, out - torch.nan_to_num(target), torch.zeros_like(out))
-        return (diff**2).sum() / mask.sum().clamp(min=1), out
+        loss, _ = masked_regression_loss(out, (y - self.y_mean) / self.y_std, (self.hparams.optim or {}).get("loss", "mse"))
+        return loss, out
 
     def on_train_epoch_start(self) -> None:
         torch.manual_seed(int(self.hparams.seed) * 100003 + self.current_epoch)
