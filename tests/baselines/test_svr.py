@@ -17,9 +17,12 @@ def _mae(a, b) -> float:
 def test_svr_defaults_are_sklearn_defaults():
     from sklearn.svm import SVR
 
+    from crystalgnn.baselines.svr import RBFKernelSVR
+
     svr = SoapSVR()._pipeline().named_steps["svr"]
     ref = SVR()
-    assert (svr.kernel, svr.C, svr.epsilon, svr.gamma) == ("rbf", ref.C, ref.epsilon, ref.gamma) == ("rbf", 1.0, 0.1, "scale")
+    assert isinstance(svr, RBFKernelSVR)  # the RBF kernel, computed as a matrix (tests/baselines/test_svr_kernel.py)
+    assert (svr.C, svr.epsilon, svr.gamma) == (ref.C, ref.epsilon, ref.gamma) == (1.0, 0.1, "scale")
 
 
 def test_svr_fits_smooth_function_of_features():
