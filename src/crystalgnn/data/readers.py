@@ -43,6 +43,7 @@ from crystalgnn.data.structure_io import (
     read_structure_file,
     structure_problem,
 )
+from crystalgnn.gc_pause import pauses_gc
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".json")
 STRUCTURE_COLUMNS = ("structure", "cif", "atoms", "poscar", "cif_discharged", "cif_charged")
@@ -409,6 +410,7 @@ def read_objects(objects: Sequence[Any], ids: Sequence[str] | None = None, *, na
 
 
 # --------------------------------------------------------------------------- dispatch
+@pauses_gc
 def load_source(
     source: Any,
     *,

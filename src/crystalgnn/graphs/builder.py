@@ -17,6 +17,7 @@ from torch_geometric.data import Data
 
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.data.parsing import default_jobs
+from crystalgnn.gc_pause import pauses_gc
 from crystalgnn.graphs.cache import GraphCache, pack_graph, structure_key, unpack_graph
 from crystalgnn.graphs.crystal_graph import (
     GraphBuildError,
@@ -64,6 +65,7 @@ def _unsupported(z: np.ndarray, supported: Collection[int] | None) -> str | None
     return f"no atom features for element(s) {names}"
 
 
+@pauses_gc
 def build_graph_list(
     structures: Sequence[Structure],
     config: GraphConfig | None = None,
