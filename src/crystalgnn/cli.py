@@ -436,6 +436,9 @@ def benchmark(
     targets: str = typer.Option(..., "--targets", "-t", help="comma-separated targets"),
     models: str = typer.Option("cgcnn,soap-svr,soap-mlp,per-element,mean", "--models", help="comma-separated models"),
     repeats: Optional[int] = typer.Option(None, help="random splits (seeds 0..N-1; default 3) or Matbench folds (default 5)"),
+    repeats_for: Optional[list[str]] = typer.Option(
+        None, "--repeats-for", help="MODEL=N: another repeat count for one model (e.g. soap-svr=2), repeatable"
+    ),
     split: str = typer.Option("0.8,0.1,0.1", help="train,val,test ratios"),
     out: Path = typer.Option(..., "--out", "-o", help="benchmark folder (re-run to resume)"),
     epochs: int = typer.Option(30, help="epochs of the networks (GNNs, SOAP -> MLP)"),
@@ -454,9 +457,15 @@ def benchmark(
     from crystalgnn.evaluation.benchmark import run_benchmark
 
     try:
+        per_model = {}
+        for item in repeats_for or []:
+            name, sep, n = item.partition("=")
+            if not sep or not n.strip().isdigit():
+                raise ValueError(f"--repeats-for takes MODEL=N, got {item!r}")
+            per_model[name.strip()] = int(n)
         res = run_benchmark(
             source, [t for t in targets.split(",") if t], [m for m in models.split(",") if m], out=out,
-            repeats=repeats, split=split, epochs=epochs, protocol=protocol, subset=subset, subset_seed=subset_seed,
+            repeats=repeats, model_repeats=per_model, split=split, epochs=epochs, protocol=protocol, subset=subset, subset_seed=subset_seed,
             train_options=_bench_train_options(batch_size, lr, optimizer, threads, accelerator),
             n_jobs=jobs, show_progress=not no_progress,
         )  # fmt: skip

@@ -142,6 +142,24 @@ def test_matbench_protocol_baselines_use_whole_training_folds(table: Path, tmp_p
     assert (df["n_train"] == 48).all() and (df["n_test"] == 12).all()
 
 
+def test_per_model_repeats(table: Path, tmp_path: Path) -> None:
+    """The thesis' protocol: more repeats for some models than others, on shared splits."""
+    from crystalgnn.evaluation.benchmark import run_benchmark
+
+    kw = dict(out=tmp_path / "pm", show_progress=False, verbose=False)
+    res = run_benchmark(str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw)
+    df = res.results
+    assert sorted(df.loc[df["model"] == "mean", "repeat"].astype(int)) == [0, 1, 2]
+    assert sorted(df.loc[df["model"] == "per-element", "repeat"].astype(int)) == [0, 1]
+    counts = dict(zip(res.summary["model"], res.summary["n_runs"], strict=True))
+    assert counts == {"mean": 3, "per-element": 2}
+    # same split per repeat for every model: identical test-set sizes, and re-running computes nothing
+    again = run_benchmark(str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw)
+    assert again.n_run == 0 and again.n_skipped == 5
+    with pytest.raises(ValueError, match="not in the benchmark"):
+        run_benchmark(str(table), ["energy"], ["mean"], repeats=2, model_repeats={"soap-svr": 1}, **kw)
+
+
 def test_learning_curve(table: Path, tmp_path: Path) -> None:
     from crystalgnn.evaluation.learning_curve import learning_curve_splits, run_learning_curve
 

@@ -442,6 +442,7 @@ def run_benchmark(
     *,
     out: str | Path,
     repeats: int | None = None,
+    model_repeats: dict[str, int] | None = None,
     split: str = "0.8,0.1,0.1",
     epochs: int = 30,
     protocol: str = "random",
@@ -461,6 +462,8 @@ def run_benchmark(
             ``soap-mlp``, ``soap-mlp-raw``, ``cgcnn``, ``megnet``, ...).
         out: the benchmark folder.
         repeats: random splits (seeds 0..repeats-1) or Matbench folds (default 3 / 5).
+        model_repeats: other repeat counts for some models, e.g. ``{"soap-svr": 2}`` (the thesis
+            ran its GNNs 10 times and its SOAP models twice); they use the first splits.
         split: train,val,test ratios (``random``); for ``matbench`` only val/(train+val) is used.
         epochs: training epochs of the networks (GNNs and SOAP -> MLP).
         protocol: ``"random"`` or ``"matbench"``.
@@ -481,21 +484,29 @@ def run_benchmark(
     for m in models:
         model_kind(m)
     repeats = repeats if repeats is not None else (5 if protocol == "matbench" else 3)
-    if repeats < 1:
+    model_repeats = {m: int(n) for m, n in (model_repeats or {}).items()}
+    unknown = sorted(set(model_repeats) - set(models))
+    if unknown:
+        raise ValueError(f"repeats given for model(s) not in the benchmark: {', '.join(unknown)}")
+    if repeats < 1 or any(n < 1 for n in model_repeats.values()):
         raise ValueError("repeats must be >= 1")
+    if protocol == "matbench" and model_repeats:
+        raise ValueError("the Matbench protocol runs all 5 folds for every model")
+    n_of = {m: model_repeats.get(m, repeats) for m in models}
     train_options = dict(train_options or {})
     _train_config_for(train_options)
     settings = folder_settings(source, split, subset, subset_seed, epochs, train_options, protocol=protocol)
     _check_settings(out, settings)
     store = ResultStore(out / "results.csv", ("model", "target", "repeat"), RESULT_COLUMNS)
-    cells = [(t, r, m) for t in targets for r in range(repeats) for m in models]
+    n_splits = max(n_of.values())
+    cells = [(t, r, m) for t in targets for r in range(n_splits) for m in models if r < n_of[m]]
     todo, n_skipped = pending_cells(store, cells, lambda c: {"model": c[2], "target": c[0], "repeat": c[1]}, verbose)
     if todo:
         data = prepare_data(
             source, targets, out, models=models, subset=subset, subset_seed=subset_seed,
             train_options=train_options, n_jobs=n_jobs, show_progress=show_progress,
         )  # fmt: skip
-        splits = make_splits(len(data.dataset), protocol, repeats, split)
+        splits = make_splits(len(data.dataset), protocol, n_splits, split)
         split_files = []
         for r, sp in enumerate(splits):
             p = out / "splits" / f"r{r}.json"
@@ -525,7 +536,8 @@ def run_benchmark(
                 _say_cell(row, f"{model} {target} r{r}", k + 1 + n_skipped, len(cells), t0, verbose)
     results = store.frame()
     results = results[results["model"].isin(models) & results["target"].isin(targets)] if len(results) else results
-    results = results[pd.to_numeric(results["repeat"]) < repeats] if len(results) else results
+    if len(results):
+        results = results[pd.to_numeric(results["repeat"]) < results["model"].map(n_of)]
     return write_reports(out, results, models, targets, n_run=len(todo), n_skipped=n_skipped)
 
 
