@@ -31,12 +31,21 @@ small)
   ;;
 mp-36k)
   # the thesis' protocol: more repeats for the network than for the SOAP models (n=3 vs n=2);
-  # soap-mlp-raw (the thesis' unstandardised set-up) is shown on mp-elastic and the small table
-  $CG benchmark mp-36k --targets formation_energy_per_atom,band_gap \
-    --models mean,per-element,soap-svr,soap-mlp,cgcnn \
-    --subset 10000 --subset-seed 0 --repeats 3 --repeats-for soap-svr=2 --repeats-for soap-mlp=2 \
-    --split 0.8,0.1,0.1 --epochs 30 \
-    $NETS $PAR --out "$OUT/thesis-mp36k"
+  # soap-mlp-raw (the thesis' unstandardised set-up) is shown on mp-elastic and the small table.
+  # The two targets run as two processes (one core each), then band_gap's rows join the first folder.
+  MP36K="--models mean,per-element,soap-svr,soap-mlp,cgcnn --subset 10000 --subset-seed 0 --repeats 3
+    --repeats-for soap-svr=2 --repeats-for soap-mlp=2 --split 0.8,0.1,0.1 --epochs 30 $NETS $PAR"
+  $CG benchmark mp-36k --targets formation_energy_per_atom $MP36K --out "$OUT/thesis-mp36k" &
+  $CG benchmark mp-36k --targets band_gap $MP36K --out "$OUT/thesis-mp36k-gap"
+  wait
+  .venv/bin/python - "$OUT/thesis-mp36k" "$OUT/thesis-mp36k-gap" <<'PY'
+import sys, pandas as pd
+main, gap = sys.argv[1], sys.argv[2]
+a, b = pd.read_csv(f"{main}/results.csv"), pd.read_csv(f"{gap}/results.csv")
+pd.concat([a[a["target"] != "band_gap"], b]).to_csv(f"{main}/results.csv", index=False)
+PY
+  # every cell is finished now: this only writes the combined summary.md/.csv and benchmark.png
+  $CG benchmark mp-36k --targets formation_energy_per_atom,band_gap $MP36K --out "$OUT/thesis-mp36k"
   ;;
 mp-elastic)
   $CG benchmark mp-elastic --targets log10_bulk_modulus_vrh,log10_shear_modulus_vrh,poisson_ratio \
