@@ -16,6 +16,7 @@ structures here; the BLAS Gram matrix takes about a minute.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,12 +30,26 @@ GAMMA_FACTORS = (0.1, 1.0, 10.0)
 
 
 #: above this many training rows the (n x n) kernel matrix is not stored: libsvm's own RBF kernel
-KERNEL_MATRIX_MAX_ROWS = 20_000
+#: (``None``: as many as fit in half the physical memory as one float64 matrix)
+KERNEL_MATRIX_MAX_ROWS: int | None = None
+
+
+def _max_kernel_rows() -> int:
+    if KERNEL_MATRIX_MAX_ROWS is not None:
+        return KERNEL_MATRIX_MAX_ROWS
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        memory = 8 << 30
+    return int((memory / 2 / 8) ** 0.5)
 
 
 def _sq_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Squared euclidean distances between the rows of A and B, (len(A), len(B)), >= 0."""
-    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (A @ B.T)
+    d = A @ B.T  # the only (len(A), len(B)) array; the rest is done in place
+    d *= -2.0
+    d += (A * A).sum(1)[:, None]
+    d += (B * B).sum(1)[None, :]
     return np.maximum(d, 0.0, out=d)
 
 
@@ -44,8 +59,8 @@ class RBFKernelSVR(RegressorMixin, BaseEstimator):
     ``gamma="scale"`` means ``1 / (n_features * X.var())`` as in scikit-learn. Training builds
     ``K_ij = exp(-gamma |x_i - x_j|^2)`` (columns that are zero in every training row add nothing
     to training distances and are skipped) and fits ``SVR(kernel="precomputed")``; only the
-    support vectors are kept for prediction. Above :data:`KERNEL_MATRIX_MAX_ROWS` rows it falls
-    back to libsvm's own RBF kernel (memory). A scikit-learn estimator, so it works inside
+    support vectors are kept for prediction. Beyond the rows whose kernel matrix fits in memory
+    (:data:`KERNEL_MATRIX_MAX_ROWS`; ~39,000 with 24 GB) it falls back to libsvm's own RBF kernel. A scikit-learn estimator, so it works inside
     ``Pipeline`` and ``GridSearchCV``.
     """
 
@@ -65,7 +80,7 @@ class RBFKernelSVR(RegressorMixin, BaseEstimator):
 
         X = np.asarray(X, dtype=np.float64)
         self.gamma_ = self._gamma(X)
-        if len(X) > KERNEL_MATRIX_MAX_ROWS:
+        if len(X) > _max_kernel_rows():
             self.svr_ = SVR(kernel="rbf", C=self.C, epsilon=self.epsilon, gamma=self.gamma_, cache_size=self.cache_size)
             self.svr_.fit(X, y)
             self.support_vectors_ = self.svr_.support_vectors_
