@@ -437,7 +437,7 @@ def benchmark(
     models: str = typer.Option("cgcnn,soap-svr,soap-mlp,per-element,mean", "--models", help="comma-separated models"),
     repeats: Optional[int] = typer.Option(None, help="random splits (seeds 0..N-1; default 3) or Matbench folds (default 5)"),
     repeats_for: Optional[list[str]] = typer.Option(
-        None, "--repeats-for", help="MODEL=N: another repeat count for one model (e.g. soap-svr=2), repeatable"
+        None, "--repeats-for", metavar="MODEL=N", help="another repeat count for one model (e.g. soap-svr=2), repeatable"
     ),
     split: str = typer.Option("0.8,0.1,0.1", help="train,val,test ratios"),
     out: Path = typer.Option(..., "--out", "-o", help="benchmark folder (re-run to resume)"),
