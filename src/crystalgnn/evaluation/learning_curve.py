@@ -159,9 +159,17 @@ def learning_curve_figure(summary: Any, path: str | Path, models: Sequence[str],
         y = part[f"{metric}_mean"].to_numpy(dtype=float)
         e = np.nan_to_num(part[f"{metric}_std"].to_numpy(dtype=float))
         ax.errorbar(x, y, yerr=e, marker="os^Dv<>p*h"[i % 10], ms=4, capsize=3, lw=1.2, label=m)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     ax.set_xscale("log")
     if not classification:
         ax.set_yscale("log")
+    # label the measured sizes only (log axes' minor labels collide over a decade or two)
+    sizes = sorted({int(s) for s in summary["size"]})
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("training set size")
     ax.set_ylabel(("test ROC-AUC" if classification else "test MAE") + (f" ({unit})" if unit and not classification else ""))
     ax.set_title(target, fontsize=9)
