@@ -36,8 +36,9 @@ mp-36k)
   MP36K="--models mean,per-element,soap-svr,soap-mlp,cgcnn --subset 10000 --subset-seed 0 --repeats 3
     --repeats-for soap-svr=2 --repeats-for soap-mlp=2 --split 0.8,0.1,0.1 --epochs 30 $NETS $PAR"
   $CG benchmark mp-36k --targets formation_energy_per_atom $MP36K --out "$OUT/thesis-mp36k" &
+  eform=$!
   $CG benchmark mp-36k --targets band_gap $MP36K --out "$OUT/thesis-mp36k-gap"
-  wait
+  wait "$eform"  # a bare `wait` returns 0 even when the background benchmark failed
   .venv/bin/python - "$OUT/thesis-mp36k" "$OUT/thesis-mp36k-gap" <<'PY'
 import sys, pandas as pd
 main, gap = sys.argv[1], sys.argv[2]

@@ -26,15 +26,14 @@ def check_loss(name: str) -> str:
 
 def masked_regression_loss(pred: Tensor, target: Tensor, loss: str = "mse") -> tuple[Tensor, Tensor]:
     """Mean ``loss`` over the finite entries of ``target``; returns (loss, number of labels used)."""
+    check_loss(loss)
     mask = torch.isfinite(target)
     safe = torch.nan_to_num(target)
     if loss == "mse":
         per = (pred - safe) ** 2
     elif loss == "l1":
         per = (pred - safe).abs()
-    elif loss == "huber":
+    else:  # huber
         per = F.smooth_l1_loss(pred, safe, reduction="none", beta=1.0)
-    else:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     n = mask.sum()
     return torch.where(mask, per, torch.zeros_like(per)).sum() / n.clamp(min=1), n
