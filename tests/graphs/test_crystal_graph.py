@@ -6,12 +6,21 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
-from tinydata import MP_ELASTIC, read_rows, structures_of
+from tinydata import MP_ELASTIC, PEROVSKITES, read_rows, structures_of
 
 from crystalgnn.data.readers import read_objects
 from crystalgnn.graphs.builder import build_dataset_graphs, build_graph_list
-from crystalgnn.graphs.crystal_graph import GraphBuildError, GraphConfig, build_graph
+from crystalgnn.graphs.crystal_graph import (
+    GraphBuildError,
+    GraphConfig,
+    _dense_groups,
+    build_graph,
+    build_graph_arrays,
+    build_graph_arrays_many,
+    structure_arrays,
+)
 from crystalgnn.graphs.neighbors import periodic_neighbors
 
 BACKENDS = ("numpy", "vesin", "ase", "pymatgen")
@@ -171,6 +180,33 @@ def test_backends_give_the_same_edges(real_structures: list[Structure], structur
                 # identical graphs, edge by edge (the order is deterministic)
                 for field in ("edge_index", "edge_shift"):
                     assert np.array_equal(graphs[b][field].numpy(), graphs["numpy"][field].numpy()), (b, field)
+
+
+def test_batched_search_gives_the_graphs_built_one_at_a_time(structures: dict[str, Structure]) -> None:
+    """The default ("auto") batched dense search: identical edges, order included, to vesin one
+    structure at a time, for real cells (perovskites: one batch; MP elastic: mixed sizes, some
+    too large for the batch) and with rejections inside a batch."""
+    rows = read_rows(PEROVSKITES, 40) + read_rows(MP_ELASTIC, 60)
+    cells = [*structures_of(rows), *structures.values(), cu_primitive(), triclinic()]
+    overlap = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
+    items = [structure_arrays(s) for s in [*cells[:20], overlap, *cells[20:]]]
+    for cfg in (GraphConfig(), GraphConfig(radius=6.0, max_neighbors=8)):
+        assert cfg.backend == "auto"
+        batched = {i for group in _dense_groups(items, cfg) for i in group}
+        assert 20 in batched and len(batched) > len(items) // 2  # the batch path is exercised
+        got = build_graph_arrays_many(items, cfg)
+        assert got[20] == (False, "overlapping atoms: sites 0 and 1 are 0.200 Å apart (< 0.5 Å)")
+        ref_cfg = GraphConfig(radius=cfg.radius, max_neighbors=cfg.max_neighbors, backend="vesin")
+        for k, (item, (ok, g)) in enumerate(zip(items, got, strict=True)):
+            if k == 20:
+                continue
+            assert ok, g
+            ref = build_graph_arrays(*item, ref_cfg)
+            for field in ("z", "edge_index", "edge_shift"):
+                assert np.array_equal(g[field], ref[field]), (k, field)
+            np.testing.assert_allclose(g["edge_dist"], ref["edge_dist"], rtol=1e-6)
+            np.testing.assert_allclose(g["edge_vec"], ref["edge_vec"], atol=1e-5)
+            assert (np.bincount(g["edge_index"][1], minlength=len(item[2])) == cfg.max_neighbors).all()
 
 
 def test_periodic_neighbors_backends_agree_raw(real_structures: list[Structure]) -> None:
@@ -346,3 +382,24 @@ def test_graph_config_validation() -> None:
         GraphConfig(max_neighbors=None, pad_to_max_neighbors=True)
     cfg = GraphConfig(radius=6.0, max_neighbors=None, backend="ase")
     assert GraphConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_parallel_build_equals_serial_with_rejections(monkeypatch: pytest.MonkeyPatch, structures: dict[str, Structure]) -> None:
+    """Worker processes send each chunk's graphs back concatenated; split again they must equal
+    the graphs built in this process, rejections (and their positions) included."""
+    import crystalgnn.graphs.builder as builder_mod
+
+    monkeypatch.setattr(builder_mod, "PARALLEL_MIN", 4)
+    isolated = Structure(Lattice.cubic(30.0), ["Na"], [[0, 0, 0]])
+    overlap = Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.04, 0, 0]])
+    cells = structures_of(read_rows(PEROVSKITES, 70) + read_rows(MP_ELASTIC, 70))
+    items = [*cells[:3], isolated, *cells[3:100], overlap, *cells[100:]]
+    serial, rep1 = build_graph_list(items, GraphConfig(), n_jobs=1, show_progress=False)
+    parallel, rep2 = build_graph_list(items, GraphConfig(), n_jobs=2, show_progress=False)
+    assert rep1.rejected == rep2.rejected and [i for i, _ in rep1.rejected] == [3, 101]
+    assert rep2.n_built == len(items) - 2
+    for a, b in zip(serial, parallel, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            for field in ("z", "pos", "lattice", "edge_index", "edge_shift", "edge_vec", "edge_dist"):
+                assert torch.equal(a[field], b[field]), field

@@ -20,11 +20,10 @@ from crystalgnn.data.parsing import default_jobs
 from crystalgnn.gc_pause import pauses_gc
 from crystalgnn.graphs.cache import GraphCache, pack_graph, structure_key, unpack_graph
 from crystalgnn.graphs.crystal_graph import (
-    GraphBuildError,
     GraphConfig,
     arrays_to_data,
-    build_graph_arrays,
-    structure_arrays,
+    build_graph_arrays_many,
+    structure_arrays_many,
 )
 from crystalgnn.progress import progress
 
@@ -41,16 +40,53 @@ class GraphBuildReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _build_one(args: tuple[np.ndarray, np.ndarray, np.ndarray, GraphConfig]) -> tuple[bool, object]:
-    lattice, cart, z, config = args
-    try:
-        return True, build_graph_arrays(lattice, cart, z, config)
-    except GraphBuildError as exc:
-        return False, str(exc)
+def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> object:
+    """Worker: the graphs of one chunk, each field concatenated over the chunk (one pickled
+    array per field instead of one per graph, which the parent would unpickle one by one)."""
+    items, config = job
+    results = build_graph_arrays_many(items, config)
+    good = [v for ok, v in results if ok]
+    errors = [None if ok else v for ok, v in results]
+    if not good:
+        return errors, None
+    n_nodes = np.array([len(g["z"]) for g in good])
+    n_edges = np.array([g["edge_index"].shape[1] for g in good])
+    fields = {name: np.concatenate([g[name] for g in good], axis=1 if name == "edge_index" else 0) for name in good[0]}
+    return errors, (n_nodes, n_edges, fields)
 
 
-def _build_chunk(chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray, GraphConfig]]) -> list[tuple[bool, object]]:
-    return [_build_one(a) for a in chunk]
+def _split_chunk(packed: object) -> list[tuple[bool, object]]:
+    """Inverse of the packing in :func:`_build_chunk`: ``(ok, arrays or reason)`` per structure."""
+    errors, parts = packed  # type: ignore[misc]
+    if parts is None:
+        return [(False, e) for e in errors]
+    n_nodes, n_edges, fields = parts
+    node_at = np.concatenate(([0], np.cumsum(n_nodes))).tolist()
+    edge_at = np.concatenate(([0], np.cumsum(n_edges))).tolist()
+    lattices = fields["lattice"]
+    out: list[tuple[bool, object]] = []
+    k = 0
+    for e in errors:
+        if e is not None:
+            out.append((False, e))
+            continue
+        a, b, c, d = node_at[k], node_at[k + 1], edge_at[k], edge_at[k + 1]
+        out.append(
+            (
+                True,
+                {
+                    "z": fields["z"][a:b],
+                    "pos": fields["pos"][a:b],
+                    "lattice": lattices[k : k + 1],
+                    "edge_index": fields["edge_index"][:, c:d],
+                    "edge_shift": fields["edge_shift"][c:d],
+                    "edge_vec": fields["edge_vec"][c:d],
+                    "edge_dist": fields["edge_dist"][c:d],
+                },
+            )
+        )
+        k += 1
+    return out
 
 
 def _unsupported(z: np.ndarray, supported: Collection[int] | None) -> str | None:
@@ -79,7 +115,7 @@ def build_graph_list(
     config = config or GraphConfig()
     ckey = config.cache_key()
     report = GraphBuildReport(n_total=len(structures))
-    raw = [structure_arrays(s) for s in structures]
+    raw = structure_arrays_many(structures)
     results: list[dict[str, np.ndarray] | None] = [None] * len(raw)
     todo: list[int] = []
     keys: list[bytes | None] = [None] * len(raw)
@@ -103,25 +139,24 @@ def build_graph_list(
     else:
         todo = pending
     n_jobs = default_jobs() if n_jobs is None else max(1, n_jobs)
-    args = [(*raw[i], config) for i in todo]
-    if n_jobs > 1 and len(todo) >= PARALLEL_MIN:
-        import multiprocessing as mp
+    items = [raw[i] for i in todo]
+    parallel = n_jobs > 1 and len(todo) >= PARALLEL_MIN
+    size = max(64, min(512, len(items) // (4 * n_jobs) + 1)) if parallel else 512
+    jobs = [(items[k : k + size], config) for k in range(0, len(items), size)]
+    built: list[tuple[bool, object]] = []
+    with progress(total=len(items), desc="building graphs", disable=not show_progress or len(items) < 200) as bar:
+        if parallel:
+            import multiprocessing as mp
 
-        size = max(64, min(512, len(args) // (4 * n_jobs) + 1))
-        chunks = [args[k : k + size] for k in range(0, len(args), size)]
-        built: list[tuple[bool, object]] = []
-        with mp.get_context("fork").Pool(n_jobs) as pool, progress(
-            total=len(args), desc="building graphs", disable=not show_progress
-        ) as bar:
-            for part in pool.imap(_build_chunk, chunks):
-                built.extend(part)
-                bar.update(len(part))
-    else:
-        with progress(total=len(args), desc="building graphs", disable=not show_progress or len(args) < 200) as bar:
-            built = []
-            for a in args:
-                built.append(_build_one(a))
-                bar.update(1)
+            with mp.get_context("fork").Pool(n_jobs) as pool:
+                for packed in pool.imap(_build_chunk, jobs):
+                    part = _split_chunk(packed)
+                    built.extend(part)
+                    bar.update(len(part))
+        else:
+            for items_k, cfg in jobs:
+                built.extend(build_graph_arrays_many(items_k, cfg))
+                bar.update(len(items_k))
     for i, (ok, value) in zip(todo, built, strict=True):
         if ok:
             results[i] = value  # type: ignore[assignment]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ import torch
 from pymatgen.core import Structure
 from torch_geometric.data import Data
 
-from crystalgnn.graphs.neighbors import NeighborBackend, NeighborPairs, periodic_neighbors
+from crystalgnn.graphs.neighbors import NeighborBackend, NeighborPairs, batched_dense_neighbors, periodic_neighbors
 
 GRAPH_CODE_VERSION = 2  # bump when the content of built graphs changes (invalidates caches)
 TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
@@ -57,15 +58,17 @@ class GraphConfig:
         pad_to_max_neighbors: add the reference code's padding edges (to atom 0 at
             ``radius + 1``) so every atom has exactly ``max_neighbors`` edges.
         min_distance: atoms closer than this (Å) are rejected as overlapping.
-        backend: neighbour-list library: ``vesin`` (default, the fastest by measurement, see
-            ``benchmarks/RESULTS.md``), ``numpy``, ``auto``, ``ase`` or ``pymatgen``.
+        backend: neighbour-list library: ``auto`` (default: small cells searched in batches
+            by array operations when many graphs are built at once, vesin otherwise; the
+            fastest by measurement, see ``benchmarks/RESULTS.md``), ``vesin``, ``numpy``,
+            ``ase`` or ``pymatgen``. Every back end gives the same graph.
     """
 
     radius: float = 8.0
     max_neighbors: int | None = 12
     pad_to_max_neighbors: bool = False
     min_distance: float = 0.5
-    backend: NeighborBackend = "vesin"
+    backend: NeighborBackend = "auto"
 
     def __post_init__(self) -> None:
         if self.radius <= 0:
@@ -97,9 +100,29 @@ def structure_arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.n
     Cartesian coordinates are ``np.dot(frac, lattice)`` in one product (not site by site), the
     same numbers the parser processes compute, so cache keys agree to the last bit.
     """
-    lattice = structure.lattice.matrix
-    z = np.fromiter((site.specie.Z for site in structure), dtype=np.int64, count=len(structure))
-    return lattice, np.dot(structure.frac_coords, lattice), z
+    return structure_arrays_many([structure])[0]
+
+
+def structure_arrays_many(structures: Sequence[Structure]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`structure_arrays` of many structures.
+
+    Sites of parsed structures share one ``Composition`` object per element
+    (:mod:`crystalgnn.data.parsing`), so the atomic number is looked up once per composition
+    object seen in this call instead of through ``site.specie`` (an occupancy check per site).
+    """
+    z_of: dict[int, tuple[int, object]] = {}  # id -> (Z, the object, held so the id stays its own)
+    out = []
+    for structure in structures:
+        z = []
+        for site in structure:
+            comp = site.species
+            known = z_of.get(id(comp))
+            if known is None:
+                known = z_of[id(comp)] = (site.specie.Z, comp)  # site.specie raises if disordered
+            z.append(known[0])
+        lattice = structure.lattice.matrix
+        out.append((lattice, np.dot(structure.frac_coords, lattice), np.array(z, dtype=np.int64)))
+    return out
 
 
 def build_graph_arrays(
@@ -112,47 +135,24 @@ def build_graph_arrays(
             than ``config.min_distance``.
     """
     n = len(z)
-    pairs = _pairs_with_enough_neighbors(lattice, cart, config)
-    center, nbr, shift, vec, dist = pairs.center, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance
-    if len(dist) and dist.min() < config.min_distance:
-        k = int(np.argmin(dist))
-        raise GraphBuildError(
-            f"overlapping atoms: sites {center[k]} and {nbr[k]} are {dist[k]:.3f} Å apart "
-            f"(< {config.min_distance} Å)"
-        )
-    counts = np.bincount(center, minlength=n)
+    center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
     if (counts == 0).any():
         k = int(np.flatnonzero(counts == 0)[0])
         raise GraphBuildError(
             f"isolated atom: site {k} (Z={int(z[k])}) has no neighbour within {config.radius} Å"
         )
-    # Deterministic order: centre, distance, then neighbour index and image shift among
-    # distances equal within TIE_TOLERANCE (grouped by consecutive differences, so float noise
-    # in the last bits never reorders a tie).
-    order = np.lexsort((dist, center))
-    center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
-    new_group = np.ones(len(dist), dtype=bool)
-    new_group[1:] = (center[1:] != center[:-1]) | (np.diff(dist) > TIE_TOLERANCE)
-    group = np.cumsum(new_group)
-    order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], nbr, group))
-    center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
-    if config.max_neighbors is not None:
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        rank = np.arange(len(center)) - starts[center]
-        keep = rank < config.max_neighbors
-        center, nbr, shift, vec, dist = center[keep], nbr[keep], shift[keep], vec[keep], dist[keep]
-        if config.pad_to_max_neighbors:
-            missing = config.max_neighbors - np.minimum(counts, config.max_neighbors)
-            if missing.any():
-                pad_center = np.repeat(np.arange(n), missing)
-                m = len(pad_center)
-                center = np.concatenate((center, pad_center))
-                nbr = np.concatenate((nbr, np.zeros(m, dtype=np.int64)))
-                shift = np.concatenate((shift, np.zeros((m, 3), dtype=np.int64)))
-                vec = np.concatenate((vec, np.zeros((m, 3))))
-                dist = np.concatenate((dist, np.full(m, config.radius + 1.0)))
-                order = np.argsort(center, kind="stable")
-                center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
+    if config.pad_to_max_neighbors and config.max_neighbors is not None:
+        missing = config.max_neighbors - np.minimum(counts, config.max_neighbors)
+        if missing.any():
+            pad_center = np.repeat(np.arange(n), missing)
+            m = len(pad_center)
+            center = np.concatenate((center, pad_center))
+            nbr = np.concatenate((nbr, np.zeros(m, dtype=np.int64)))
+            shift = np.concatenate((shift, np.zeros((m, 3), dtype=np.int64)))
+            vec = np.concatenate((vec, np.zeros((m, 3))))
+            dist = np.concatenate((dist, np.full(m, config.radius + 1.0)))
+            order = np.argsort(center, kind="stable")
+            center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
     return {
         "z": z.astype(np.int64),
         "pos": np.asarray(cart, dtype=np.float32),
@@ -164,25 +164,213 @@ def build_graph_arrays(
     }
 
 
-def _pairs_with_enough_neighbors(lattice: np.ndarray, cart: np.ndarray, config: GraphConfig) -> NeighborPairs:
-    """Neighbour pairs from the smallest search radius that gives the same graph.
+#: the batched dense search takes structures with at most this many (i, j, image) candidates
+DENSE_BATCH_CANDIDATES = 50_000
+#: and stacks structures until a batch holds this many candidates (memory: ~10 bytes each)
+DENSE_BATCH_BUDGET = 1_000_000
+
+
+def build_graph_arrays_many(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig
+) -> list[tuple[bool, dict[str, np.ndarray] | str]]:
+    """:func:`build_graph_arrays` for many structures: ``(True, arrays)`` or ``(False, reason)`` each.
+
+    With ``backend="auto"`` (the default) small cells with a neighbour cap are searched in
+    batches by :func:`~crystalgnn.graphs.neighbors.batched_dense_neighbors` and their neighbours
+    selected for the whole batch at once (the same edges, in the same order, as one at a time;
+    tested); larger cells, and any structure the batch cannot settle (too few neighbours within
+    the first search radius, overlapping atoms), go through :func:`build_graph_arrays` with vesin.
+    """
+    out: list[tuple[bool, dict[str, np.ndarray] | str] | None] = [None] * len(items)
+    if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and items:
+        for group in _dense_groups(items, config):
+            for idx, arrays in zip(group, _build_dense_group([items[i] for i in group], config), strict=True):
+                if arrays is not None:
+                    out[idx] = (True, arrays)
+    for i, result in enumerate(out):
+        if result is None:
+            try:
+                out[i] = (True, build_graph_arrays(*items[i], config))
+            except GraphBuildError as exc:
+                out[i] = (False, str(exc))
+    return out  # type: ignore[return-value]
+
+
+def _start_radius(n_atoms: np.ndarray | int, volume: np.ndarray | float, max_neighbors: int) -> np.ndarray | float:
+    """First search radius: a sphere holding about 2k atoms at the cell's density, plus 0.5 Å."""
+    density = np.asarray(n_atoms) / volume
+    return (3.0 * 2.0 * max_neighbors / (4.0 * np.pi * density)) ** (1.0 / 3.0) + 0.5
+
+
+def _search_ranges(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_neighbors: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Atoms, stacked lattices, volumes, first search radii and image reach of many structures."""
+    n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
+    lat = np.stack([it[0] for it in items]).astype(np.float64)
+    volume = np.abs(np.linalg.det(lat))
+    r0 = _start_radius(n, np.maximum(volume, 1e-12), max_neighbors)
+    cross = np.cross(lat[:, [1, 2, 0]], lat[:, [2, 0, 1]])  # plane spacing = volume / |a_j x a_k|
+    reach = np.ceil(r0[:, None] * np.linalg.norm(cross, axis=2) / np.maximum(volume, 1e-12)[:, None])
+    return n, lat, volume, r0, reach.astype(np.int64)
+
+
+def _dense_groups(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig) -> list[list[int]]:
+    """Batches of small structures sharing one image range (indices into ``items``)."""
+    assert config.max_neighbors is not None
+    n, _, volume, r0, reach = _search_ranges(items, config.max_neighbors)
+    candidates = n * n * np.prod(2 * reach + 1, axis=1)
+    eligible = np.flatnonzero((r0 < config.radius) & (candidates <= DENSE_BATCH_CANDIDATES) & (volume > 1e-6))
+    order = eligible[np.lexsort((n[eligible], reach[eligible, 2], reach[eligible, 1], reach[eligible, 0]))]
+    reach_key = [tuple(r) for r in reach[order].tolist()]
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i, rk, c in zip(order.tolist(), reach_key, candidates[order].tolist(), strict=True):
+        # candidates grow with n, which is sorted: the last member's count bounds the batch
+        if current and (rk != current_reach or (len(current) + 1) * c > DENSE_BATCH_BUDGET):
+            groups.append(current)
+            current = []
+        if not current:
+            current_reach = rk
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups  # singletons too: a structure's graph must not depend on its batch-mates
+
+
+def _build_dense_group(
+    items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig
+) -> list[dict[str, np.ndarray] | None]:
+    """Graph arrays of one batch of structures; ``None`` for those the batch cannot settle."""
+    k = config.max_neighbors
+    assert k is not None
+    n, lat, _, r0, reach = _search_ranges(items, k)
+    b_count, n_max = len(items), int(n.max())
+    cart = np.full((b_count, n_max, 3), np.nan)
+    for b, it in enumerate(items):
+        cart[b, : n[b]] = it[1]
+    pairs = batched_dense_neighbors(cart, lat, r0, reach.max(axis=0))
+    gcenter = pairs.structure * n_max + pairs.center
+    center, nbr, shift, vec, dist, counts, closed = _sort_and_cap(
+        gcenter, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, b_count * n_max, k
+    )
+    real = np.arange(n_max)[None, :] < n[:, None]
+    settled = ((counts.reshape(b_count, n_max) >= k) & closed.reshape(b_count, n_max) | ~real).all(axis=1)
+    settled[np.unique(pairs.structure[pairs.distance < config.min_distance])] = False
+    owner = center // n_max
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=b_count))))
+    edge_index = np.stack((nbr, center - owner * n_max))
+    edge_vec, edge_dist = vec.astype(np.float32), dist.astype(np.float32)
+    out: list[dict[str, np.ndarray] | None] = []
+    for b, (lattice, pos, z) in enumerate(items):
+        if not settled[b]:
+            out.append(None)
+            continue
+        lo, hi = bounds[b], bounds[b + 1]
+        out.append(
+            {
+                "z": z.astype(np.int64),
+                "pos": np.asarray(pos, dtype=np.float32),
+                "lattice": np.asarray(lattice, dtype=np.float32).reshape(1, 3, 3),
+                "edge_index": edge_index[:, lo:hi],
+                "edge_shift": shift[lo:hi],
+                "edge_vec": edge_vec[lo:hi],
+                "edge_dist": edge_dist[lo:hi],
+            }
+        )
+    return out
+
+
+def _sort_and_cap(
+    center: np.ndarray,
+    nbr: np.ndarray,
+    shift: np.ndarray,
+    vec: np.ndarray,
+    dist: np.ndarray,
+    n_centers: int,
+    max_neighbors: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Order pairs by centre and distance and keep the ``max_neighbors`` nearest of each centre.
+
+    Distances equal within TIE_TOLERANCE are ordered by neighbour index, then image shift
+    (ties are grouped by consecutive differences, so float noise in the last bits never reorders
+    them). Also returns the pair count of each centre and whether the tie group of its k-th
+    neighbour closes before its last listed pair (then no pair beyond the search radius could
+    have joined the tie).
+    """
+    counts = np.bincount(center, minlength=n_centers)
+    if len(dist) == 0:
+        return center, nbr, shift, vec, dist, counts, np.ones(n_centers, dtype=bool)
+    # one argsort of a combined key (centre-major, then distance); order among distances equal
+    # to ~1e-11 Å is arbitrary, which the tie groups below absorb
+    order = np.argsort(center * (float(dist.max()) + 1.0) + dist)
+    center, nbr, shift, dist = center[order], nbr[order], shift[order], dist[order]
+    new_group = np.ones(len(dist), dtype=bool)
+    new_group[1:] = (center[1:] != center[:-1]) | (np.diff(dist) > TIE_TOLERANCE)
+    group = np.cumsum(new_group)
+    low = shift.min(axis=0)
+    span = shift.max(axis=0) - low + 1
+    n_nbr = int(nbr.max()) + 1
+    if float(group[-1] + 1) * n_nbr * float(np.prod(span)) < 2.0**62:  # one int64 key
+        key = ((group * n_nbr + nbr) * span[0] + (shift[:, 0] - low[0])) * span[1] + (shift[:, 1] - low[1])
+        second = np.argsort(key * span[2] + (shift[:, 2] - low[2]))
+    else:  # pragma: no cover - astronomically large shifts
+        second = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], nbr, group))
+    order = order[second]
+    center, nbr, shift, dist, group = center[second], nbr[second], shift[second], dist[second], group[second]
+    vec = vec[order]
+    closed = np.ones(n_centers, dtype=bool)
+    if max_neighbors is None:
+        return center, nbr, shift, vec, dist, counts, closed
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    has = counts > 0
+    kth = starts[has] + np.minimum(counts[has], max_neighbors) - 1
+    last = starts[has] + counts[has] - 1
+    closed[has] = group[kth] != group[last]
+    keep = (np.arange(len(center)) - starts[center]) < max_neighbors
+    return center[keep], nbr[keep], shift[keep], vec[keep], dist[keep], counts, closed
+
+
+def _nearest_pairs(
+    lattice: np.ndarray, cart: np.ndarray, config: GraphConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The kept (centre, neighbour, shift, vector, distance) rows and each centre's pair count.
 
     With a neighbour cap k, the k nearest neighbours of every atom lie within any radius
-    r0 <= radius inside which every atom already has >= k neighbours (and all pairs tied with
-    the k-th are closer than r0 too). Starting from a radius sized to hold about 2k atoms at the
-    cell's density and growing it only when needed avoids listing the hundreds of pairs per atom
-    that an 8 Å sphere holds, which would then be discarded.
+    r0 <= radius inside which every atom already has >= k neighbours and the tie group of its
+    k-th closes. Starting from a radius sized to hold about 2k atoms at the cell's density and
+    growing it only when needed avoids listing the hundreds of pairs per atom that an 8 Å
+    sphere holds, which would then be discarded.
     """
-    radius = config.radius
-    if config.max_neighbors is not None:
-        density = len(cart) / abs(np.linalg.det(lattice))
-        r0 = (3.0 * 2.0 * config.max_neighbors / (4.0 * np.pi * density)) ** (1.0 / 3.0) + 0.5
-        while r0 < radius:
-            pairs = periodic_neighbors(cart, lattice, r0, config.backend)
-            if len(pairs.center) and np.bincount(pairs.center, minlength=len(cart)).min() >= config.max_neighbors:
-                return pairs
+    n = len(cart)
+    backend: NeighborBackend = "vesin" if config.backend == "auto" else config.backend
+    k = config.max_neighbors
+    if k is not None:
+        r0 = float(_start_radius(n, abs(np.linalg.det(lattice)), k))
+        while r0 < config.radius:
+            pairs = periodic_neighbors(cart, lattice, r0, backend)
+            _check_overlap(pairs, config)
+            if len(pairs.center) and np.bincount(pairs.center, minlength=n).min() >= k:
+                *kept, counts, closed = _sort_and_cap(
+                    pairs.center, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, n, k
+                )
+                if closed.all():
+                    return (*kept, counts)  # type: ignore[return-value]
             r0 *= 1.4
-    return periodic_neighbors(cart, lattice, radius, config.backend)
+    pairs = periodic_neighbors(cart, lattice, config.radius, backend)
+    _check_overlap(pairs, config)
+    *kept, counts, _ = _sort_and_cap(pairs.center, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, n, k)
+    return (*kept, counts)  # type: ignore[return-value]
+
+
+def _check_overlap(pairs: NeighborPairs, config: GraphConfig) -> None:
+    dist = pairs.distance
+    if len(dist) and dist.min() < config.min_distance:
+        k = int(np.argmin(dist))
+        raise GraphBuildError(
+            f"overlapping atoms: sites {pairs.center[k]} and {pairs.neighbor[k]} are {dist[k]:.3f} Å apart "
+            f"(< {config.min_distance} Å)"
+        )
 
 
 def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:

@@ -126,3 +126,56 @@ def _dense_neighbors(cart: np.ndarray, cell: np.ndarray, cutoff: float, reach: n
     true_shift = shifts[s] - (wrap[j] - wrap[i]).astype(np.int64)
     v = vec[i, j, s]
     return NeighborPairs(i.astype(np.int64), j.astype(np.int64), true_shift, v, np.sqrt(dist2[i, j, s]))
+
+
+@dataclass
+class BatchedNeighborPairs(NeighborPairs):
+    """A :class:`NeighborPairs` list over several structures; ``structure`` says whose each pair is."""
+
+    structure: np.ndarray  # (P,) int64, index of the structure in the batch
+
+
+def batched_dense_neighbors(
+    cart_coords: np.ndarray, lattices: np.ndarray, cutoffs: np.ndarray, reach: np.ndarray
+) -> BatchedNeighborPairs:
+    """The dense search of :func:`periodic_neighbors` on a batch of cells in one set of array operations.
+
+    Small cells (a few atoms, a few hundred images) cost more in per-call overhead than in
+    arithmetic; stacking B of them makes each step one numpy call for the whole batch.
+
+    Args:
+        cart_coords: (B, N, 3) cartesian positions; rows of NaN pad structures with fewer atoms.
+        lattices: (B, 3, 3) lattice vectors as rows.
+        cutoffs: (B,) radius per structure, Å.
+        reach: (3,) images to search on each side along each axis, enough for every structure
+            (e.g. the maximum of :func:`image_reach` over the batch).
+
+    Rows come out grouped by structure, then centre, then neighbour index, then image shift.
+    """
+    cells = np.asarray(lattices, dtype=np.float64)
+    b_count, n = cart_coords.shape[:2]
+    # einsum (not BLAS) for every number that reaches the output: the same bits for a structure
+    # whatever batch it is in
+    frac = np.einsum("bnk,bkl->bnl", cart_coords, np.linalg.inv(cells))
+    wrap = np.floor(frac)
+    inner = np.einsum("bnk,bkl->bnl", frac - wrap, cells)  # positions wrapped into the cell
+    axes = [np.arange(-r, r + 1) for r in reach]
+    shifts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    offsets = np.einsum("sk,bkl->bsl", shifts.astype(np.float64), cells)  # (B, S, 3)
+    # |delta + offset|^2 = |delta|^2 + 2 delta . offset + |offset|^2, the middle term one batched
+    # matrix product, so the (B, N, N, S, 3) vectors are never formed; vectors and distances of
+    # the pairs found are then computed directly.
+    delta = (inner[:, None, :, :] - inner[:, :, None, :]).reshape(b_count, n * n, 3)  # r_j - r_i
+    dist2 = np.matmul(delta, offsets.transpose(0, 2, 1))
+    dist2 *= 2.0
+    dist2 += np.einsum("bpk,bpk->bp", delta, delta)[:, :, None]
+    dist2 += np.einsum("bsk,bsk->bs", offsets, offsets)[:, None, :]
+    cut2 = (np.asarray(cutoffs, dtype=np.float64) ** 2)[:, None, None] + 1e-9  # margin: rounding
+    b, p, s = np.nonzero(dist2 < cut2)  # NaN padding compares False
+    vec = delta[b, p] + offsets[b, s]
+    dist = np.sqrt(np.einsum("pk,pk->p", vec, vec))
+    keep = (dist > 1e-8) & (dist < np.asarray(cutoffs, dtype=np.float64)[b])
+    b, p, s, vec, dist = b[keep], p[keep], s[keep], vec[keep], dist[keep]
+    i, j = np.divmod(p, n)
+    true_shift = shifts[s] - (wrap[b, j] - wrap[b, i]).astype(np.int64)
+    return BatchedNeighborPairs(i, j, true_shift, vec, dist, b)
