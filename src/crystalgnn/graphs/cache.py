@@ -20,15 +20,10 @@ import numpy as np
 from crystalgnn.graphs.crystal_graph import GraphConfig
 
 _HEADER = struct.Struct("<II")  # n_nodes, n_edges
-_LAYOUT = (  # name, dtype in the cache, dtype in memory, shape given (n, e)
-    ("z", np.dtype(np.uint8), np.int64, lambda n, e: (n,)),
-    ("pos", np.dtype(np.float32), np.float32, lambda n, e: (n, 3)),
-    ("lattice", np.dtype(np.float32), np.float32, lambda n, e: (1, 3, 3)),
-    ("edge_index", np.dtype(np.int32), np.int64, lambda n, e: (2, e)),
-    ("edge_shift", np.dtype(np.int16), np.int64, lambda n, e: (e, 3)),
-    ("edge_vec", np.dtype(np.float32), np.float32, lambda n, e: (e, 3)),
-    ("edge_dist", np.dtype(np.float32), np.float32, lambda n, e: (e,)),
-)
+#: value layout after the header: one float32 block (pos, lattice, edge_vec, edge_dist), then
+#: edge_index as int32, edge_shift as int16 and z as uint8 (all int64 in memory)
+_FLOAT_FIELDS = ("pos", "lattice", "edge_vec", "edge_dist")
+_INT_FIELDS = (("edge_index", np.int32), ("edge_shift", np.int16), ("z", np.uint8))
 
 
 def default_cache_dir() -> Path:
@@ -39,39 +34,48 @@ def default_cache_dir() -> Path:
 def structure_key(lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: GraphConfig | str) -> bytes:
     """Content hash of one structure under one graph configuration (32 bytes).
 
-    ``config`` may be the precomputed :meth:`GraphConfig.cache_key` string (faster in loops).
+    BLAKE2b of the float64 lattice, int64 atomic numbers, float64 cartesian coordinates and the
+    configuration string; ``config`` may be the precomputed :meth:`GraphConfig.cache_key`
+    (faster in loops).
     """
-    h = hashlib.blake2b(digest_size=32)
-    h.update(np.ascontiguousarray(lattice, dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(z, dtype=np.int64).tobytes())
-    h.update(np.ascontiguousarray(cart, dtype=np.float64).tobytes())
-    h.update((config if isinstance(config, str) else config.cache_key()).encode())
-    return h.digest()
+    text = (config if isinstance(config, str) else config.cache_key()).encode()
+    return hashlib.blake2b(
+        np.asarray(lattice, dtype=np.float64).tobytes()
+        + np.asarray(z, dtype=np.int64).tobytes()
+        + np.asarray(cart, dtype=np.float64).tobytes()
+        + text,
+        digest_size=32,
+    ).digest()
 
 
 def pack_graph(arrays: dict[str, np.ndarray]) -> bytes:
     """Serialise graph arrays (see :mod:`crystalgnn.graphs.crystal_graph`) to bytes."""
     n, e = len(arrays["z"]), arrays["edge_index"].shape[1]
     parts = [_HEADER.pack(n, e)]
-    for name, store, _, _ in _LAYOUT:
-        parts.append(np.ascontiguousarray(arrays[name], dtype=store).tobytes())
+    parts += [np.ascontiguousarray(arrays[name], dtype=np.float32).tobytes() for name in _FLOAT_FIELDS]
+    parts += [np.ascontiguousarray(arrays[name], dtype=dtype).tobytes() for name, dtype in _INT_FIELDS]
     return b"".join(parts)
 
 
 def unpack_graph(buf: bytes | memoryview) -> dict[str, np.ndarray]:
-    """Inverse of :func:`pack_graph`."""
+    """Inverse of :func:`pack_graph`; the float fields are views of one writable copy of their block."""
     n, e = _HEADER.unpack_from(buf, 0)
-    offset = _HEADER.size
-    out = {}
-    for name, store, mem, shape in _LAYOUT:
-        shp = shape(n, e)
-        count = 1
-        for d in shp:
-            count *= d
-        arr = np.frombuffer(buf, dtype=store, count=count, offset=offset)
-        offset += count * store.itemsize
-        out[name] = arr.astype(mem).reshape(shp)
-    return out
+    a, b, c, d = 3 * n, 3 * n + 9, 3 * n + 9 + 3 * e, 3 * n + 9 + 4 * e  # float block boundaries
+    h = _HEADER.size
+    floats = np.frombuffer(bytearray(buf[h : h + 4 * d]), dtype=np.float32)
+    at = h + 4 * d
+    edge_index = np.frombuffer(buf, dtype=np.int32, count=2 * e, offset=at)
+    edge_shift = np.frombuffer(buf, dtype=np.int16, count=3 * e, offset=at + 8 * e)
+    z = np.frombuffer(buf, dtype=np.uint8, count=n, offset=at + 14 * e)
+    return {
+        "pos": floats[:a].reshape(n, 3),
+        "lattice": floats[a:b].reshape(1, 3, 3),
+        "edge_vec": floats[b:c].reshape(e, 3),
+        "edge_dist": floats[c:d],
+        "edge_index": edge_index.astype(np.int64).reshape(2, e),
+        "edge_shift": edge_shift.astype(np.int64).reshape(e, 3),
+        "z": z.astype(np.int64),
+    }
 
 
 class GraphCache:

@@ -39,7 +39,7 @@ from torch_geometric.data import Data
 
 from crystalgnn.graphs.neighbors import NeighborBackend, NeighborPairs, batched_dense_neighbors, periodic_neighbors
 
-GRAPH_CODE_VERSION = 2  # bump when the content of built graphs changes (invalidates caches)
+GRAPH_CODE_VERSION = 3  # bump when the content of built graphs changes (invalidates caches)
 TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
 
 
