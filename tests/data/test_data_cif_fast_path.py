@@ -183,3 +183,16 @@ def test_parallel_parse_matches_serial(shared_data, monkeypatch):
             assert a == b
         else:
             assert_same(b, a)
+
+
+def test_lattice_matrix_has_the_bits_of_pymatgen() -> None:
+    """The fast path's lattice is bit for bit pymatgen's ``Lattice.from_parameters`` (cache keys
+    hash the float64 bytes), for random cells and the extremes of the angle range."""
+    from crystalgnn.data.structure_io import _lattice_matrix
+
+    rng = np.random.default_rng(0)
+    params = [
+        (*rng.uniform(2.0, 30.0, 3), *rng.uniform(45.0, 135.0, 3)) for _ in range(2000)
+    ] + [(4.0, 4.0, 4.0, 90.0, 90.0, 90.0), (3.1, 3.1, 5.0, 90.0, 90.0, 120.0), (5.0, 5.0, 5.0, 60.0, 60.0, 60.0)]
+    for p in params:
+        assert np.array_equal(_lattice_matrix(*p), Lattice.from_parameters(*p).matrix), p

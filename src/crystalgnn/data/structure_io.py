@@ -49,8 +49,8 @@ def _num(token: str) -> float:
 def _nums(tokens: list[str]) -> np.ndarray:
     """Many CIF numbers at once; tokens with uncertainties (``0.25(3)``) take the slow path."""
     try:
-        out = np.array(tokens, dtype=float)
-        if np.all(np.isfinite(out)) and not any("_" in t for t in tokens):
+        out = np.array([float(t) for t in tokens])
+        if np.isfinite(out).all() and not any("_" in t for t in tokens):
             return out
     except ValueError:
         pass
@@ -119,22 +119,27 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
                 s = lines[i].strip()
                 if not s or s.startswith("_") or s == "loop_" or s.startswith("data_") or s.startswith("#"):
                     break
-                rows.append(s.split())
+                rows.append(s)
                 i += 1
-            if any(c.startswith("_symmetry_equiv_pos") or c.startswith("_space_group_symop") for c in cols):
-                ops = {" ".join(r[1:] if len(r) > 1 and r[0].isdigit() else r) for r in rows}
+            if any(c.startswith(("_symmetry_equiv_pos", "_space_group_symop")) for c in cols):
+                split_rows = [r.split() for r in rows]
+                ops = {" ".join(r[1:] if len(r) > 1 and r[0].isdigit() else r) for r in split_rows}
                 ops = {o.strip("'\"").replace(" ", "").lower() for o in ops}
                 if ops - {"x,y,z"}:
                     return None
             elif "_atom_site_fract_x" in cols:
                 if atom_cols is not None:
                     return None
-                atom_cols, atom_rows = cols, rows
+                # quoted values take the general parser (checked on the raw rows: cheaper)
+                if any("'" in r or '"' in r or ";" in r for r in rows):
+                    return None
+                atom_cols, atom_rows = cols, [r.split() for r in rows]
             continue
         i += 1
     if len(cell) != 6 or atom_cols is None:
         return None
-    if any(len(r) != len(atom_cols) or any(t[0] in "'\";" for t in r) for r in atom_rows):
+    width = len(atom_cols)
+    if any(len(r) != width for r in atom_rows):
         return None
     col = {c: k for k, c in enumerate(atom_cols)}
     # Only plain element symbols take the fast path; labels such as ``Fe1``/``C1a``, oxidation
@@ -146,8 +151,8 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
         raise StructureParseError("CIF has no atoms")
     occ_col = col.get("_atom_site_occupancy")
     if occ_col is not None:
-        occ = _nums([r[occ_col] for r in atom_rows])
-        if np.any(np.abs(occ - 1.0) > 1e-6):
+        tokens = [r[occ_col] for r in atom_rows]
+        if any(t != "1" for t in tokens) and np.any(np.abs(_nums(tokens) - 1.0) > 1e-6):
             raise StructureParseError("partial occupancy / disordered sites")
     symbols = [r[sym_col] for r in atom_rows]
     if any(_PLAIN_SYMBOL.match(s) is None or s in ("D", "T") for s in symbols):
@@ -159,17 +164,37 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
     for frac in (1 / 3, 2 / 3):
         xyz = np.where(np.abs(xyz / frac - 1.0) <= 1e-4, frac, xyz)
     xyz = xyz - np.floor(xyz)
-    lattice = Lattice.from_parameters(*(cell[k] for k in _CELL_KEYS))
+    matrix = _lattice_matrix(*(cell[k] for k in _CELL_KEYS))
     # pymatgen's parser returns ``get_sorted_structure()``: a stable sort by electronegativity,
     # then species string. Doing the same keeps site order (and per-site labels) identical.
     try:
-        order = sorted(range(len(symbols)), key=lambda k: _SiteOrder(symbols[k]))
+        keys = [_site_order(sym) for sym in symbols]
+        order = sorted(range(len(symbols)), key=keys.__getitem__)
     except ValueError as exc:
         raise StructureParseError(f"unknown element: {exc}") from exc
     if order != list(range(len(symbols))):
         symbols = [symbols[k] for k in order]
         xyz = xyz[order]
-    return lattice.matrix, symbols, xyz
+    return matrix, symbols, xyz
+
+
+def _lattice_matrix(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
+    """Lattice vectors (rows) from cell lengths (Å) and angles (degrees), c along z and a in the
+    xz plane: the convention of pymatgen's ``Lattice.from_parameters`` with the same floating
+    point operations (so the same bits; tested), at a fraction of its cost."""
+    angles = np.radians([alpha, beta, gamma])
+    cos_a, cos_b, cos_g = np.cos(angles)
+    sin_a, sin_b, _ = np.sin(angles)
+    cos_g_star = (cos_a * cos_b - cos_g) / (sin_a * sin_b)
+    g_star = np.arccos(min(max(cos_g_star, -1.0), 1.0))
+    return np.array(
+        [
+            [a * sin_b, 0.0, a * cos_b],
+            [-b * sin_a * np.cos(g_star), b * sin_a * np.sin(g_star), b * cos_a],
+            [0.0, 0.0, float(c)],
+        ],
+        dtype=np.float64,
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -181,6 +206,11 @@ def _electronegativity(symbol: str) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(Element(symbol).X)
+
+
+@functools.lru_cache(maxsize=256)
+def _site_order(symbol: str) -> _SiteOrder:
+    return _SiteOrder(symbol)
 
 
 class _SiteOrder:
