@@ -96,29 +96,30 @@ def parse_structures(
     n = len(payloads)
     n_jobs = default_jobs() if n_jobs is None else max(1, n_jobs)
     texts = sum(isinstance(p, str) for p in payloads)
-    results: list[tuple[str, Any]]
+    # Structures are built from the workers' arrays as each chunk arrives, while the workers
+    # parse the next chunks.
+    out: list[Structure | str] = []
     if n_jobs > 1 and texts >= PARALLEL_MIN:
         import multiprocessing as mp
 
         chunk = 256
         chunks = [list(payloads[k : k + chunk]) for k in range(0, n, chunk)]
         ctx = mp.get_context("fork")
-        results = []
         with ctx.Pool(n_jobs) as pool, progress(total=n, desc=desc, disable=not show_progress) as bar:
             for part in pool.imap(_parse_chunk, chunks):
-                results.extend(part)
+                out.extend(_to_structure(kind, value) for kind, value in part)
                 bar.update(len(part))
     else:
-        results = []
         with progress(total=n, desc=desc, disable=not show_progress or n < 500) as bar:
             for p in payloads:
-                results.append(_parse_compact(p))
+                out.append(_to_structure(*_parse_compact(p)))
                 bar.update(1)
-    out: list[Structure | str] = []
-    for kind, value in results:
-        if kind == "ok":
-            lattice, species, frac = value
-            out.append(Structure(Lattice(lattice), [_composition(sp) for sp in species], np.asarray(frac)))
-        else:
-            out.append(value)
     return out
+
+
+def _to_structure(kind: str, value: Any) -> Structure | str:
+    """A worker's result as a ``Structure`` (or the rejection reason it carries)."""
+    if kind == "ok":
+        lattice, species, frac = value
+        return Structure(Lattice(lattice), [_composition(sp) for sp in species], np.asarray(frac))
+    return value  # a Structure ("obj") or the reason ("err")

@@ -116,7 +116,7 @@ def build_graph_list(
     ckey = config.cache_key()
     report = GraphBuildReport(n_total=len(structures))
     raw = structure_arrays_many(structures)
-    results: list[dict[str, np.ndarray] | None] = [None] * len(raw)
+    cached: list[dict[str, np.ndarray] | None] = [None] * len(raw)
     todo: list[int] = []
     keys: list[bytes | None] = [None] * len(raw)
     new_items: list[tuple[bytes, bytes]] = []
@@ -134,7 +134,7 @@ def build_graph_list(
             if buf is None:
                 todo.append(i)
             else:
-                results[i] = unpack_graph(buf)
+                cached[i] = unpack_graph(buf)
                 report.n_from_cache += 1
     else:
         todo = pending
@@ -143,7 +143,20 @@ def build_graph_list(
     parallel = n_jobs > 1 and len(todo) >= PARALLEL_MIN
     size = max(64, min(512, len(items) // (4 * n_jobs) + 1)) if parallel else 512
     jobs = [(items[k : k + size], config) for k in range(0, len(items), size)]
-    built: list[tuple[bool, object]] = []
+    graphs: list[Data | None] = [None if r is None else arrays_to_data(r) for r in cached]
+
+    def collect(part: list[tuple[bool, object]], at: int) -> None:
+        """Results of todo[at : at + len(part)], taken in as they arrive (the workers go on)."""
+        for i, (ok, value) in zip(todo[at : at + len(part)], part, strict=True):
+            if ok:
+                graphs[i] = arrays_to_data(value)  # type: ignore[arg-type]
+                report.n_built += 1
+                if cache is not None:
+                    new_items.append((keys[i], pack_graph(value)))  # type: ignore[arg-type]
+            else:
+                report.rejected.append((i, str(value)))
+
+    done = 0
     with progress(total=len(items), desc="building graphs", disable=not show_progress or len(items) < 200) as bar:
         if parallel:
             import multiprocessing as mp
@@ -151,23 +164,16 @@ def build_graph_list(
             with mp.get_context("fork").Pool(n_jobs) as pool:
                 for packed in pool.imap(_build_chunk, jobs):
                     part = _split_chunk(packed)
-                    built.extend(part)
+                    collect(part, done)
+                    done += len(part)
                     bar.update(len(part))
         else:
             for items_k, cfg in jobs:
-                built.extend(build_graph_arrays_many(items_k, cfg))
+                collect(build_graph_arrays_many(items_k, cfg), done)  # type: ignore[arg-type]
+                done += len(items_k)
                 bar.update(len(items_k))
-    for i, (ok, value) in zip(todo, built, strict=True):
-        if ok:
-            results[i] = value  # type: ignore[assignment]
-            report.n_built += 1
-            if cache is not None:
-                new_items.append((keys[i], pack_graph(value)))  # type: ignore[arg-type]
-        else:
-            report.rejected.append((i, str(value)))
     if cache is not None and new_items:
         cache.put_many(new_items)
-    graphs = [None if r is None else arrays_to_data(r) for r in results]
     report.rejected.sort()
     return graphs, report
 
