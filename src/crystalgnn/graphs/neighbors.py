@@ -1,14 +1,19 @@
 """Periodic neighbour lists: every (centre, neighbour, image) pair within a cutoff.
 
-Three interchangeable back ends return the same full list (both directions, periodic images as
-separate pairs, self-images included, the zero-distance self pair excluded):
+Interchangeable back ends of :func:`periodic_neighbors` return the same full list (both
+directions, periodic images as separate pairs, self-images included, the zero-distance self pair
+excluded):
 
-* ``"vesin"`` (default): a cell-list code in C++, the fastest by measurement on both small and
-  large cells (``benchmarks/graph_build.py``);
+* ``"vesin"``: a cell-list code in C++, the fastest one structure at a time
+  (``benchmarks/graph_build.py``);
 * ``"numpy"``: dense enumeration of every (i, j, image) triple with array operations (no
   compiled code; ``"auto"`` uses it for small cells);
 * ``"ase"``: ``ase.neighborlist.neighbor_list`` (also C-accelerated);
 * ``"pymatgen"``: ``Structure.get_neighbor_list`` (Cython).
+
+:func:`batched_dense_neighbors` runs the dense search on a whole batch of small cells at once;
+graph building uses it by default (``GraphConfig(backend="auto")``), several times faster than
+vesin on cells of a few atoms, where per-call overhead outweighs the arithmetic.
 
 All return centre-to-neighbour vectors ``r_j + S @ L - r_i`` with the integer image shift ``S``.
 """
