@@ -224,6 +224,33 @@ def test_periodic_neighbors_backends_agree_raw(real_structures: list[Structure])
             np.testing.assert_allclose([out[b][k] for k in out["numpy"]], list(out["numpy"].values()), rtol=1e-10)
 
 
+def test_batched_dense_neighbors_match_one_at_a_time(real_structures: list[Structure]) -> None:
+    """The batched search over cells of different sizes (NaN-padded) and cutoffs lists exactly
+    the pairs the per-structure back ends list."""
+    from crystalgnn.graphs.neighbors import batched_dense_neighbors, image_reach
+
+    cells = [*real_structures, triclinic(), cu_primitive()]
+    n_max = max(len(s) for s in cells)
+    cart = np.full((len(cells), n_max, 3), np.nan)
+    for b, s in enumerate(cells):
+        cart[b, : len(s)] = s.cart_coords
+    lattices = np.stack([s.lattice.matrix for s in cells])
+    cutoffs = np.linspace(4.0, 6.0, len(cells))
+    reach = np.max([image_reach(s.lattice.matrix, c) for s, c in zip(cells, cutoffs, strict=True)], axis=0)
+    got = batched_dense_neighbors(cart, lattices, cutoffs, reach)
+    for b, (s, cutoff) in enumerate(zip(cells, cutoffs, strict=True)):
+        ref = periodic_neighbors(s.cart_coords, s.lattice.matrix, cutoff, "vesin")
+        mine = got.structure == b
+        assert mine.sum() == len(ref.center) > 0
+        pairs = {
+            (int(i), int(j), *map(int, sh)): d
+            for i, j, sh, d in zip(got.center[mine], got.neighbor[mine], got.shift[mine], got.distance[mine], strict=True)
+        }
+        for i, j, sh, d in zip(ref.center, ref.neighbor, ref.shift, ref.distance, strict=True):
+            assert abs(pairs[(int(i), int(j), *map(int, sh))] - d) < 1e-9
+        np.testing.assert_allclose(np.linalg.norm(got.vector[mine], axis=1), got.distance[mine], rtol=1e-12)
+
+
 def test_unwrapped_coordinates_give_true_shifts() -> None:
     # positions far outside the cell: the vectors must still be r_j + S L - r_i
     s = triclinic()
