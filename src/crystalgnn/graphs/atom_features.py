@@ -72,6 +72,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -196,9 +197,49 @@ def _float_or_none(value: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
+#: bump when :func:`_compute_raw_properties` changes (invalidates the on-disk copies)
+RAW_PROPERTIES_VERSION = 1
+
+
+def _raw_properties_cache_path() -> Path:
+    """Where the computed element properties are kept, named by the versions they depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from crystalgnn.graphs.cache import default_cache_dir
+
+    try:
+        libs = f"mendeleev{version('mendeleev')}-pymatgen{version('pymatgen')}"
+    except PackageNotFoundError:  # pragma: no cover - depends on the environment
+        libs = "unknown"
+    return default_cache_dir() / "atom_features" / f"cgcnn-raw-v{RAW_PROPERTIES_VERSION}-{libs}.json"
+
+
 @functools.lru_cache(maxsize=1)
 def _raw_properties() -> dict[int, dict[str, Any]]:
-    """Raw element properties for Z = 1..CGCNN_MAX_Z (cached; see cgcnn_raw_properties)."""
+    """Raw element properties for Z = 1..CGCNN_MAX_Z (see cgcnn_raw_properties).
+
+    Computed once per installation and kept as JSON in the cache folder (importing mendeleev
+    alone takes 2-4 s, longer than building the graphs of a dataset); the file name carries
+    the mendeleev and pymatgen versions, so other element data are never read.
+    """
+    path = _raw_properties_cache_path()
+    try:
+        return {int(z): p for z, p in json.loads(path.read_text()).items()}
+    except (OSError, ValueError):
+        pass
+    props = _compute_raw_properties()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(props))
+        tmp.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
+    except OSError:
+        pass  # a read-only cache folder: compute again next time
+    return props
+
+
+def _compute_raw_properties() -> dict[int, dict[str, Any]]:
+    """The element properties from mendeleev and pymatgen (uncached)."""
     try:
         from mendeleev.fetch import fetch_table
     except ImportError as exc:  # pragma: no cover - depends on the environment
