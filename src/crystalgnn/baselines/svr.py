@@ -60,8 +60,8 @@ class RBFKernelSVR(RegressorMixin, BaseEstimator):
     ``K_ij = exp(-gamma |x_i - x_j|^2)`` (columns that are zero in every training row add nothing
     to training distances and are skipped) and fits ``SVR(kernel="precomputed")``; only the
     support vectors are kept for prediction. Beyond the rows whose kernel matrix fits in memory
-    (:data:`KERNEL_MATRIX_MAX_ROWS`; ~39,000 with 24 GB) it falls back to libsvm's own RBF kernel. A scikit-learn estimator, so it works inside
-    ``Pipeline`` and ``GridSearchCV``.
+    (:data:`KERNEL_MATRIX_MAX_ROWS`; ~39,000 with 24 GB) it falls back to libsvm's own RBF
+    kernel. A scikit-learn estimator, so it works inside ``Pipeline`` and ``GridSearchCV``.
     """
 
     def __init__(self, C: float = 1.0, epsilon: float = 0.1, gamma: float | str = "scale", cache_size: float = 1000.0) -> None:

@@ -37,7 +37,13 @@ import torch
 from pymatgen.core import Structure
 from torch_geometric.data import Data
 
-from crystalgnn.graphs.neighbors import NeighborBackend, NeighborPairs, batched_dense_neighbors, periodic_neighbors
+from crystalgnn.graphs.neighbors import (
+    NeighborBackend,
+    NeighborPairs,
+    batched_dense_neighbors,
+    image_reach,
+    periodic_neighbors,
+)
 
 GRAPH_CODE_VERSION = 3  # bump when the content of built graphs changes (invalidates caches)
 TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
@@ -153,14 +159,27 @@ def build_graph_arrays(
             dist = np.concatenate((dist, np.full(m, config.radius + 1.0)))
             order = np.argsort(center, kind="stable")
             center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
+    return _graph_fields(lattice, cart, z, np.stack((nbr, center)), shift, vec, dist)
+
+
+def _graph_fields(
+    lattice: np.ndarray,
+    cart: np.ndarray,
+    z: np.ndarray,
+    edge_index: np.ndarray,
+    shift: np.ndarray,
+    vec: np.ndarray,
+    dist: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The graph fields in their stored dtypes (arrays already in them are not copied)."""
     return {
         "z": z.astype(np.int64),
         "pos": np.asarray(cart, dtype=np.float32),
         "lattice": np.asarray(lattice, dtype=np.float32).reshape(1, 3, 3),
-        "edge_index": np.stack((nbr, center)).astype(np.int64),
-        "edge_shift": shift.astype(np.int64),
-        "edge_vec": vec.astype(np.float32),
-        "edge_dist": dist.astype(np.float32),
+        "edge_index": edge_index.astype(np.int64, copy=False),
+        "edge_shift": shift.astype(np.int64, copy=False),
+        "edge_vec": vec.astype(np.float32, copy=False),
+        "edge_dist": dist.astype(np.float32, copy=False),
     }
 
 
@@ -210,9 +229,10 @@ def _search_ranges(
     lat = np.stack([it[0] for it in items]).astype(np.float64)
     volume = np.abs(np.linalg.det(lat))
     r0 = _start_radius(n, np.maximum(volume, 1e-12), max_neighbors)
-    cross = np.cross(lat[:, [1, 2, 0]], lat[:, [2, 0, 1]])  # plane spacing = volume / |a_j x a_k|
-    reach = np.ceil(r0[:, None] * np.linalg.norm(cross, axis=2) / np.maximum(volume, 1e-12)[:, None])
-    return n, lat, volume, r0, reach.astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # degenerate cells: never batched
+        reach = image_reach(lat, r0)
+    reach[volume <= 1e-6] = 0
+    return n, lat, volume, r0, reach
 
 
 def _dense_groups(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig) -> list[list[int]]:
@@ -267,17 +287,7 @@ def _build_dense_group(
             out.append(None)
             continue
         lo, hi = bounds[b], bounds[b + 1]
-        out.append(
-            {
-                "z": z.astype(np.int64),
-                "pos": np.asarray(pos, dtype=np.float32),
-                "lattice": np.asarray(lattice, dtype=np.float32).reshape(1, 3, 3),
-                "edge_index": edge_index[:, lo:hi],
-                "edge_shift": shift[lo:hi],
-                "edge_vec": edge_vec[lo:hi],
-                "edge_dist": edge_dist[lo:hi],
-            }
-        )
+        out.append(_graph_fields(lattice, pos, z, edge_index[:, lo:hi], shift[lo:hi], edge_vec[lo:hi], edge_dist[lo:hi]))
     return out
 
 

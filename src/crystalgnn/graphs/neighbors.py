@@ -97,40 +97,28 @@ def periodic_neighbors(
     return NeighborPairs(i, j, s, vec, d)
 
 
-def image_reach(lattice: np.ndarray, cutoff: float) -> np.ndarray:
+def image_reach(lattice: np.ndarray, cutoff: float | np.ndarray) -> np.ndarray:
     """How many cell images along each axis can hold a point within ``cutoff`` of the cell.
 
     The distance between lattice planes (a_i) is V / |a_j x a_k|; images up to
     ceil(cutoff / spacing) away on each side are needed (positions are wrapped into the cell first).
+    ``lattice`` may be one (3, 3) cell or a stack (B, 3, 3) with one cutoff each: reach (B, 3).
     """
-    volume = abs(np.linalg.det(lattice))
-    cross = np.cross(lattice[[1, 2, 0]], lattice[[2, 0, 1]])
-    spacing = volume / np.linalg.norm(cross, axis=1)
-    return np.ceil(cutoff / spacing).astype(np.int64)
+    lattice = np.asarray(lattice, dtype=np.float64)
+    volume = np.abs(np.linalg.det(lattice))[..., None]
+    cross = np.cross(lattice[..., [1, 2, 0], :], lattice[..., [2, 0, 1], :])
+    spacing = volume / np.linalg.norm(cross, axis=-1)
+    return np.ceil(np.asarray(cutoff, dtype=np.float64)[..., None] / spacing).astype(np.int64)
 
 
 def _dense_neighbors(cart: np.ndarray, cell: np.ndarray, cutoff: float, reach: np.ndarray) -> NeighborPairs:
-    """Every (i, j, image) within the cutoff, by broadcasting over a grid of image shifts.
+    """Every (i, j, image) within the cutoff: :func:`batched_dense_neighbors` on a batch of one.
 
-    Positions are wrapped into the cell so that ``reach`` images suffice; the returned shifts
-    refer to the original (unwrapped) positions. Rows come out grouped by centre and, within a
-    centre, ordered by neighbour index then image shift (lexicographic).
+    Rows come out grouped by centre and, within a centre, ordered by neighbour index then image
+    shift (lexicographic).
     """
-    frac = cart @ np.linalg.inv(cell)
-    wrap = np.floor(frac)
-    inner = (frac - wrap) @ cell
-    axes = [np.arange(-r, r + 1) for r in reach]
-    shifts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    offsets = shifts @ cell  # (S, 3)
-    # vec[i, j, s] = inner[j] + offsets[s] - inner[i]
-    vec = inner[None, :, None, :] + offsets[None, None, :, :] - inner[:, None, None, :]
-    dist2 = np.einsum("ijsk,ijsk->ijs", vec, vec)
-    mask = (dist2 < cutoff * cutoff) & (dist2 > 1e-16)
-    i, j, s = np.nonzero(mask)
-    # shift of the original positions: r_j + S' L - r_i with S' = S - wrap_j + wrap_i
-    true_shift = shifts[s] - (wrap[j] - wrap[i]).astype(np.int64)
-    v = vec[i, j, s]
-    return NeighborPairs(i.astype(np.int64), j.astype(np.int64), true_shift, v, np.sqrt(dist2[i, j, s]))
+    p = batched_dense_neighbors(cart[None], cell[None], np.array([cutoff], dtype=np.float64), reach)
+    return NeighborPairs(p.center, p.neighbor, p.shift, p.vector, p.distance)
 
 
 @dataclass
