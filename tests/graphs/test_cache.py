@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 from tinydata import MP_ELASTIC, read_rows, small_structures, structures_of
 
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
-from crystalgnn.graphs.crystal_graph import GraphConfig, build_graph_arrays, structure_arrays
+from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
+from crystalgnn.graphs.crystal_graph import GraphConfig, arrays_to_data, build_graph_arrays, structure_arrays
 
 FIELDS = ("z", "pos", "lattice", "edge_index", "edge_shift", "edge_vec", "edge_dist")
 
@@ -117,7 +119,31 @@ def test_pack_unpack_round_trip(items) -> None:
             # also from a memoryview (how LMDB hands out buffers)
             assert np.array_equal(unpack_graph(memoryview(buf))["edge_index"], arrays["edge_index"])
             n, e = len(arrays["z"]), arrays["edge_index"].shape[1]
-            assert len(buf) == 8 + n * (1 + 12) + 36 + e * (8 + 6 + 12 + 4)
+            assert len(buf) == 4 * (2 + 3 * n + 9 + 3 * e + e + 2 * e + 3 * e + n)  # 4-byte words
+
+
+def test_many_records_unpack_together_and_become_data(items) -> None:
+    """Records of graphs of different sizes (one with padding) unpack in one call to the same
+    arrays as one by one, and to Data objects equal to the freshly built ones."""
+    built = [build_graph_arrays(*structure_arrays(s), cfg) for s in items[:-1] for cfg in (GraphConfig(), GraphConfig(radius=4.0, pad_to_max_neighbors=True))]
+    columns = GraphColumns.from_arrays(built)
+    records = pack_records(columns)
+    assert records == [pack_graph(a) for a in built]
+    back = unpack_records(records)
+    assert np.array_equal(back.n_nodes, [len(a["z"]) for a in built])
+    for k, arrays in enumerate(built):
+        one = back.graph(k)
+        for f in FIELDS:
+            assert one[f].shape == arrays[f].shape, f
+            assert np.array_equal(one[f], arrays[f]), f
+    for data, arrays in zip(back.to_data(), built, strict=True):
+        fresh = arrays_to_data(arrays)
+        assert data.num_nodes == fresh.num_nodes
+        for f in FIELDS:
+            assert data[f].dtype == fresh[f].dtype, f
+            assert torch.equal(data[f], fresh[f]), f
+    with pytest.raises(ValueError, match="damaged"):
+        unpack_records([records[0][:-4]])
 
 
 def test_default_cache_dir_from_environment(monkeypatch, tmp_path) -> None:

@@ -18,13 +18,9 @@ from torch_geometric.data import Data
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.data.parsing import default_jobs
 from crystalgnn.gc_pause import pauses_gc
-from crystalgnn.graphs.cache import GraphCache, pack_graph, structure_key, unpack_graph
-from crystalgnn.graphs.crystal_graph import (
-    GraphConfig,
-    arrays_to_data,
-    build_graph_arrays_many,
-    structure_arrays_many,
-)
+from crystalgnn.graphs.cache import GraphCache, structure_key
+from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
+from crystalgnn.graphs.crystal_graph import GraphConfig, build_graph_arrays_many, structure_arrays_many
 from crystalgnn.progress import progress
 
 PARALLEL_MIN = 400
@@ -41,52 +37,14 @@ class GraphBuildReport:
 
 
 def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> object:
-    """Worker: the graphs of one chunk, each field concatenated over the chunk (one pickled
-    array per field instead of one per graph, which the parent would unpickle one by one)."""
+    """Graphs of one chunk: the reason per structure that failed (``None`` where built) and the
+    built graphs as columns (one array per field; in worker processes this pickles a few large
+    arrays instead of seven small ones per graph)."""
     items, config = job
     results = build_graph_arrays_many(items, config)
+    errors = [None if ok else str(v) for ok, v in results]
     good = [v for ok, v in results if ok]
-    errors = [None if ok else v for ok, v in results]
-    if not good:
-        return errors, None
-    n_nodes = np.array([len(g["z"]) for g in good])
-    n_edges = np.array([g["edge_index"].shape[1] for g in good])
-    fields = {name: np.concatenate([g[name] for g in good], axis=1 if name == "edge_index" else 0) for name in good[0]}
-    return errors, (n_nodes, n_edges, fields)
-
-
-def _split_chunk(packed: object) -> list[tuple[bool, object]]:
-    """Inverse of the packing in :func:`_build_chunk`: ``(ok, arrays or reason)`` per structure."""
-    errors, parts = packed  # type: ignore[misc]
-    if parts is None:
-        return [(False, e) for e in errors]
-    n_nodes, n_edges, fields = parts
-    node_at = np.concatenate(([0], np.cumsum(n_nodes))).tolist()
-    edge_at = np.concatenate(([0], np.cumsum(n_edges))).tolist()
-    lattices = fields["lattice"]
-    out: list[tuple[bool, object]] = []
-    k = 0
-    for e in errors:
-        if e is not None:
-            out.append((False, e))
-            continue
-        a, b, c, d = node_at[k], node_at[k + 1], edge_at[k], edge_at[k + 1]
-        out.append(
-            (
-                True,
-                {
-                    "z": fields["z"][a:b],
-                    "pos": fields["pos"][a:b],
-                    "lattice": lattices[k : k + 1],
-                    "edge_index": fields["edge_index"][:, c:d],
-                    "edge_shift": fields["edge_shift"][c:d],
-                    "edge_vec": fields["edge_vec"][c:d],
-                    "edge_dist": fields["edge_dist"][c:d],
-                },
-            )
-        )
-        k += 1
-    return out
+    return errors, GraphColumns.from_arrays(good) if good else None  # type: ignore[arg-type]
 
 
 def _unsupported(z: np.ndarray, supported: Collection[int] | None) -> str | None:
@@ -116,7 +74,9 @@ def build_graph_list(
     ckey = config.cache_key()
     report = GraphBuildReport(n_total=len(structures))
     raw = structure_arrays_many(structures)
-    cached: list[dict[str, np.ndarray] | None] = [None] * len(raw)
+    graphs: list[Data | None] = [None] * len(raw)
+    found: list[int] = []  # positions whose graph is in the cache, and their records
+    records: list[bytes] = []
     todo: list[int] = []
     keys: list[bytes | None] = [None] * len(raw)
     new_items: list[tuple[bytes, bytes]] = []
@@ -134,27 +94,32 @@ def build_graph_list(
             if buf is None:
                 todo.append(i)
             else:
-                cached[i] = unpack_graph(buf)
-                report.n_from_cache += 1
+                found.append(i)
+                records.append(buf)
+        report.n_from_cache = len(found)
     else:
         todo = pending
+    if found:
+        for i, g in zip(found, unpack_records(records).to_data(), strict=True):
+            graphs[i] = g
     n_jobs = default_jobs() if n_jobs is None else max(1, n_jobs)
     items = [raw[i] for i in todo]
     parallel = n_jobs > 1 and len(todo) >= PARALLEL_MIN
     size = max(64, min(512, len(items) // (4 * n_jobs) + 1)) if parallel else 512
     jobs = [(items[k : k + size], config) for k in range(0, len(items), size)]
-    graphs: list[Data | None] = [None if r is None else arrays_to_data(r) for r in cached]
 
-    def collect(part: list[tuple[bool, object]], at: int) -> None:
-        """Results of todo[at : at + len(part)], taken in as they arrive (the workers go on)."""
-        for i, (ok, value) in zip(todo[at : at + len(part)], part, strict=True):
-            if ok:
-                graphs[i] = arrays_to_data(value)  # type: ignore[arg-type]
-                report.n_built += 1
-                if cache is not None:
-                    new_items.append((keys[i], pack_graph(value)))  # type: ignore[arg-type]
-            else:
-                report.rejected.append((i, str(value)))
+    def collect(packed: object, at: int) -> int:
+        """Results of todo[at : ...], taken in as they arrive (the workers go on); returns their count."""
+        errors, columns = packed  # type: ignore[misc]
+        built = [i for i, why in zip(todo[at : at + len(errors)], errors, strict=True) if why is None]
+        report.rejected.extend((i, why) for i, why in zip(todo[at : at + len(errors)], errors) if why is not None)
+        if columns is not None:
+            for i, g in zip(built, columns.to_data(), strict=True):
+                graphs[i] = g
+            report.n_built += len(built)
+            if cache is not None:
+                new_items.extend(zip([keys[i] for i in built], pack_records(columns), strict=True))
+        return len(errors)
 
     done = 0
     with progress(total=len(items), desc="building graphs", disable=not show_progress or len(items) < 200) as bar:
@@ -163,15 +128,14 @@ def build_graph_list(
 
             with mp.get_context("fork").Pool(n_jobs) as pool:
                 for packed in pool.imap(_build_chunk, jobs):
-                    part = _split_chunk(packed)
-                    collect(part, done)
-                    done += len(part)
-                    bar.update(len(part))
+                    k = collect(packed, done)
+                    done += k
+                    bar.update(k)
         else:
-            for items_k, cfg in jobs:
-                collect(build_graph_arrays_many(items_k, cfg), done)  # type: ignore[arg-type]
-                done += len(items_k)
-                bar.update(len(items_k))
+            for job in jobs:
+                k = collect(_build_chunk(job), done)
+                done += k
+                bar.update(k)
     if cache is not None and new_items:
         cache.put_many(new_items)
     report.rejected.sort()

@@ -2,28 +2,27 @@
 
 A key is the BLAKE2 hash of the lattice, atomic numbers and cartesian coordinates (float64
 bytes) together with :meth:`GraphConfig.cache_key` (which includes the graph code version), so a
-changed structure, parameter or builder never returns a stale graph. Values are the graph arrays
-packed in a small binary layout (about 27 bytes per edge); LMDB memory-maps the file, so graphs
-are read on demand and a cache larger than RAM works.
+changed structure, parameter, builder or record layout never returns a stale graph. Values are
+records of 4-byte words (36 bytes per edge, 16 per atom; :mod:`crystalgnn.graphs.columns`), so
+the records of many graphs are unpacked together with one gather per field; LMDB memory-maps the
+file, so graphs are read on demand and a cache larger than RAM works.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig
 
-_HEADER = struct.Struct("<II")  # n_nodes, n_edges
-#: value layout after the header: one float32 block (pos, lattice, edge_vec, edge_dist), then
-#: edge_index as int32, edge_shift as int16 and z as uint8 (all int64 in memory)
-_FLOAT_FIELDS = ("pos", "lattice", "edge_vec", "edge_dist")
-_INT_FIELDS = (("edge_index", np.int32), ("edge_shift", np.int16), ("z", np.uint8))
+#: version of the record layout (crystalgnn.graphs.columns); part of every key
+RECORD_FORMAT = 2
+_FORMAT_TAG = f"|record{RECORD_FORMAT}".encode()
 
 
 def default_cache_dir() -> Path:
@@ -38,7 +37,7 @@ def structure_key(lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: 
     configuration string; ``config`` may be the precomputed :meth:`GraphConfig.cache_key`
     (faster in loops).
     """
-    text = (config if isinstance(config, str) else config.cache_key()).encode()
+    text = (config if isinstance(config, str) else config.cache_key()).encode() + _FORMAT_TAG
     return hashlib.blake2b(
         np.asarray(lattice, dtype=np.float64).tobytes()
         + np.asarray(z, dtype=np.int64).tobytes()
@@ -49,33 +48,13 @@ def structure_key(lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: 
 
 
 def pack_graph(arrays: dict[str, np.ndarray]) -> bytes:
-    """Serialise graph arrays (see :mod:`crystalgnn.graphs.crystal_graph`) to bytes."""
-    n, e = len(arrays["z"]), arrays["edge_index"].shape[1]
-    parts = [_HEADER.pack(n, e)]
-    parts += [np.ascontiguousarray(arrays[name], dtype=np.float32).tobytes() for name in _FLOAT_FIELDS]
-    parts += [np.ascontiguousarray(arrays[name], dtype=dtype).tobytes() for name, dtype in _INT_FIELDS]
-    return b"".join(parts)
+    """Serialise one graph's arrays (see :mod:`crystalgnn.graphs.crystal_graph`) to a cache record."""
+    return pack_records(GraphColumns.from_arrays([arrays]))[0]
 
 
 def unpack_graph(buf: bytes | memoryview) -> dict[str, np.ndarray]:
-    """Inverse of :func:`pack_graph`; the float fields are views of one writable copy of their block."""
-    n, e = _HEADER.unpack_from(buf, 0)
-    a, b, c, d = 3 * n, 3 * n + 9, 3 * n + 9 + 3 * e, 3 * n + 9 + 4 * e  # float block boundaries
-    h = _HEADER.size
-    floats = np.frombuffer(bytearray(buf[h : h + 4 * d]), dtype=np.float32)
-    at = h + 4 * d
-    edge_index = np.frombuffer(buf, dtype=np.int32, count=2 * e, offset=at)
-    edge_shift = np.frombuffer(buf, dtype=np.int16, count=3 * e, offset=at + 8 * e)
-    z = np.frombuffer(buf, dtype=np.uint8, count=n, offset=at + 14 * e)
-    return {
-        "pos": floats[:a].reshape(n, 3),
-        "lattice": floats[a:b].reshape(1, 3, 3),
-        "edge_vec": floats[b:c].reshape(e, 3),
-        "edge_dist": floats[c:d],
-        "edge_index": edge_index.astype(np.int64).reshape(2, e),
-        "edge_shift": edge_shift.astype(np.int64).reshape(e, 3),
-        "z": z.astype(np.int64),
-    }
+    """Inverse of :func:`pack_graph` (many records at once: :func:`~crystalgnn.graphs.columns.unpack_records`)."""
+    return unpack_records([buf]).graph(0)
 
 
 class GraphCache:

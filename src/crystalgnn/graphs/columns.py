@@ -1,0 +1,188 @@
+"""Many crystal graphs as columns: one array per field, with per-graph node and edge counts.
+
+The graph builder's workers and the cache both hand over graphs by the thousand. Keeping them as
+columns (a field of all graphs concatenated) until the end turns the per-graph work into views:
+:meth:`GraphColumns.to_data` splits every column with one ``torch.split`` call and places the
+views in PyG ``Data`` objects, and :func:`unpack_records` / :func:`pack_records` convert all the
+cache records of a call with one gather / scatter per field instead of a few numpy calls per
+graph (the layout of PyG's ``InMemoryDataset``: concatenated storage + slices).
+
+Fields and in-memory shapes (N atoms, E edges, G graphs in all)::
+
+    z (N,) int64, pos (N, 3) float32, lattice (G, 3, 3) float32,
+    edge_index (2E,) int64 -- graph-major: graph g's (2, e_g) block, row-major, local atom indices
+    edge_shift (E, 3) int64, edge_vec (E, 3) float32, edge_dist (E,) float32
+
+A cache record (one graph) is a sequence of little-endian 4-byte words::
+
+    n, e (int32) | pos 3n | lattice 9 | edge_vec 3e | edge_dist e (float32)
+                 | edge_index 2e | edge_shift 3e | z n (int32)
+
+i.e. ``11 + 4n + 9e`` words; since every word has the same size, the records of many graphs
+joined end to end are one int32/float32 array, and each field is one fancy-index gather of it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+#: record fields in order: (name, words per atom, words per edge, constant words, is float)
+_RECORD = (
+    ("pos", 3, 0, 0, True),
+    ("lattice", 0, 0, 9, True),
+    ("edge_vec", 0, 3, 0, True),
+    ("edge_dist", 0, 1, 0, True),
+    ("edge_index", 0, 2, 0, False),
+    ("edge_shift", 0, 3, 0, False),
+    ("z", 1, 0, 0, False),
+)
+_HEADER_WORDS = 2
+#: trailing shape of each field's column
+_SHAPES = {"pos": (3,), "lattice": (3, 3), "edge_vec": (3,), "edge_dist": (), "edge_index": (), "edge_shift": (3,), "z": ()}
+
+
+def record_words(n_nodes: np.ndarray, n_edges: np.ndarray) -> np.ndarray:
+    """Words in the cache record of graphs with these atom and edge counts."""
+    return _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + 9 * np.asarray(n_edges)
+
+
+@dataclass
+class GraphColumns:
+    """The fields of ``G`` graphs, concatenated (see the module docstring for shapes)."""
+
+    n_nodes: np.ndarray  # (G,) int64
+    n_edges: np.ndarray  # (G,) int64
+    fields: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.n_nodes)
+
+    @classmethod
+    def from_arrays(cls, graphs: Sequence[dict[str, np.ndarray]]) -> GraphColumns:
+        """Columns of per-graph field dicts (:func:`~crystalgnn.graphs.crystal_graph.build_graph_arrays`)."""
+        n_nodes = np.array([len(g["z"]) for g in graphs], dtype=np.int64)
+        n_edges = np.array([g["edge_index"].shape[1] for g in graphs], dtype=np.int64)
+        fields = {}
+        for name, _, _, _, is_float in _RECORD:
+            parts = [np.asarray(g[name]).reshape(-1, *_SHAPES[name]) for g in graphs]
+            dtype = np.float32 if is_float else np.int64
+            fields[name] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *_SHAPES[name]), dtype)
+        return cls(n_nodes, n_edges, fields)
+
+    def graph(self, k: int) -> dict[str, np.ndarray]:
+        """Graph ``k`` as a field dict with per-graph shapes (``edge_index`` (2, e), ``lattice`` (1, 3, 3))."""
+        a, b = int(self.n_nodes[:k].sum()), int(self.n_nodes[: k + 1].sum())
+        c, d = int(self.n_edges[:k].sum()), int(self.n_edges[: k + 1].sum())
+        f = self.fields
+        return {
+            "z": f["z"][a:b],
+            "pos": f["pos"][a:b],
+            "lattice": f["lattice"][k : k + 1],
+            "edge_index": f["edge_index"][2 * c : 2 * d].reshape(2, d - c),
+            "edge_shift": f["edge_shift"][c:d],
+            "edge_vec": f["edge_vec"][c:d],
+            "edge_dist": f["edge_dist"][c:d],
+        }
+
+    def to_data(self) -> list[Data]:
+        """One PyG ``Data`` per graph whose tensors are views of the columns.
+
+        The tensors are placed in each ``Data``'s storage directly (``Data(**kwargs)`` validates
+        every attribute and would cost more than everything else here). A graph's tensors share
+        memory with the columns: ``torch.save`` of a single graph stores its whole column, so
+        ``.clone()`` a graph before saving it on its own.
+        """
+        nodes, edges = self.n_nodes.tolist(), self.n_edges.tolist()
+        f = {k: torch.from_numpy(v) for k, v in self.fields.items()}
+        z, pos = f["z"].split(nodes), f["pos"].split(nodes)
+        lattice = f["lattice"].unsqueeze(1).unbind(0)
+        edge_index = f["edge_index"].split([2 * e for e in edges])
+        edge_shift, edge_vec, edge_dist = f["edge_shift"].split(edges), f["edge_vec"].split(edges), f["edge_dist"].split(edges)
+        out = []
+        for k, (n, e) in enumerate(zip(nodes, edges, strict=True)):
+            data = copy.copy(_EMPTY)  # a fresh storage; half the cost of Data()
+            data._store._mapping.update(  # type: ignore[attr-defined]
+                z=z[k],
+                pos=pos[k],
+                lattice=lattice[k],
+                edge_index=edge_index[k].view(2, e),
+                edge_shift=edge_shift[k],
+                edge_vec=edge_vec[k],
+                edge_dist=edge_dist[k],
+                num_nodes=n,
+            )
+            out.append(data)
+        return out
+
+
+_EMPTY = Data()  # template for GraphColumns.to_data; never modified
+
+
+def _field_gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions ``starts[g] + i`` for ``i < lengths[g]``, graph after graph (one flat array)."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    begin = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=begin[1:])
+    return np.repeat(starts - begin, lengths) + np.arange(total, dtype=np.int64)
+
+
+def _field_spans(n: np.ndarray, e: np.ndarray, record_start: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray, bool]]:
+    """(field, first word of the field in each record, words per record, is float), in record order."""
+    spans = []
+    at = record_start + _HEADER_WORDS
+    for name, per_atom, per_edge, const, is_float in _RECORD:
+        length = per_atom * n + per_edge * e + const
+        spans.append((name, at, length, is_float))
+        at = at + length
+    return spans
+
+
+def pack_records(columns: GraphColumns) -> list[bytes]:
+    """One cache record per graph (layout in the module docstring), all built in one buffer."""
+    n, e = columns.n_nodes, columns.n_edges
+    sizes = record_words(n, e)
+    starts = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    words = np.empty(int(sizes.sum()), dtype=np.int32)
+    words[starts] = n
+    words[starts + 1] = e
+    floats = words.view(np.float32)
+    for name, at, length, is_float in _field_spans(n, e, starts):
+        values = columns.fields[name].reshape(-1)
+        if is_float:
+            floats[_field_gather(at, length)] = values
+        else:
+            words[_field_gather(at, length)] = values
+    blob = words.tobytes()
+    bounds = (np.concatenate(([0], np.cumsum(sizes))) * 4).tolist()
+    return [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def unpack_records(records: Sequence[bytes | memoryview]) -> GraphColumns:
+    """Inverse of :func:`pack_records` for any list of records (one gather per field)."""
+    words = np.frombuffer(b"".join(records), dtype=np.int32)
+    sizes = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records)) // 4
+    starts = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    n = words[starts].astype(np.int64)
+    e = words[starts + 1].astype(np.int64)
+    if not np.array_equal(record_words(n, e), sizes):
+        raise ValueError("damaged graph cache record (sizes do not match their headers)")
+    floats = words.view(np.float32)
+    fields = {}
+    for name, at, length, is_float in _field_spans(n, e, starts):
+        idx = _field_gather(at, length)
+        values = floats[idx] if is_float else words[idx].astype(np.int64)
+        fields[name] = values.reshape(-1, *_SHAPES[name])
+    return GraphColumns(n, e, fields)
+
+
+__all__ = ["GraphColumns", "pack_records", "record_words", "unpack_records"]
