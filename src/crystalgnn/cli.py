@@ -178,6 +178,9 @@ def train(
     num_nodes: Optional[int] = typer.Option(None),
     strategy: Optional[str] = typer.Option(None, help="Lightning strategy (auto, ddp, ...)"),
     cache_dir: Optional[str] = typer.Option(None),
+    graphs_on_disk: bool = typer.Option(
+        False, "--graphs-on-disk", help="keep graphs in the LMDB cache and read them per batch (datasets larger than RAM)"
+    ),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Train a model; re-running the same command resumes an interrupted run."""
@@ -234,6 +237,8 @@ def train(
         merged["model_options"] = opts
     if no_progress:
         merged["progress"] = False
+    if graphs_on_disk:
+        merged["graphs_on_disk"] = True
     try:
         cfg = TrainConfig.from_dict(merged)
     except (KeyError, TypeError) as exc:

@@ -9,7 +9,7 @@ from pymatgen.core import Lattice, Structure
 from tinydata import MP_ELASTIC, read_rows, small_structures, structures_of
 
 from crystalgnn.graphs.builder import build_graph_list
-from crystalgnn.graphs.cache import GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
+from crystalgnn.graphs.cache import CachedGraphs, GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig, arrays_to_data, build_graph_arrays, structure_arrays
 
@@ -144,6 +144,30 @@ def test_many_records_unpack_together_and_become_data(items) -> None:
             assert torch.equal(data[f], fresh[f]), f
     with pytest.raises(ValueError, match="damaged"):
         unpack_records([records[0][:-4]])
+
+
+def test_cached_graphs_read_on_demand(tmp_path, items) -> None:
+    """CachedGraphs holds keys only; indexing and batch fetches read the same graphs the builder
+    returned, with targets and positions attached; a missing graph is named."""
+    cfg = GraphConfig()
+    ok = items[:-1]  # the isolated atom is rejected
+    cache = GraphCache(tmp_path / "c")
+    fresh, _ = build_graph_list(ok, cfg, cache=cache, n_jobs=1)
+    raw = [structure_arrays(s) for s in ok]
+    y = np.arange(len(ok), dtype=np.float32)[:, None] * 0.5
+    lazy = CachedGraphs.from_arrays(raw, cfg, cache, y=y)
+    assert len(lazy) == len(ok) and not hasattr(lazy, "graphs")
+    assert_graphs_equal(lazy[2], fresh[2])
+    assert float(lazy[2].y) == 1.0 and int(lazy[2].idx) == 2
+    batch = lazy.__getitems__([3, 0, -1])
+    for g, k in zip(batch, [3, 0, len(ok) - 1], strict=True):
+        assert_graphs_equal(g, fresh[k])
+        assert int(g.idx) == k
+    sub = lazy.subset([4, 1])
+    assert len(sub) == 2 and int(sub[0].idx) == 4 and float(sub[1].y) == 0.5
+    assert_graphs_equal(sub[0], fresh[4])
+    with pytest.raises(KeyError, match="not in the cache"):
+        CachedGraphs.from_arrays([structure_arrays(items[-1])], cfg, cache)
 
 
 def test_default_cache_dir_from_environment(monkeypatch, tmp_path) -> None:

@@ -157,6 +157,17 @@ def test_same_seed_identical_metrics(run_a, data_dir, tmp_path) -> None:
     assert c.metrics["test"] != run_a.metrics["test"]
 
 
+def test_graphs_on_disk_train_identically(run_a, data_dir, tmp_path) -> None:
+    """Training from graphs read per batch from the LMDB cache (``--graphs-on-disk``) gives the
+    same run as graphs held in memory: same batches, same numbers."""
+    d = train(config(data_dir, tmp_path / "d", graphs_on_disk=True, cache_dir=str(tmp_path / "cache")))
+    assert d.metrics["test"] == run_a.metrics["test"]
+    assert d.metrics["n_rejected"] == run_a.metrics["n_rejected"] == 2
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "d" / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv"))
+    with pytest.raises(ValueError, match="cache"):
+        train(config(data_dir, tmp_path / "e", graphs_on_disk=True, use_cache=False))
+
+
 def _checkpoint_epoch(path: Path) -> int | None:
     try:
         return int(torch.load(str(path), map_location="cpu", weights_only=True)["epoch"])

@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.graphs.builder import build_graph_list
-from crystalgnn.graphs.cache import GraphCache
+from crystalgnn.graphs.cache import CachedGraphs, GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig
 from crystalgnn.training.data import make_loader
 from crystalgnn.training.task import CrystalTask
@@ -157,12 +157,13 @@ class Predictor:
         return self.task.model.atom_features.supported_elements()
 
     @torch.no_grad()
-    def predict_graphs(self, graphs: list[Data], batch_size: int = 256) -> np.ndarray:
+    def predict_graphs(self, graphs: list[Data] | CachedGraphs, batch_size: int = 256) -> np.ndarray:
         if not graphs:
             return np.zeros((0, len(self.targets)))
-        for g in graphs:
-            if getattr(g, "y", None) is None:
-                g.y = torch.zeros(1, len(self.targets))
+        if not isinstance(graphs, CachedGraphs):  # graphs on disk are read per batch
+            for g in graphs:
+                if getattr(g, "y", None) is None:
+                    g.y = torch.zeros(1, len(self.targets))
         outs = [self.task(b) for b in make_loader(graphs, batch_size)]
         out = torch.cat(outs).cpu().numpy()
         return out[:, 1] if self.kind == "classification" else out

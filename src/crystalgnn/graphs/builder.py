@@ -18,7 +18,7 @@ from torch_geometric.data import Data
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.data.parsing import default_jobs
 from crystalgnn.gc_pause import pauses_gc
-from crystalgnn.graphs.cache import GraphCache, structure_key
+from crystalgnn.graphs.cache import CachedGraphs, GraphCache, structure_key
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig, build_graph_arrays_many, structure_arrays_many
 from crystalgnn.progress import progress
@@ -145,14 +145,36 @@ def build_graph_list(
 def build_dataset_graphs(
     dataset: CrystalDataset,
     config: GraphConfig | None = None,
+    *,
+    on_disk: bool = False,
+    chunk_size: int = 20_000,
     **kwargs: object,
-) -> tuple[list[Data], GraphBuildReport]:
-    """Graphs for a dataset; rejected structures are removed from it (recorded as rejections)."""
-    graphs, report = build_graph_list(dataset.structures, config, **kwargs)  # type: ignore[arg-type]
+) -> tuple[list[Data] | CachedGraphs, GraphBuildReport]:
+    """Graphs for a dataset; rejected structures are removed from it (recorded as rejections).
+
+    With ``on_disk`` (needs ``cache=``) the graphs are built ``chunk_size`` structures at a time
+    into the cache and dropped from memory; the result is a :class:`CachedGraphs` that reads
+    them back per batch, so the graphs of a dataset never have to fit in RAM together.
+    """
+    config = config or GraphConfig()
+    if not on_disk:
+        graphs, report = build_graph_list(dataset.structures, config, **kwargs)  # type: ignore[arg-type]
+    else:
+        cache = kwargs.get("cache")
+        if not isinstance(cache, GraphCache):
+            raise ValueError("graphs on disk need the graph cache (do not disable it)")
+        report = GraphBuildReport(n_total=len(dataset))
+        for start in range(0, len(dataset), chunk_size):
+            _, part = build_graph_list(dataset.structures[start : start + chunk_size], config, **kwargs)  # type: ignore[arg-type]
+            report.n_from_cache += part.n_from_cache
+            report.n_built += part.n_built
+            report.rejected += [(start + i, why) for i, why in part.rejected]
     if report.rejected:
         idx = [i for i, _ in report.rejected]
         reasons = [r for _, r in report.rejected]
         dataset.drop(idx, reasons)
+    if on_disk:
+        return CachedGraphs.from_arrays(structure_arrays_many(dataset.structures), config, cache), report  # type: ignore[arg-type]
     return [g for g in graphs if g is not None], report
 
 

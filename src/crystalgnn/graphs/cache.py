@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch_geometric.data import Data
 
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig
@@ -93,3 +95,77 @@ class GraphCache:
 
     def __repr__(self) -> str:
         return f"GraphCache({str(self.path)!r}, entries={len(self)})"
+
+
+class CachedGraphs(Sequence):
+    """Graphs that stay in a :class:`GraphCache` until asked for.
+
+    Only the keys (32 bytes a graph) and the targets are held in memory, so a dataset whose
+    graphs do not fit in RAM can still be batched and trained on: indexing reads one record, and
+    a ``DataLoader`` fetches each batch with one LMDB transaction and one
+    :func:`~crystalgnn.graphs.columns.unpack_records` call through ``__getitems__``.
+
+    Args:
+        cache: the cache holding every key.
+        keys: one cache key per graph (:func:`structure_key`).
+        y: optional (len, T) targets, attached to each graph as ``y`` (1, T) float32.
+        positions: optional dataset position of each graph, attached as ``idx`` (default 0..len-1).
+    """
+
+    def __init__(
+        self, cache: GraphCache, keys: Sequence[bytes], y: np.ndarray | None = None, positions: np.ndarray | None = None
+    ) -> None:
+        self.cache, self.keys = cache, list(keys)
+        self.y = None if y is None else np.asarray(y, dtype=np.float32).reshape(len(self.keys), -1)
+        self.positions = np.arange(len(self.keys)) if positions is None else np.asarray(positions)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        raw: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        config: GraphConfig,
+        cache: GraphCache,
+        y: np.ndarray | None = None,
+    ) -> CachedGraphs:
+        """The cached graphs of structures given as (lattice, cartesian coordinates, Z) arrays.
+
+        Raises:
+            KeyError: when a graph is not in the cache (build it first).
+        """
+        ckey = config.cache_key()
+        keys = [structure_key(*r, ckey) for r in raw]
+        with cache._env.begin() as txn:
+            missing = [k for k, key in enumerate(keys) if txn.get(key) is None]
+        if missing:
+            raise KeyError(f"{len(missing)} graph(s) not in the cache {cache.path} (first: position {missing[0]})")
+        return cls(cache, keys, y)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> Data:  # type: ignore[override]
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError("CachedGraphs takes an integer index; use subset() for several")
+        return self.__getitems__([int(i)])[0]
+
+    def __getitems__(self, idx: Sequence[int]) -> list[Data]:
+        idx = [int(i) + len(self) if int(i) < 0 else int(i) for i in idx]
+        records = self.cache.get_many([self.keys[i] for i in idx])
+        if any(r is None for r in records):
+            raise KeyError(f"graph(s) removed from the cache {self.cache.path} while in use")
+        graphs = unpack_records(records).to_data()  # type: ignore[arg-type]
+        for i, g in zip(idx, graphs, strict=True):
+            if self.y is not None:
+                g.y = torch.from_numpy(self.y[i : i + 1])
+            g.idx = torch.tensor([int(self.positions[i])])
+        return graphs
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> CachedGraphs:
+        """The graphs at ``idx`` (still on disk)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return CachedGraphs(
+            self.cache, [self.keys[i] for i in idx], None if self.y is None else self.y[idx], self.positions[idx]
+        )
+
+    def __repr__(self) -> str:
+        return f"CachedGraphs({len(self)} graphs in {str(self.cache.path)!r})"

@@ -46,6 +46,7 @@ class TrainConfig:
     n_jobs: int | None = None
     cache_dir: str | None = None
     use_cache: bool = True
+    graphs_on_disk: bool = False  # train from the LMDB cache, graphs read per batch (datasets larger than RAM)
     accelerator: str = "cpu"
     devices: Any = 1
     num_nodes: int = 1
@@ -83,7 +84,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result
-    RESUME_FREE = ("progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes")
+    RESUME_FREE = ("progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk")
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}

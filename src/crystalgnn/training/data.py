@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Sampler
 from torch_geometric.data import Data
 
 from crystalgnn.graphs.batching import collate_graphs
+from crystalgnn.graphs.cache import CachedGraphs
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -30,21 +31,33 @@ class EpochSeededSampler(Sampler[int]):
         return self.n
 
 
-def attach_targets(graphs: Sequence[Data], y: np.ndarray) -> list[Data]:
-    """Set ``g.y`` (1, T) float32 and ``g.idx`` (position in the dataset) on each graph."""
+def attach_targets(graphs: Sequence[Data] | CachedGraphs, y: np.ndarray) -> list[Data] | CachedGraphs:
+    """Set ``g.y`` (1, T) float32 and ``g.idx`` (position in the dataset) on each graph
+    (graphs on disk get them as they are read)."""
     y = np.asarray(y, dtype=np.float32).reshape(len(graphs), -1)
+    if isinstance(graphs, CachedGraphs):
+        return CachedGraphs(graphs.cache, graphs.keys, y)
     for i, g in enumerate(graphs):
         g.y = torch.from_numpy(y[i : i + 1].copy())
         g.idx = torch.tensor([i])
     return list(graphs)
 
 
-def make_loader(graphs: Sequence[Data], batch_size: int, *, shuffle: bool = False, seed: int = 0) -> DataLoader:
+def select_graphs(graphs: Sequence[Data] | CachedGraphs, idx: Sequence[int] | np.ndarray) -> list[Data] | CachedGraphs:
+    """The graphs at positions ``idx`` (graphs on disk stay there)."""
+    if isinstance(graphs, CachedGraphs):
+        return graphs.subset(idx)
+    return [graphs[int(i)] for i in idx]
+
+
+def make_loader(
+    graphs: Sequence[Data] | CachedGraphs, batch_size: int, *, shuffle: bool = False, seed: int = 0
+) -> DataLoader:
     """Batches of ``graphs`` (:func:`~crystalgnn.graphs.batching.collate_graphs`), shuffled per
-    epoch by :class:`EpochSeededSampler` when ``shuffle``."""
+    epoch by :class:`EpochSeededSampler` when ``shuffle``; graphs on disk are read per batch."""
     sampler = EpochSeededSampler(len(graphs), seed) if shuffle else None
     return DataLoader(
-        list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
+        graphs if isinstance(graphs, CachedGraphs) else list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
     )
 
 

@@ -45,7 +45,7 @@ from crystalgnn.graphs.builder import build_dataset_graphs
 from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.models.registry import make_config
 from crystalgnn.training.config import TrainConfig
-from crystalgnn.training.data import attach_targets, fit_normalizer, make_loader
+from crystalgnn.training.data import attach_targets, fit_normalizer, make_loader, select_graphs
 from crystalgnn.training.losses import check_loss
 from crystalgnn.training.task import CrystalTask
 
@@ -216,8 +216,16 @@ def build_run_graphs(cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: tor
     """Graphs of ``ds`` (elements without atom features rejected; ``cfg``'s cache and jobs)."""
     supported = [int(z) for z in torch.nonzero(~torch.isnan(table).any(dim=1)).flatten()]
     cache = GraphCache(Path(cfg.cache_dir) / "graphs.lmdb" if cfg.cache_dir else None) if cfg.use_cache else None
+    if cfg.graphs_on_disk and cache is None:
+        raise ValueError("--graphs-on-disk reads graphs from the cache: do not disable it")
     return build_dataset_graphs(
-        ds, gcfg, cache=cache, supported_elements=supported, n_jobs=cfg.n_jobs, show_progress=cfg.progress
+        ds,
+        gcfg,
+        on_disk=cfg.graphs_on_disk,
+        cache=cache,
+        supported_elements=supported,
+        n_jobs=cfg.n_jobs,
+        show_progress=cfg.progress,
     )
 
 
@@ -237,8 +245,9 @@ def run_split(cfg: TrainConfig, ds: CrystalDataset, run_dir: Path | None) -> Spl
 
 def run_loaders(graphs: list[Any], split: Split, cfg: TrainConfig) -> tuple[Any, Any]:
     """Seeded shuffled training loader and validation loader (no validation part: a tenth of train)."""
-    train_loader = make_loader([graphs[i] for i in split.train], cfg.batch_size, shuffle=True, seed=cfg.seed)
-    val_graphs = [graphs[i] for i in split.val] or [graphs[i] for i in split.train[: max(1, len(split.train) // 10)]]
+    train_loader = make_loader(select_graphs(graphs, split.train), cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_idx = split.val if len(split.val) else split.train[: max(1, len(split.train) // 10)]
+    val_graphs = select_graphs(graphs, val_idx)
     return train_loader, make_loader(val_graphs, cfg.batch_size)
 
 
@@ -397,7 +406,7 @@ def evaluate_run(
     best = run_dir / "checkpoints" / "best.ckpt"
     predictor = Predictor(task_from_checkpoint(load_checkpoint_file(best)), source=str(best))
     idx = split.test if len(split.test) else split.val
-    values = predictor.predict_graphs([graphs[i] for i in idx])
+    values = predictor.predict_graphs(select_graphs(graphs, idx))
     return write_report(run_dir, ds, idx, values, predictor, prefix="test")
 
 
