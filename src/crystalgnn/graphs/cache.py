@@ -78,6 +78,11 @@ class GraphCache:
         with self._env.begin(buffers=False) as txn:
             return [txn.get(k) for k in keys]
 
+    def missing(self, keys: Sequence[bytes]) -> list[int]:
+        """Positions of the keys that are not in the cache (values are not copied out)."""
+        with self._env.begin(buffers=True) as txn:
+            return [k for k, key in enumerate(keys) if txn.get(key) is None]
+
     def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
         with self._env.begin(write=True) as txn:
             for k, v in items:
@@ -134,8 +139,7 @@ class CachedGraphs(Sequence):
         """
         ckey = config.cache_key()
         keys = [structure_key(*r, ckey) for r in raw]
-        with cache._env.begin() as txn:
-            missing = [k for k, key in enumerate(keys) if txn.get(key) is None]
+        missing = cache.missing(keys)
         if missing:
             raise KeyError(f"{len(missing)} graph(s) not in the cache {cache.path} (first: position {missing[0]})")
         return cls(cache, keys, y)
