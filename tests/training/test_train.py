@@ -166,6 +166,8 @@ def test_graphs_on_disk_train_identically(run_a, data_dir, tmp_path) -> None:
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "d" / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv"))
     with pytest.raises(ValueError, match="cache"):
         train(config(data_dir, tmp_path / "e", graphs_on_disk=True, use_cache=False))
+    with pytest.raises(ValueError, match="graph-level"):
+        train(config(data_dir, tmp_path / "f", targets=[], site_target="magmom", graphs_on_disk=True))
 
 
 def _checkpoint_epoch(path: Path) -> int | None:

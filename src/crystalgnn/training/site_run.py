@@ -106,6 +106,8 @@ def train_sites(cfg: TrainConfig) -> RunResult:
         raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
     if cfg.task not in ("auto", "regression"):
         raise ValueError("per-site training is regression only")
+    if cfg.graphs_on_disk:
+        raise ValueError("--graphs-on-disk is for graph-level targets; per-site runs keep their graphs in memory")
     check_loss(cfg.loss)
     run_dir, finished = open_run(cfg)
     if finished is not None:
