@@ -25,7 +25,6 @@ Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1]
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ import torch
 from pymatgen.core import Structure
 from torch_geometric.data import Data
 
+from crystalgnn.graphs.columns import new_data
 from crystalgnn.graphs.neighbors import (
     NeighborBackend,
     NeighborPairs,
@@ -389,7 +389,7 @@ def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:
     The tensors are placed in the ``Data`` storage directly (``Data(**kwargs)`` validates each
     attribute and costs more than everything else when thousands of graphs come from the cache).
     """
-    data = copy.copy(_EMPTY)  # a fresh storage; half the cost of Data()
+    data = new_data()  # a fresh storage, without Data()'s per-attribute work
     mapping = {name: torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=dt)) for name, dt in _FIELDS}
     store = getattr(data, "_store", None)
     if store is not None and hasattr(store, "_mapping"):
@@ -403,8 +403,6 @@ def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:
         setattr(data, k, v)
     return data
 
-
-_EMPTY = Data()  # template for arrays_to_data; never modified
 
 _FIELDS = (
     ("z", np.int64),
