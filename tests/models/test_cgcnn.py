@@ -265,6 +265,25 @@ def test_gaussian_expansion_matches_reference(dmin, dmax, step) -> None:
     np.testing.assert_allclose(exp(d).numpy(), ref, atol=1e-6)
 
 
+def test_gaussian_basis_floor_only_touches_underflowing_values() -> None:
+    """The exponent floor (a speed measure) leaves every value above exp(-87) (~ float32's
+    smallest normal number) as it was, puts the rest under 2e-38, and the gradient path gives
+    the same values."""
+    from crystalgnn.models.layers import gaussian_basis
+
+    d = torch.linspace(0.0, 8.0, 4001)
+    centres = torch.arange(41, dtype=torch.float32) * 0.2
+    got = gaussian_basis(d, centres, 25.0)
+    exact = np.exp(-25.0 * (d.double().numpy()[:, None] - centres.double().numpy()) ** 2)
+    kept = exact > np.exp(-87.0)  # exp(-87) = 1.65e-38, just above float32's smallest normal number
+    assert 0.3 < kept.mean() < 0.7  # both kinds are really tested
+    # float32 exponents near -87 carry ~87 * 6e-8 relative rounding, hence the tolerance
+    np.testing.assert_allclose(got.numpy()[kept], exact[kept], rtol=1e-5 * 3)
+    assert got.numpy()[~kept].max() < 2e-38
+    with_grad = gaussian_basis(d.clone().requires_grad_(True), centres, 25.0)
+    torch.testing.assert_close(with_grad.detach(), got, rtol=1e-6, atol=0.0)
+
+
 # ----------------------------------------------------------------------------- learning
 def test_overfits_real_structures(trained) -> None:
     model, graphs, y, (mean, std) = trained

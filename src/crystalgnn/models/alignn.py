@@ -25,7 +25,7 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import global_mean_pool
 
 from crystalgnn.graphs.line_graph import bond_cosines, line_graph, symmetrize_edges
-from crystalgnn.models.layers import CrystalModel, ModelConfig
+from crystalgnn.models.layers import CrystalModel, ModelConfig, gaussian_basis
 from crystalgnn.models.registry import register_model
 
 
@@ -75,7 +75,7 @@ class RBFExpansion(nn.Module):
         self.gamma = float((bins - 1) / (vmax - vmin))
 
     def forward(self, d: Tensor) -> Tensor:
-        return torch.exp(-self.gamma * (d.unsqueeze(-1) - self.centres) ** 2)
+        return gaussian_basis(d, self.centres, self.gamma)
 
     def extra_repr(self) -> str:
         return f"bins={self.centres.numel()}, gamma={self.gamma:.4g}"

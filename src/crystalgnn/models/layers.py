@@ -14,6 +14,24 @@ from torch import Tensor, nn
 from crystalgnn.graphs.crystal_graph import GraphConfig
 
 
+_EXP_FLOOR = -87.0  # exp(-87) = 1.6e-38, just above float32's smallest normal number
+
+
+def gaussian_basis(dist: Tensor, centres: Tensor, coeff: float) -> Tensor:
+    r""":math:`\exp(-c\,(d - \mu_k)^2)` for every distance and centre: (E,) -> (E, K).
+
+    The Gaussian distance features of CGCNN, MEGNet and ALIGNN. Exponents below -87 are raised
+    to -87: exp's vectorised CPU kernel takes a slow path for results under float32's smallest
+    normal number (~1.2e-38), and most exponents are far below it (down to -1600 for CGCNN's
+    8 Å edges), which made this the costliest elementwise step of a CGCNN step; with the floor
+    it is ~6x faster and the features change by less than 2e-38.
+    """
+    if dist.requires_grad:
+        return torch.exp((-coeff * (dist.unsqueeze(-1) - centres) ** 2).clamp(min=_EXP_FLOOR))
+    d = dist.unsqueeze(-1) - centres  # one new (E, K) tensor, then in place
+    return d.square_().mul_(-coeff).clamp_(min=_EXP_FLOOR).exp_()
+
+
 class GaussianExpansion(nn.Module):
     r"""Gaussian basis of a distance (CGCNN, Xie & Grossman 2018, Eq. 2 of the SI).
 
@@ -50,10 +68,7 @@ class GaussianExpansion(nn.Module):
         return int(self.centres.numel())
 
     def forward(self, dist: Tensor) -> Tensor:
-        if dist.requires_grad:
-            return torch.exp(-((dist.unsqueeze(-1) - self.centres) ** 2) / self.var**2)
-        d = dist.unsqueeze(-1) - self.centres  # one new (E, K) tensor, then in place
-        return d.square_().mul_(-1.0 / self.var**2).exp_()
+        return gaussian_basis(dist, self.centres, 1.0 / self.var**2)
 
     def extra_repr(self) -> str:
         return f"centres={self.num_features}, var={self.var}"

@@ -19,7 +19,7 @@ from torch_geometric.nn import Set2Set
 from torch_geometric.nn.models.schnet import ShiftedSoftplus
 from torch_geometric.utils import scatter
 
-from crystalgnn.models.layers import CrystalModel, ModelConfig
+from crystalgnn.models.layers import CrystalModel, ModelConfig, gaussian_basis
 from crystalgnn.models.registry import register_model
 
 
@@ -253,7 +253,7 @@ class MEGNet(CrystalModel):
 
     def expand_distances(self, dist: Tensor) -> Tensor:
         """Gaussian bond features ``exp(-(d - mu_k)^2 / width^2)``: (E,) -> (E, n_gaussians)."""
-        return torch.exp(-((dist.unsqueeze(-1) - self.centres) ** 2) / self.config.gaussian_width**2)
+        return gaussian_basis(dist, self.centres, 1.0 / self.config.gaussian_width**2)
 
     def _state(self, batch: Batch) -> Tensor:
         state = getattr(batch, "state", None)
