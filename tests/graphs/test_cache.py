@@ -8,6 +8,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from tinydata import MP_ELASTIC, read_rows, small_structures, structures_of
 
+from crystalgnn.graphs.batching import collate_graphs
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
@@ -168,6 +169,19 @@ def test_cached_graphs_read_on_demand(tmp_path, items) -> None:
     assert_graphs_equal(sub[0], fresh[4])
     with pytest.raises(KeyError, match="not in the cache"):
         CachedGraphs.from_arrays([structure_arrays(items[-1])], cfg, cache)
+    # a batch built from the records' columns equals collating the graphs one by one
+    order = [4, 0, 2, 1]
+    direct, collated = lazy.batch(order), collate_graphs(lazy.__getitems__(order))
+    assert list(direct.keys()) == list(collated.keys())
+    for k in collated.keys():
+        a, b = direct[k], collated[k]
+        assert torch.equal(a, b) if isinstance(b, torch.Tensor) else a == b, k
+    for k in ("_slice_dict", "_inc_dict"):
+        a, b = getattr(direct, k), getattr(collated, k)
+        assert a.keys() == b.keys() and all(torch.equal(a[f], b[f]) for f in a), k
+    assert direct.num_graphs == 4 and direct.num_nodes == collated.num_nodes
+    for g, k in zip(direct.to_data_list(), order, strict=True):
+        assert_graphs_equal(g, fresh[k])
 
 
 def test_default_cache_dir_from_environment(monkeypatch, tmp_path) -> None:

@@ -77,15 +77,37 @@ def collate_graphs(graphs: Sequence[Data]) -> Batch:
             incs[k] = torch.zeros(len(graphs), dtype=torch.long)
         out[k] = value
         slices[k] = sl
-    batch = Batch(_base_cls=type(first))
-    for k, v in out.items():
+    return assemble_batch(out, slices, incs, counts, offsets, type(first), "num_nodes" in all_keys)
+
+
+def assemble_batch(
+    fields: dict[str, Tensor],
+    slices: dict[str, Tensor],
+    incs: dict[str, Tensor],
+    counts: Tensor,
+    offsets: Tensor,
+    base_cls: type = Data,
+    with_num_nodes: bool = True,
+) -> Batch:
+    """A PyG ``Batch`` from already concatenated (and offset) fields and PyG's bookkeeping.
+
+    Args:
+        fields: field -> concatenated tensor (index fields already shifted by node offsets).
+        slices: field -> (G + 1,) boundaries of each graph along the concatenation dimension.
+        incs: field -> (G,) what was added to each graph's values (node offsets or zeros).
+        counts: (G,) atoms per graph; ``offsets``: (G + 1,) their cumulative sum from 0.
+        base_cls: the class of the graphs (``Batch.get_example`` rebuilds it).
+        with_num_nodes: the graphs stored ``num_nodes`` (PyG then keeps the per-graph counts).
+    """
+    batch = Batch(_base_cls=base_cls)
+    for k, v in fields.items():
         batch[k] = v
-    if "num_nodes" in all_keys:  # as PyG: the per-graph counts, and their sum as the batch's
+    if with_num_nodes:  # as PyG: the per-graph counts, and their sum as the batch's
         batch._store._num_nodes = counts.tolist()
         batch.num_nodes = int(offsets[-1])
-    batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), counts)
+    batch.batch = torch.repeat_interleave(torch.arange(len(counts)), counts)
     batch.ptr = offsets
-    batch._num_graphs = len(graphs)
+    batch._num_graphs = len(counts)
     batch._slice_dict = slices
     batch._inc_dict = incs
     return batch

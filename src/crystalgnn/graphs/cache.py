@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig
@@ -163,6 +163,19 @@ class CachedGraphs(Sequence):
                 g.y = torch.from_numpy(self.y[i : i + 1])
             g.idx = torch.tensor([int(self.positions[i])])
         return graphs
+
+    def batch(self, idx: Sequence[int]) -> Batch:
+        """The graphs at ``idx`` as one PyG ``Batch``, built from the records' columns (equal
+        to collating ``__getitems__(idx)``, without a ``Data`` per graph)."""
+        idx = [int(i) + len(self) if int(i) < 0 else int(i) for i in idx]
+        records = self.cache.get_many([self.keys[i] for i in idx])
+        if any(r is None for r in records):
+            raise KeyError(f"graph(s) removed from the cache {self.cache.path} while in use")
+        extra = {}
+        if self.y is not None:
+            extra["y"] = torch.from_numpy(self.y[idx])
+        extra["idx"] = torch.as_tensor(self.positions[idx], dtype=torch.long)
+        return unpack_records(records).to_batch(extra)  # type: ignore[arg-type]
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> CachedGraphs:
         """The graphs at ``idx`` (still on disk)."""

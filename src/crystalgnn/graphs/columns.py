@@ -31,7 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
+
+from crystalgnn.graphs.batching import assemble_batch
 
 #: record fields in order: (name, words per atom, words per edge, constant words, is float)
 _RECORD = (
@@ -120,6 +122,46 @@ class GraphColumns:
             )
             out.append(data)
         return out
+
+
+    def to_batch(self, extra: dict[str, torch.Tensor] | None = None) -> Batch:
+        """All graphs as one PyG ``Batch``, straight from the columns (no per-graph ``Data``).
+
+        Equal, field and bookkeeping for field and bookkeeping, to
+        :func:`~crystalgnn.graphs.batching.collate_graphs` of :meth:`to_data` with ``extra``'s
+        rows attached to the graphs (``extra``: name -> tensor with one row per graph, e.g.
+        ``y`` (G, T) and ``idx`` (G,)).
+        """
+        g = len(self)
+        counts, edges = torch.from_numpy(self.n_nodes), torch.from_numpy(self.n_edges)
+        offsets = torch.zeros(g + 1, dtype=torch.long)
+        torch.cumsum(counts, 0, out=offsets[1:])
+        edge_at = torch.zeros(g + 1, dtype=torch.long)
+        torch.cumsum(edges, 0, out=edge_at[1:])
+        per_graph = torch.arange(g + 1)
+        f = {k: torch.from_numpy(v) for k, v in self.fields.items()}
+        # graph-major (2, e_g) blocks -> one (2, E): row 0 of graph g starts at 2 * edge_at[g]
+        src = edge_at[:-1].repeat_interleave(edges) + torch.arange(int(edge_at[-1]))
+        flat = f["edge_index"]
+        edge_index = torch.stack((flat[src], flat[src + edges.repeat_interleave(edges)]))
+        edge_index += offsets[:-1].repeat_interleave(edges)
+        fields = {
+            "z": f["z"],
+            "pos": f["pos"],
+            "lattice": f["lattice"],
+            "edge_index": edge_index,
+            "edge_shift": f["edge_shift"],
+            "edge_vec": f["edge_vec"],
+            "edge_dist": f["edge_dist"],
+        }
+        slices = {"z": offsets, "pos": offsets, "lattice": per_graph, "edge_index": edge_at}
+        slices.update(edge_shift=edge_at, edge_vec=edge_at, edge_dist=edge_at)
+        for k, v in (extra or {}).items():
+            fields[k] = v
+            slices[k] = per_graph
+        zeros = torch.zeros(g, dtype=torch.long)
+        incs = {k: (offsets[:-1].clone() if k == "edge_index" else zeros.clone()) for k in fields}
+        return assemble_batch(fields, {k: slices[k].clone() for k in fields}, incs, counts, offsets)
 
 
 _EMPTY = Data()  # template for new_data; never modified

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from crystalgnn.graphs.batching import collate_graphs
 from crystalgnn.graphs.cache import CachedGraphs
@@ -56,9 +56,34 @@ def make_loader(
     """Batches of ``graphs`` (:func:`~crystalgnn.graphs.batching.collate_graphs`), shuffled per
     epoch by :class:`EpochSeededSampler` when ``shuffle``; graphs on disk are read per batch."""
     sampler = EpochSeededSampler(len(graphs), seed) if shuffle else None
+    if isinstance(graphs, CachedGraphs):  # a whole batch per read, built from the records' columns
+        return DataLoader(
+            _BatchReader(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=_as_is
+        )
     return DataLoader(
-        graphs if isinstance(graphs, CachedGraphs) else list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
+        list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
     )
+
+
+class _BatchReader(torch.utils.data.Dataset):
+    """Graphs on disk for a ``DataLoader``: ``__getitems__`` (which the loader calls with a
+    batch's positions) returns the finished batch, which :func:`_as_is` passes on."""
+
+    def __init__(self, graphs: CachedGraphs) -> None:
+        self.graphs = graphs
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, i: int) -> Data:
+        return self.graphs[i]
+
+    def __getitems__(self, idx: list[int]) -> Batch:
+        return self.graphs.batch(idx)
+
+
+def _as_is(batch: Batch) -> Batch:
+    return batch
 
 
 def fit_normalizer(y_train: np.ndarray) -> dict[str, list[float]]:
