@@ -1,9 +1,12 @@
 """Building the graphs of a whole dataset: in parallel, cached, with rejections recorded.
 
-:func:`build_graphs` hashes every structure, loads the graphs already in the cache, builds the
-missing ones in worker processes (they receive raw arrays, not pymatgen objects), stores them,
-and returns one PyG ``Data`` per structure, or the reason a structure was rejected (isolated
-atom, overlapping atoms, an element without atom features).
+:func:`build_graph_list` hashes every structure, loads the graphs already in the cache, builds
+the missing ones in worker processes (they receive raw arrays, not pymatgen objects), stores
+them, and returns one PyG ``Data`` per structure, or the reason a structure was rejected
+(isolated atom, overlapping atoms, an element without atom features). Graphs travel as columns
+(:mod:`crystalgnn.graphs.columns`) from the workers and the cache to the final ``Data`` views.
+:func:`build_dataset_graphs` does it for a dataset, optionally leaving the graphs on disk
+(:class:`~crystalgnn.graphs.cache.CachedGraphs`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The graph builder's workers and the cache both hand over graphs by the thousand. Keeping them as
 columns (a field of all graphs concatenated) until the end turns the per-graph work into views:
 :meth:`GraphColumns.to_data` splits every column with one ``torch.split`` call and places the
-views in PyG ``Data`` objects, and :func:`unpack_records` / :func:`pack_records` convert all the
+views in PyG ``Data`` objects, :meth:`GraphColumns.to_batch` makes one PyG ``Batch`` of all graphs
+without any per-graph object, and :func:`unpack_records` / :func:`pack_records` convert all the
 cache records of a call with one gather / scatter per field instead of a few numpy calls per
 graph (the layout of PyG's ``InMemoryDataset``: concatenated storage + slices).
 
