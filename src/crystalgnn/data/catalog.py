@@ -13,6 +13,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from crystalgnn.data.dataset import CrystalDataset, DataError
@@ -206,7 +207,12 @@ def catalog_path(name: str) -> Path:
 
 
 def load_catalog(
-    name: str, *, end_member: str = "discharged", max_rows: int | None = None, **kw: Any
+    name: str,
+    *,
+    end_member: str = "discharged",
+    max_rows: int | None = None,
+    rows: Iterable[dict[str, Any]] | None = None,
+    **kw: Any,
 ) -> CrystalDataset:
     """Load a short-named dataset with its labels and units.
 
@@ -214,6 +220,7 @@ def load_catalog(
         name: a short name from :data:`CATALOG` (or an alias).
         end_member: for battery electrodes, ``"discharged"`` (default) or ``"charged"``.
         max_rows: read only the first ``max_rows`` rows of the file (quick looks, tests).
+        rows: these rows of the dataset's file instead of all of them (reading in chunks).
         **kw: passed to :func:`~crystalgnn.data.readers.read_table` (``n_jobs``, ``show_progress``).
     """
     from crystalgnn.data.readers import iter_table_rows, read_table
@@ -227,7 +234,7 @@ def load_catalog(
             raise ValueError("end_member must be 'charged' or 'discharged'")
         scol = f"cif_{end_member}"
     labels = list(entry.units) + list(entry.site_units)
-    rows = iter_table_rows(path)
+    rows = iter_table_rows(path) if rows is None else iter(rows)
     if max_rows is not None:
         rows = itertools.islice(rows, max(0, int(max_rows)))
     rejected_rows: list[dict[str, Any]] = []

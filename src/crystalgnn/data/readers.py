@@ -24,10 +24,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -483,6 +484,64 @@ def load_source(
     return ds
 
 
+def iter_source_chunks(
+    source: Any,
+    *,
+    targets: Sequence[str] | None = None,
+    chunk_size: int = 20_000,
+    structure_column: str | None = None,
+    end_member: str = "discharged",
+    n_jobs: int | None = None,
+    show_progress: bool = True,
+) -> Iterator[CrystalDataset] | None:
+    """A table source (CSV or JSON-lines file, or a dataset short name) as datasets of at most
+    ``chunk_size`` rows each, read one after the other; ``None`` for other kinds of source.
+
+    Each chunk is what :func:`load_source` would give for its rows (labels, derived targets,
+    rejections); an id already seen in an earlier chunk is rejected as a duplicate, as in one
+    pass. Only one chunk's structures are in memory at a time.
+    """
+    from crystalgnn.data.catalog import catalog_path, is_catalog_name, load_catalog
+
+    kw = {"n_jobs": n_jobs, "show_progress": show_progress}
+    if isinstance(source, str) and is_catalog_name(source):
+        path = catalog_path(source)
+
+        def read(rows: list[dict[str, Any]]) -> CrystalDataset:
+            return load_catalog(source, end_member=end_member, rows=rows, **kw)
+
+    elif isinstance(source, (str, Path)) and Path(source).is_file() and _suffix(Path(source)).startswith((".csv", ".jsonl", ".ndjson")):
+        path = Path(source)
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: empty file")
+
+        def read(rows: list[dict[str, Any]]) -> CrystalDataset:
+            return read_table(path, structure_column=structure_column, rows=iter(rows), **kw)
+
+    else:
+        return None
+    return _chunks(path, read, targets, chunk_size)
+
+
+def _chunks(
+    path: Path, read: Any, targets: Sequence[str] | None, chunk_size: int
+) -> Iterator[CrystalDataset]:
+    from crystalgnn.data.targets import ensure_targets
+
+    seen: set[str] = set()
+    rows = iter_table_rows(path)
+    while chunk := list(itertools.islice(rows, max(1, chunk_size))):
+        ds = read(chunk)
+        again = [i for i, k in enumerate(ds.ids) if k in seen]
+        if again:
+            ds.drop(again, "duplicate id")
+        seen.update(ds.ids)
+        if targets:
+            ensure_targets(ds, targets)
+            ds.require_targets(targets)
+        yield ds
+
+
 def _load_json(path: Path) -> Any:
     """The whole file as one JSON document, or ``None`` when it is JSON lines."""
     with _open_text(path) as f:
@@ -522,6 +581,7 @@ def concat_datasets(datasets: Sequence[CrystalDataset]) -> CrystalDataset:
 
 __all__ = [
     "concat_datasets",
+    "iter_source_chunks",
     "iter_table_rows",
     "load_source",
     "read_id_prop_folder",

@@ -11,7 +11,7 @@ them, and returns one PyG ``Data`` per structure, or the reason a structure was 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +20,7 @@ from torch_geometric.data import Data
 
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.data.parsing import default_jobs
+from crystalgnn.data.readers import concat_datasets
 from crystalgnn.gc_pause import pauses_gc
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache, structure_key
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
@@ -181,4 +182,35 @@ def build_dataset_graphs(
     return [g for g in graphs if g is not None], report
 
 
-__all__ = ["GraphBuildReport", "Rejection", "build_dataset_graphs", "build_graph_list"]
+def build_chunked_graphs(
+    chunks: Iterable[CrystalDataset], config: GraphConfig | None = None, **kwargs: object
+) -> tuple[CrystalDataset, CachedGraphs, GraphBuildReport]:
+    """Graphs of a dataset that arrives in chunks (:func:`~crystalgnn.data.readers.iter_source_chunks`),
+    built into the cache (``cache=`` is required) one chunk at a time.
+
+    Each chunk's structures are dropped once its graphs are in the cache, so only one chunk of
+    structures is ever in memory: the returned dataset keeps ids, labels, metadata and
+    rejections, with ``None`` in place of every structure, and the graphs stay on disk.
+    """
+    parts: list[CrystalDataset] = []
+    keys: list[bytes] = []
+    report = GraphBuildReport()
+    graphs = None
+    for ds in chunks:
+        graphs, part = build_dataset_graphs(ds, config, on_disk=True, **kwargs)
+        keys += graphs.keys  # type: ignore[union-attr]
+        # positions among all the structures handed to the builder, chunk after chunk
+        report.rejected += [(report.n_total + i, why) for i, why in part.rejected]
+        report.n_total += part.n_total
+        report.n_from_cache += part.n_from_cache
+        report.n_built += part.n_built
+        ds.structures = [None] * len(ds)  # type: ignore[list-item]
+        parts.append(ds)
+    if graphs is None:
+        raise ValueError("no rows to read")
+    merged = concat_datasets(parts) if len(parts) > 1 else parts[0]
+    merged.name = parts[0].name
+    return merged, CachedGraphs(graphs.cache, keys), report  # type: ignore[union-attr]
+
+
+__all__ = ["GraphBuildReport", "Rejection", "build_chunked_graphs", "build_dataset_graphs", "build_graph_list"]

@@ -36,13 +36,13 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.data.readers import load_source
+from crystalgnn.data.readers import iter_source_chunks, load_source
 from crystalgnn.data.splits import Split, random_split
 from crystalgnn.evaluation.metrics import classification_metrics, regression_metrics
 from crystalgnn.evaluation.predict import Predictor, load_checkpoint_file, task_from_checkpoint
 from crystalgnn.graphs.atom_features import AtomFeaturizer
-from crystalgnn.graphs.builder import build_dataset_graphs
-from crystalgnn.graphs.cache import GraphCache
+from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
+from crystalgnn.graphs.cache import CachedGraphs, GraphCache
 from crystalgnn.models.registry import make_config
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.data import attach_targets, fit_normalizer, make_loader, select_graphs
@@ -212,21 +212,43 @@ def load_run_dataset(cfg: TrainConfig, targets: list[str], check: Any = None) ->
     return ds
 
 
-def build_run_graphs(cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: torch.Tensor) -> tuple[list[Any], Any]:
-    """Graphs of ``ds`` (elements without atom features rejected; ``cfg``'s cache and jobs)."""
-    supported = [int(z) for z in torch.nonzero(~torch.isnan(table).any(dim=1)).flatten()]
+def _graph_options(cfg: TrainConfig, table: torch.Tensor) -> dict[str, Any]:
+    """The graph builder's options of a run: cache, elements with atom features, jobs, progress."""
     cache = GraphCache(Path(cfg.cache_dir) / "graphs.lmdb" if cfg.cache_dir else None) if cfg.use_cache else None
     if cfg.graphs_on_disk and cache is None:
         raise ValueError("--graphs-on-disk reads graphs from the cache: do not disable it")
-    return build_dataset_graphs(
-        ds,
-        gcfg,
-        on_disk=cfg.graphs_on_disk,
-        cache=cache,
-        supported_elements=supported,
+    supported = [int(z) for z in torch.nonzero(~torch.isnan(table).any(dim=1)).flatten()]
+    return {"cache": cache, "supported_elements": supported, "n_jobs": cfg.n_jobs, "show_progress": cfg.progress}
+
+
+def build_run_graphs(cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: torch.Tensor) -> tuple[list[Any], Any]:
+    """Graphs of ``ds`` (elements without atom features rejected; ``cfg``'s cache and jobs)."""
+    return build_dataset_graphs(ds, gcfg, on_disk=cfg.graphs_on_disk, **_graph_options(cfg, table))
+
+
+def stream_run_graphs(cfg: TrainConfig, gcfg: Any) -> tuple[CrystalDataset, CachedGraphs, Any, torch.Tensor, str] | None:
+    """``--graphs-on-disk`` on a table source: rows read, graphs built into the cache and
+    structures dropped one chunk at a time (only one chunk of structures is ever in memory);
+    ``None`` for other sources. Returns the structure-free dataset, its graphs on disk, the build
+    report and the atom table with its name."""
+    chunks = iter_source_chunks(
+        cfg.source,
+        targets=cfg.targets,
+        structure_column=cfg.structure_column,
+        end_member=cfg.end_member,
         n_jobs=cfg.n_jobs,
         show_progress=cfg.progress,
     )
+    if chunks is None:
+        return None
+    table, feat_name = _atom_table(cfg, CrystalDataset())  # table files carry no atom_init.json
+    ds, graphs, report = build_chunked_graphs(chunks, gcfg, **_graph_options(cfg, table))
+    if len(ds) == 0:
+        raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
+    if cfg.subset is not None and cfg.subset < len(ds):
+        idx = subset_indices(len(ds), int(cfg.subset), int(cfg.subset_seed))
+        ds, graphs = _named_subset(ds, idx, int(cfg.subset), int(cfg.subset_seed)), graphs.subset(idx)
+    return ds, graphs, report, table, feat_name
 
 
 def run_split(cfg: TrainConfig, ds: CrystalDataset, run_dir: Path | None) -> Split:
@@ -254,11 +276,15 @@ def run_loaders(graphs: list[Any], split: Split, cfg: TrainConfig) -> tuple[Any,
 def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
     """Load, featurise and split; returns graphs, split, dataset and the graph config."""
     t0 = time.perf_counter()
-    ds = load_run_dataset(cfg, cfg.targets)
-    table, feat_name = _atom_table(cfg, ds)
     model_cfg = make_config(cfg.model, cfg.model_options)
     gcfg = model_cfg.graph_config()
-    graphs, report = build_run_graphs(cfg, ds, gcfg, table)
+    streamed = stream_run_graphs(cfg, gcfg) if cfg.graphs_on_disk else None
+    if streamed is not None:
+        ds, graphs, report, table, feat_name = streamed
+    else:
+        ds = load_run_dataset(cfg, cfg.targets)
+        table, feat_name = _atom_table(cfg, ds)
+        graphs, report = build_run_graphs(cfg, ds, gcfg, table)
     t_data = time.perf_counter() - t0
     y = np.stack([ds.targets[t] for t in cfg.targets], axis=1)
     graphs = attach_targets(graphs, y)
@@ -276,9 +302,17 @@ def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any
     }
 
 
+def subset_indices(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded random subset of ``size`` of ``n`` entries."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 def select_subset(ds: CrystalDataset, size: int, seed: int) -> CrystalDataset:
     """A seeded random subset of ``size`` entries (sorted positions; rejections are kept)."""
-    idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=size, replace=False))
+    return _named_subset(ds, subset_indices(len(ds), size, seed), size, seed)
+
+
+def _named_subset(ds: CrystalDataset, idx: np.ndarray, size: int, seed: int) -> CrystalDataset:
     sub = ds.subset(idx)
     sub.name = f"{ds.name}[subset {size}, seed {seed}]"
     return sub
