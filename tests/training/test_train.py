@@ -164,6 +164,12 @@ def test_graphs_on_disk_train_identically(run_a, data_dir, tmp_path) -> None:
     assert d.metrics["test"] == run_a.metrics["test"]
     assert d.metrics["n_rejected"] == run_a.metrics["n_rejected"] == 2
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "d" / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv"))
+    # a subset is drawn from the parsed entries before graph building, on disk as in memory
+    sub = {"subset": 40, "epochs": 2, "cache_dir": str(tmp_path / "cache")}
+    on_disk = train(config(data_dir, tmp_path / "sd", graphs_on_disk=True, **sub))
+    in_memory = train(config(data_dir, tmp_path / "sm", **sub))
+    assert on_disk.metrics["test"] == in_memory.metrics["test"]
+    assert (tmp_path / "sd" / "split.json").read_text() == (tmp_path / "sm" / "split.json").read_text()
     with pytest.raises(ValueError, match="cache"):
         train(config(data_dir, tmp_path / "e", graphs_on_disk=True, use_cache=False))
     with pytest.raises(ValueError, match="graph-level"):

@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,9 @@ def unpack_graph(buf: bytes | memoryview) -> dict[str, np.ndarray]:
     return unpack_records([buf]).graph(0)
 
 
+_OPEN: dict[str, Any] = {}  # folder -> its open LMDB environment in this process
+
+
 class GraphCache:
     """A persistent key -> graph store (LMDB).
 
@@ -72,7 +76,13 @@ class GraphCache:
 
         self.path = Path(path) if path is not None else default_cache_dir() / "graphs.lmdb"
         self.path.mkdir(parents=True, exist_ok=True)
-        self._env = lmdb.open(str(self.path), map_size=map_size, subdir=True, readahead=False, lock=True)
+        # LMDB allows one open environment per database and process: caches of the same folder
+        # share it (a run's graphs on disk may still hold it when the next run opens the cache)
+        where = str(self.path.resolve())
+        env = _OPEN.get(where)
+        if env is None:
+            env = _OPEN[where] = lmdb.open(where, map_size=map_size, subdir=True, readahead=False, lock=True)
+        self._env = env
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         with self._env.begin(buffers=False) as txn:
@@ -96,6 +106,8 @@ class GraphCache:
         return sum(f.stat().st_blocks * 512 for f in self.path.iterdir() if f.is_file())
 
     def close(self) -> None:
+        """Close the database (for every cache of this folder in this process)."""
+        _OPEN.pop(str(self.path.resolve()), None)
         self._env.close()
 
     def __repr__(self) -> str:

@@ -229,8 +229,11 @@ def build_run_graphs(cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: tor
 def stream_run_graphs(cfg: TrainConfig, gcfg: Any) -> tuple[CrystalDataset, CachedGraphs, Any, torch.Tensor, str] | None:
     """``--graphs-on-disk`` on a table source: rows read, graphs built into the cache and
     structures dropped one chunk at a time (only one chunk of structures is ever in memory);
-    ``None`` for other sources. Returns the structure-free dataset, its graphs on disk, the build
-    report and the atom table with its name."""
+    ``None`` for other sources, and with ``--subset`` (which draws from the parsed entries
+    before graph building, as in memory). Returns the structure-free dataset, its graphs on
+    disk, the build report and the atom table with its name."""
+    if cfg.subset is not None:
+        return None
     chunks = iter_source_chunks(
         cfg.source,
         targets=cfg.targets,
@@ -245,9 +248,6 @@ def stream_run_graphs(cfg: TrainConfig, gcfg: Any) -> tuple[CrystalDataset, Cach
     ds, graphs, report = build_chunked_graphs(chunks, gcfg, **_graph_options(cfg, table))
     if len(ds) == 0:
         raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
-    if cfg.subset is not None and cfg.subset < len(ds):
-        idx = subset_indices(len(ds), int(cfg.subset), int(cfg.subset_seed))
-        ds, graphs = _named_subset(ds, idx, int(cfg.subset), int(cfg.subset_seed)), graphs.subset(idx)
     return ds, graphs, report, table, feat_name
 
 
@@ -302,17 +302,9 @@ def prepare_data(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any
     }
 
 
-def subset_indices(n: int, size: int, seed: int) -> np.ndarray:
-    """Sorted positions of a seeded random subset of ``size`` of ``n`` entries."""
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
 def select_subset(ds: CrystalDataset, size: int, seed: int) -> CrystalDataset:
     """A seeded random subset of ``size`` entries (sorted positions; rejections are kept)."""
-    return _named_subset(ds, subset_indices(len(ds), size, seed), size, seed)
-
-
-def _named_subset(ds: CrystalDataset, idx: np.ndarray, size: int, seed: int) -> CrystalDataset:
+    idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=size, replace=False))
     sub = ds.subset(idx)
     sub.name = f"{ds.name}[subset {size}, seed {seed}]"
     return sub
