@@ -22,6 +22,24 @@ PEROVSKITES = SHARED_DATA / "castelli_perovskites_cdvae.jsonl.gz"
 MP_ELASTIC = SHARED_DATA / "mp_elastic_crysxpp_3k.jsonl.gz"
 CGCNN_PRETRAINED = SHARED / "cgcnn_pretrained"
 
+#: a cell whose two atoms are 0.2 Å apart (rejected as overlapping by the graph builder)
+OVERLAP_CIF = """data_overlap
+_cell_length_a 4.0
+_cell_length_b 4.0
+_cell_length_c 4.0
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na 0.0 0.0 0.0
+Cl 0.05 0.0 0.0
+"""
+
 
 def read_rows(path: Path, n: int | None = None, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The first ``n`` rows of a shared JSON-lines file (or the rows with the given ids)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tinydata import perovskite_rows, write_jsonl
+from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 
 from crystalgnn.data.readers import iter_source_chunks, load_source
 from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
@@ -14,22 +14,6 @@ from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig
 
 FIELDS = ("z", "pos", "lattice", "edge_index", "edge_shift", "edge_vec", "edge_dist")
-OVERLAP_CIF = """data_overlap
-_cell_length_a 4.0
-_cell_length_b 4.0
-_cell_length_c 4.0
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-_symmetry_space_group_name_H-M 'P 1'
-loop_
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-Na 0.0 0.0 0.0
-Cl 0.05 0.0 0.0
-"""
 
 
 @pytest.fixture(scope="module")

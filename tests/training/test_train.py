@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from tinydata import perovskite_rows, write_jsonl
+from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
@@ -25,22 +25,6 @@ from crystalgnn.training.run import RunConfigMismatch, train
 
 EPOCHS = 5
 BAD_CIF = "data_broken\n_cell_length_a 3.0\nthis is not a CIF\n"
-OVERLAP_CIF = """data_overlap
-_cell_length_a 4.0
-_cell_length_b 4.0
-_cell_length_c 4.0
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-_symmetry_space_group_name_H-M 'P 1'
-loop_
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-Na 0.0 0.0 0.0
-Cl 0.05 0.0 0.0
-"""
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

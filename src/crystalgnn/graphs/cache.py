@@ -164,12 +164,17 @@ class CachedGraphs(Sequence):
             raise TypeError("CachedGraphs takes an integer index; use subset() for several")
         return self.__getitems__([int(i)])[0]
 
-    def __getitems__(self, idx: Sequence[int]) -> list[Data]:
+    def _read(self, idx: Sequence[int]) -> tuple[list[int], GraphColumns]:
+        """Positions (negative ones counted from the end) and the columns of their graphs."""
         idx = [int(i) + len(self) if int(i) < 0 else int(i) for i in idx]
         records = self.cache.get_many([self.keys[i] for i in idx])
         if any(r is None for r in records):
             raise KeyError(f"graph(s) removed from the cache {self.cache.path} while in use")
-        graphs = unpack_records(records).to_data()  # type: ignore[arg-type]
+        return idx, unpack_records(records)  # type: ignore[arg-type]
+
+    def __getitems__(self, idx: Sequence[int]) -> list[Data]:
+        idx, columns = self._read(idx)
+        graphs = columns.to_data()
         for i, g in zip(idx, graphs, strict=True):
             if self.y is not None:
                 g.y = torch.from_numpy(self.y[i : i + 1])
@@ -179,15 +184,12 @@ class CachedGraphs(Sequence):
     def batch(self, idx: Sequence[int]) -> Batch:
         """The graphs at ``idx`` as one PyG ``Batch``, built from the records' columns (equal
         to collating ``__getitems__(idx)``, without a ``Data`` per graph)."""
-        idx = [int(i) + len(self) if int(i) < 0 else int(i) for i in idx]
-        records = self.cache.get_many([self.keys[i] for i in idx])
-        if any(r is None for r in records):
-            raise KeyError(f"graph(s) removed from the cache {self.cache.path} while in use")
+        idx, columns = self._read(idx)
         extra = {}
         if self.y is not None:
             extra["y"] = torch.from_numpy(self.y[idx])
         extra["idx"] = torch.as_tensor(self.positions[idx], dtype=torch.long)
-        return unpack_records(records).to_batch(extra)  # type: ignore[arg-type]
+        return columns.to_batch(extra)
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> CachedGraphs:
         """The graphs at ``idx`` (still on disk)."""
