@@ -124,7 +124,6 @@ class GraphColumns:
             out.append(data)
         return out
 
-
     def to_batch(self, extra: dict[str, torch.Tensor] | None = None) -> Batch:
         """All graphs as one PyG ``Batch``, straight from the columns (no per-graph ``Data``).
 
