@@ -88,6 +88,17 @@ def test_graphs_build_uses_cache(files, tmp_path) -> None:
     assert r.exit_code == 0 and "6 graphs" in text and "12.00 edges/atom" not in text
     r, _ = invoke("graphs", "build", files["cifs"], "--no-cache", "--strict", "-j", "1")
     assert r.exit_code == 2
+    # a table read 16 rows at a time: graphs into the cache only; the second time all from it
+    fresh = tmp_path / "cache2"
+    r, text = invoke("graphs", "build", files["table"], "--cache-dir", fresh, "--chunk-size", "16", "-j", "1")
+    assert r.exit_code == 0, r.output
+    assert "40 graphs" in text and "16 rows at a time" in text and "(0 from cache, 40 built)" in text
+    r, text = invoke("graphs", "build", files["table"], "--cache-dir", fresh, "--chunk-size", "16", "-j", "1")
+    assert r.exit_code == 0 and "(40 from cache, 0 built)" in text
+    r, text = invoke("graphs", "build", files["cifs"], "--cache-dir", cache, "--chunk-size", "16")
+    assert r.exit_code == 1 and "one CSV / JSON-lines table" in text
+    r, text = invoke("graphs", "build", files["table"], "--no-cache", "--chunk-size", "16")
+    assert r.exit_code == 1 and "drop --no-cache" in text
 
 
 def test_train_evaluate_predict(files, tmp_path) -> None:
