@@ -32,12 +32,14 @@ PARALLEL_MIN = 400
 
 @dataclass
 class GraphBuildReport:
-    """What :func:`build_graphs` did: counts, timings and the rejected entries."""
+    """What :func:`build_graph_list` did: counts, the rejected entries and the cache keys."""
 
     n_total: int = 0
     n_from_cache: int = 0
     n_built: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    #: cache key of each structure given (``None`` without a cache, or when rejected before hashing)
+    keys: list[bytes | None] = field(default_factory=list)
 
 
 def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> object:
@@ -143,6 +145,7 @@ def build_graph_list(
     if cache is not None and new_items:
         cache.put_many(new_items)
     report.rejected.sort()
+    report.keys = keys
     return graphs, report
 
 
@@ -173,12 +176,15 @@ def build_dataset_graphs(
             report.n_from_cache += part.n_from_cache
             report.n_built += part.n_built
             report.rejected += [(start + i, why) for i, why in part.rejected]
+            report.keys += part.keys
     if report.rejected:
         idx = [i for i, _ in report.rejected]
         reasons = [r for _, r in report.rejected]
         dataset.drop(idx, reasons)
-    if on_disk:
-        return CachedGraphs.from_arrays(structure_arrays_many(dataset.structures), config, cache), report  # type: ignore[arg-type]
+    if on_disk:  # the keys the builder hashed, of the entries kept
+        gone = {i for i, _ in report.rejected}
+        kept = [k for i, k in enumerate(report.keys) if i not in gone]
+        return CachedGraphs(cache, kept), report  # type: ignore[arg-type]
     return [g for g in graphs if g is not None], report
 
 
