@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,14 +34,22 @@ def _fail(msg: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _load(sources: list[str], targets: list[str] | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+@contextmanager
+def _failing_on_bad_data() -> Iterator[None]:
+    """Bad input (unreadable data, unknown names, missing files) ends the command with its message."""
     from crystalgnn.data.dataset import DataError
-    from crystalgnn.data.readers import load_source
 
     try:
-        return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
+        yield
     except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc).strip("'\""))
+
+
+def _load(sources: list[str], targets: list[str] | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+    from crystalgnn.data.readers import load_source
+
+    with _failing_on_bad_data():
+        return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
 
 
 def _report_rejections(ds: Any, rejected_path: Path | None, strict: bool) -> None:
@@ -154,19 +164,16 @@ def graphs_build(
 
 def _build_in_chunks(sources: list[str], cfg: Any, chunk_size: int, options: dict[str, Any]) -> tuple[Any, int, Any]:
     """``graphs build --chunk-size``: one table source, graphs into the cache chunk by chunk."""
-    from crystalgnn.data.dataset import DataError
     from crystalgnn.data.readers import iter_source_chunks
     from crystalgnn.graphs.builder import build_chunked_graphs
 
     if options["cache"] is None:
         _fail("--chunk-size writes the graphs to the cache: drop --no-cache")
-    try:
+    with _failing_on_bad_data():
         chunks = iter_source_chunks(sources[0], chunk_size=chunk_size, n_jobs=options["n_jobs"]) if len(sources) == 1 else None
         if chunks is None:
             _fail("--chunk-size reads one CSV / JSON-lines table or dataset short name")
         ds, graphs, rep = build_chunked_graphs(chunks, cfg, **options)
-    except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc).strip("'\""))
     return ds, len(graphs), rep
 
 
