@@ -154,11 +154,11 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
 
 def test_train_errors(files, tmp_path) -> None:
     r, text = invoke("train", files["table"], "-o", tmp_path / "x", "--no-progress")
-    assert r.exit_code == 1 and "no target" in text
+    assert r.exit_code == 2 and "no target" in text
     r, text = invoke("train", files["table"], "-t", "heat_all", "-m", "bogus_option=1", "-o", tmp_path / "y")
     assert r.exit_code == 1 and "bogus_option" in text
     r, text = invoke("train", "-t", "heat_all", "-o", tmp_path / "z")
-    assert r.exit_code == 1 and "no SOURCE" in text
+    assert r.exit_code == 2 and "no SOURCE" in text
 
 
 def test_import_cgcnn(tmp_path, files) -> None:

@@ -1,13 +1,50 @@
-"""The training configuration: one dataclass that mirrors the CLI flags and the YAML files."""
+"""The training configuration: one dataclass that defines every training option.
+
+Each field carries its CLI flag and help text in ``metadata`` (:func:`option`); the ``train``
+command's flags are generated from these fields, YAML files use the field names as keys, and
+:meth:`TrainConfig.validate` checks the values without importing torch. Per-model training
+recipes (the published optimiser, schedule, batch size and epoch budget of MEGNet, SchNet and
+ALIGNN) live in ``crystalgnn/training/recipes/<model>.yaml``; :meth:`TrainConfig.resolve`
+layers them: dataclass defaults < model recipe < ``--config`` file < flags.
+
+This module must stay importable without torch, Lightning, pandas or pymatgen: the CLI imports
+it to build ``crystalgnn train --help`` and to reject bad options in well under a second.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Names accepted by the options below (static: checking them must not import torch).
+MODELS = ("cgcnn", "megnet", "schnet", "alignn", "soap-mlp")
+TASKS = ("auto", "regression", "classification")
+READOUTS = ("graph", "site", "site-linear")
+LOSSES = ("mse", "l1", "huber")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("multistep", "cosine", "onecycle", "none")
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+END_MEMBERS = ("charged", "discharged")
+
+
+def option(default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), factory: Any = None, **meta: Any) -> Any:
+    """A :class:`TrainConfig` field with its help text and CLI flag names.
+
+    ``flags``: the option names (default ``--field-name``); a boolean field that defaults to
+    ``True`` gets a ``--no-...`` switch. ``meta`` may hold ``cli=False`` (no flag),
+    ``metavar`` and ``choices`` (shown in the help, checked by :meth:`TrainConfig.validate`).
+    """
+    md = {"help": help, "flags": tuple(flags), **meta}
+    if factory is not None:
+        return field(default_factory=factory, metadata=md)
+    return field(default=default, metadata=md)
 
 
 @dataclass
@@ -15,66 +52,186 @@ class TrainConfig:
     """Everything a training run needs; saved as ``config.yaml`` in the run folder.
 
     Defaults follow the original CGCNN ``main.py`` (SGD lr 0.01, momentum 0.9, batch 256,
-    30 epochs, MultiStepLR milestone 100) with the thesis' 0.8/0.1/0.1 split.
+    30 epochs, MultiStepLR milestone 100) with the thesis' 0.8/0.1/0.1 split; other models
+    start from their recipe (:meth:`resolve`).
     """
 
-    source: str = ""
-    targets: list[str] = field(default_factory=list)
-    site_target: str | None = None
-    model: str = "cgcnn"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    task: str = "auto"  # regression | classification | auto (classification for 0/1 'class' targets)
-    subset: int | None = None  # train on a seeded random subset of this many structures
-    subset_seed: int = 0
-    split: str = "0.8,0.1,0.1"
-    split_file: str | None = None
-    seed: int = 0
-    epochs: int = 30
-    batch_size: int = 256
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    loss: str = "mse"  # regression loss: mse | l1 | huber (crystalgnn.training.losses)
-    scheduler: str = "multistep"
-    lr_milestones: list[int] = field(default_factory=lambda: [100])
-    early_stopping_patience: int | None = None
-    out: str = "runs/run"
-    atom_init: str | None = None
-    structure_column: str | None = None
-    end_member: str = "discharged"
-    n_jobs: int | None = None
-    cache_dir: str | None = None
-    use_cache: bool = True
-    graphs_on_disk: bool = False  # train from the LMDB cache, graphs read per batch (datasets larger than RAM)
-    accelerator: str = "cpu"
-    devices: Any = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    num_threads: int | None = None
-    max_time_minutes: float | None = None
-    progress: bool = True
+    source: str = option("", "file, folder or dataset short name", cli=False)
+    targets: list[str] = option(
+        help="target name (repeat for several)", flags=("--target", "-t"), factory=list, metavar="NAME"
+    )
+    site_target: str | None = option(
+        None, "per-site target (e.g. magmom, abs_magmom): train a per-site model", metavar="NAME"
+    )
+    model: str = option("cgcnn", "the model; its recipe sets the training defaults marked 'recipes'", choices=MODELS)
+    model_options: dict[str, Any] = option(
+        help="model hyper-parameter (repeatable)", flags=("--model-option", "-m"), factory=dict, metavar="KEY=VALUE"
+    )
+    readout: str = option(
+        "graph",
+        "graph (the model's published pooling and head) | site (one prediction per atom; with --site-target) "
+        "| site-linear (a per-atom scalar whose mean/sum is the prediction)",
+        choices=READOUTS,
+    )
+    task: str = option("auto", "auto: classification for 0/1 'class' targets, else regression", choices=TASKS)
+    subset: int | None = option(None, "train on a seeded random subset of this many structures")
+    subset_seed: int = option(0, "seed of --subset")
+    split: str = option("0.8,0.1,0.1", "train,val,test ratios", metavar="TRAIN,VAL,TEST")
+    split_file: str | None = option(None, "JSON with train/val/test id lists (instead of --split)", metavar="FILE")
+    seed: int = option(0, "seed of the split, initialisation and batching")
+    epochs: int = option(30, "maximum number of epochs")
+    batch_size: int = option(256, "structures per batch")
+    optimizer: str = option("sgd", "optimiser", choices=OPTIMIZERS)
+    lr: float = option(0.01, "learning rate")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(0.0, "L2 weight decay")
+    loss: str = option("mse", "regression loss", choices=LOSSES)
+    scheduler: str = option("multistep", "learning-rate schedule", choices=SCHEDULERS)
+    lr_milestones: list[int] = option(
+        help="epochs at which multistep divides the learning rate by 10", factory=lambda: [100], metavar="E1,E2,..."
+    )
+    early_stopping_patience: int | None = option(
+        None, "stop after this many epochs without a better validation metric", flags=("--early-stopping",), metavar="EPOCHS"
+    )
+    out: str = option(
+        "runs/run", "run folder [default: runs/SOURCE-TARGET-MODEL-sSEED]", flags=("--out", "-o"), show_default=False
+    )
+    atom_init: str | None = option(None, "CGCNN atom_init.json to use as atom features", metavar="FILE")
+    structure_column: str | None = option(None, "table column holding the structures (default: detected)")
+    end_member: str = option("discharged", "electrode sets: charged or discharged structure", choices=END_MEMBERS)
+    n_jobs: int | None = option(None, "worker processes for parsing and graphs (default: all CPUs)", flags=("--jobs", "-j"))
+    cache_dir: str | None = option(None, "graph cache folder (default ~/.cache/crystalgnn)", metavar="DIR")
+    use_cache: bool = option(True, "build graphs without reading or writing the cache", flags=("--no-cache",))
+    graphs_on_disk: bool = option(
+        False, "keep graphs in the LMDB cache and read them per batch (datasets larger than RAM)"
+    )
+    accelerator: str = option("cpu", "Lightning accelerator", choices=ACCELERATORS)
+    devices: Any = option(1, "devices per node: a number or auto")
+    num_nodes: int = option(1, "nodes (multi-node training)")
+    strategy: str = option("auto", "Lightning strategy (auto, ddp, ...)")
+    num_threads: int | None = option(None, "torch threads (default: torch's choice)", flags=("--threads",))
+    max_time_minutes: float | None = option(None, "stop training after this many minutes (resumable)")
+    progress: bool = option(True, "no progress bars", flags=("--no-progress",))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def check_keys(cls, d: dict[str, Any], where: str = "config") -> None:
+        """Raise :class:`ConfigKeyError` (one line) for keys that are not fields."""
+        names = cls.field_names()
+        unknown = sorted(set(d) - set(names))
         if unknown:
-            raise KeyError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+            s = "s" if len(unknown) > 1 else ""
+            raise ConfigKeyError(f"{where}: unknown key{s} {', '.join(unknown)}; valid keys: {', '.join(names)}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        cls.check_keys(d)
         d = dict(d)
         if isinstance(d.get("targets"), str):
             d["targets"] = [t for t in d["targets"].split(",") if t]
+        if isinstance(d.get("lr_milestones"), (str, int)):
+            d["lr_milestones"] = parse_int_list(d["lr_milestones"], "lr_milestones")
         return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a config file must be a mapping of option: value")
-        return cls.from_dict({k.replace("-", "_"): v for k, v in data.items()})
+        return cls.from_dict(read_yaml_options(path))
+
+    @classmethod
+    def resolve(cls, flags: dict[str, Any] | None = None, config_file: str | Path | None = None) -> TrainConfig:
+        """Defaults < the model's recipe < ``config_file`` < ``flags`` (options given explicitly).
+
+        ``model_options`` are merged key by key. Unknown keys in the file raise
+        :class:`ConfigKeyError`, an unknown model ``ValueError``; values are not checked here
+        (:meth:`validate`).
+        """
+        flags = dict(flags or {})
+        cls.check_keys(flags, "options")
+        file = read_yaml_options(config_file) if config_file is not None else {}
+        model = flags.get("model") or file.get("model") or cls.model_default()
+        if model not in MODELS:
+            raise ValueError(f"--model must be one of {', '.join(MODELS)} (got {model!r})")
+        merged: dict[str, Any] = {**load_recipe(model), **file, **flags}
+        options: dict[str, Any] = {}
+        for layer in (file, flags):
+            mo = layer.get("model_options")
+            if mo is not None and not isinstance(mo, dict):
+                raise ValueError(f"model_options must be a mapping of option: value (got {mo!r})")
+            options.update(mo or {})
+        merged["model_options"] = options
+        return cls.from_dict(merged)
+
+    @classmethod
+    def model_default(cls) -> str:
+        return str(_FIELDS()["model"].default)
+
+    def validate(self) -> TrainConfig:
+        """Check every value; raise ``ValueError`` with a one-line message naming the flag.
+
+        Pure Python (no torch): run it before any data is read. Also requires a source and a
+        target (``targets`` or ``site_target``). Returns ``self``.
+        """
+        fields = _FIELDS()
+        for name, f in fields.items():
+            _check_type(name, getattr(self, name), str(f.type))
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, name) not in choices:
+                raise ValueError(f"{flag_of(name)} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
+        minimum = {"epochs": 1, "batch_size": 1, "subset": 1, "num_nodes": 1, "num_threads": 1, "n_jobs": 1,
+                   "early_stopping_patience": 1}  # fmt: skip
+        for name, lo in minimum.items():
+            v = getattr(self, name)
+            if v is not None and v < lo:
+                raise ValueError(f"{flag_of(name)} must be >= {lo} (got {v})")
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be > 0 (got {self.lr})")
+        for name in ("momentum", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{flag_of(name)} must be >= 0 (got {getattr(self, name)})")
+        if self.max_time_minutes is not None and not self.max_time_minutes > 0:
+            raise ValueError(f"--max-time-minutes must be > 0 (got {self.max_time_minutes})")
+        if self.split_file is None:
+            parse_split(self.split)
+        if not (self.devices == "auto" or (isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1)):
+            raise ValueError(f"--devices must be a number >= 1 or auto (got {self.devices!r})")
+        if self.readout == "site" and not self.site_target:
+            raise ValueError("--readout site needs --site-target NAME")
+        for k in self.model_options:
+            if not isinstance(k, str) or not k:
+                raise ValueError(f"--model-option keys must be names (got {k!r})")
+        if not self.source:
+            raise ValueError("no SOURCE given (argument or 'source:' in the config)")
+        if not self.targets and not self.site_target:
+            raise ValueError("no target given (--target NAME, or --site-target NAME for per-site models)")
+        return self
+
+    def check_accelerator(self) -> None:
+        """For an accelerator other than cpu/auto, check that the backend exists (imports torch).
+
+        Raises ``RuntimeError`` with a one-line message.
+        """
+        acc = self.accelerator
+        if acc in ("cpu", "auto"):
+            return
+        import torch
+
+        if acc in ("gpu", "cuda"):
+            ok = torch.cuda.is_available() or (acc == "gpu" and torch.backends.mps.is_available())
+        elif acc == "mps":
+            ok = torch.backends.mps.is_available()
+        else:  # tpu
+            import importlib.util
+
+            ok = importlib.util.find_spec("torch_xla") is not None
+        if not ok:
+            what = {"gpu": "GPU", "cuda": "CUDA", "mps": "MPS", "tpu": "TPU (torch_xla)"}[acc]
+            raise RuntimeError(f"--accelerator {acc}: no {what} backend available on this machine")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
@@ -88,3 +245,106 @@ class TrainConfig:
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}
+
+
+class ConfigKeyError(KeyError, ValueError):
+    """An unknown option name (in a YAML file or a dict); ``str()`` is the plain message."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _FIELDS() -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def flag_of(name: str) -> str:
+    """The CLI flag of a field (``n_jobs`` -> ``--jobs``)."""
+    f = _FIELDS().get(name)
+    flags = f.metadata.get("flags") if f is not None else None
+    return flags[0] if flags else "--" + name.replace("_", "-")
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    """YAML values of the wrong type (``epochs: abc``) fail with the flag's name."""
+    optional = "None" in annotation
+    if value is None:
+        if optional:
+            return
+        raise ValueError(f"{flag_of(name)} needs a value")
+    base = annotation.replace("| None", "").strip()
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+        "dict[str, Any]": isinstance(value, dict),
+    }.get(base, True)
+    if not ok:
+        kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+                "list[str]": "a list of names", "list[int]": "a list of integers",
+                "dict[str, Any]": "a mapping"}[base]  # fmt: skip
+        raise ValueError(f"{flag_of(name)} must be {kind} (got {value!r})")
+
+
+def parse_split(text: Any) -> tuple[float, float, float]:
+    """``"0.8,0.1,0.1"`` -> (0.8, 0.1, 0.1): three non-negative numbers summing to 1, train and val > 0."""
+    msg = f"--split takes three ratios train,val,test summing to 1, e.g. 0.8,0.1,0.1 (got {text!r})"
+    try:
+        parts = [float(x) for x in (text.split(",") if isinstance(text, str) else text)]
+    except (TypeError, ValueError):
+        raise ValueError(msg) from None
+    if len(parts) != 3 or not all(math.isfinite(p) and p >= 0 for p in parts) or abs(sum(parts) - 1.0) > 1e-6:
+        raise ValueError(msg)
+    if parts[0] <= 0 or parts[1] <= 0:
+        raise ValueError(f"--split needs positive train and validation parts (got {text!r})")
+    return parts[0], parts[1], parts[2]
+
+
+def parse_int_list(text: Any, name: str = "lr_milestones") -> list[int]:
+    """``"100,150"`` or ``100`` -> ``[100, 150]``."""
+    try:
+        return [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{flag_of(name)} takes comma-separated integers (got {text!r})") from None
+
+
+def read_yaml_options(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping of option: value (``-`` in keys read as ``_``); unknown keys raise."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise ValueError(f"{path}: not valid YAML{f' (line {line + 1})' if line is not None else ''}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must be a mapping of option: value")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    TrainConfig.check_keys(data, str(path))
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def recipe_names() -> list[str]:
+    """Models with a packaged training recipe."""
+    root = resources.files("crystalgnn.training") / "recipes"
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(model: str) -> dict[str, Any]:
+    """The packaged training settings of ``model`` (``{}`` when it has none)."""
+    return dict(_recipe(model))
+
+
+@functools.lru_cache(maxsize=None)
+def _recipe(model: str) -> dict[str, Any]:
+    res = resources.files("crystalgnn.training") / "recipes" / f"{model}.yaml"
+    if not res.is_file():
+        return {}
+    data = yaml.safe_load(res.read_text()) or {}
+    TrainConfig.check_keys(data, f"recipe {model}")
+    return data

@@ -1,0 +1,17 @@
+"""Command-line interface (thin: parse -> check -> call one library function -> print/write).
+
+One module per command group; :mod:`crystalgnn.cli.app` holds the typer app and the shared
+helpers. Importing this package registers every command and imports neither torch, Lightning,
+pandas nor pymatgen (the commands import the library when they run).
+"""
+
+from __future__ import annotations
+
+from crystalgnn.cli.app import app
+from crystalgnn.cli import benchmark, data, evaluate, graphs, models, predict, train  # noqa: F401  (register commands)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="crystalgnn")

@@ -1,0 +1,175 @@
+"""The typer application and what every command shares: error printing, bad-data handling,
+rejection reports, tables, and silencing Lightning's chatter.
+
+Importing the CLI must stay cheap (no torch, Lightning, pandas or pymatgen at import time):
+commands import the library inside their bodies, after their options have been checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="crystalgnn: graph neural networks for crystal properties and cathode screening.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# tables are wide: when output goes to a file or pipe, do not squeeze them into 80 columns
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
+
+#: exit code of usage errors (bad option values, unknown config keys), as click uses
+USAGE = 2
+
+
+def fail(msg: str, code: int = 1) -> NoReturn:
+    """Print ``error: msg`` (one line) on stderr and end the command with ``code``."""
+    err.print(f"[bold red]error:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def message(exc: BaseException) -> str:
+    """One line from an exception (``KeyError`` quotes stripped, first line only)."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = text.strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def failing_on_bad_data() -> Iterator[None]:
+    """Bad input (unreadable data, unknown names, missing files) ends the command with its message."""
+    from crystalgnn.data.dataset import DataError
+
+    try:
+        yield
+    except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
+        fail(message(exc))
+
+
+def load(sources: list[str], targets: list[str] | None = None, **kw: Any) -> Any:
+    from crystalgnn.data.readers import load_source
+
+    with failing_on_bad_data():
+        return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
+
+
+def report_rejections(ds: Any, rejected_path: Path | None, strict: bool) -> None:
+    if ds.rejections:
+        err.print(f"[yellow]{len(ds.rejections)} entries rejected[/] (reason: count)")
+        for reason, n in ds.rejection_counts().most_common():
+            err.print(f"  {reason}: {n}")
+        for r in ds.rejections[:5]:
+            err.print(f"  - {r.id} ({r.source}): {r.reason}")
+        if rejected_path is not None:
+            ds.write_rejections(rejected_path)
+            err.print(f"  full list: {rejected_path}")
+    if strict and ds.rejections:
+        fail(f"--strict: {len(ds.rejections)} entries rejected", code=USAGE)
+
+
+def write_rejected(rejections: list[Any], path: Path) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "source", "reason"])
+        for r in rejections:
+            w.writerow([r.id, r.source, r.reason])
+
+
+def print_frame(df: Any, limit: int, title: str = "") -> None:
+    from rich.table import Table
+
+    t = Table(*[str(c) for c in df.columns], title=title)
+    for _, row in df.head(limit).iterrows():
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+    if len(df) > limit:
+        console.print(f"... {len(df) - limit} more rows (use --output to get them all)")
+
+
+def load_predictor(model: str) -> Any:
+    """``Predictor.load`` with its errors (missing file, not a checkpoint) as one-line messages."""
+    import pickle
+    import zipfile
+
+    from crystalgnn.evaluation.predict import Predictor
+
+    try:
+        return Predictor.load(model)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(message(exc))
+    except (OSError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        fail(f"{model}: not a readable crystalgnn checkpoint ({type(exc).__name__}: {message(exc)})")
+
+
+# Lightning's informational lines and warnings that say nothing to a CLI user
+_QUIET_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+    "lightning.pytorch.trainer.connectors.signal_connector",
+    "lightning.fabric",
+    "lightning.pytorch",
+    "pytorch_lightning",
+    "lightning_fabric",
+)
+_QUIET_MESSAGES = (
+    r".*does not have many workers.*",  # PossibleUserWarning: num_workers
+    r".*number of training batches .* is smaller than the logging interval.*",
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # torch FutureWarning raised from Lightning
+    r".*litlogger.*",
+    r".*litmodels.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*The `srun` command is available on your system.*",
+)
+
+
+def quiet_lightning() -> None:
+    """Hide Lightning's tips, "GPU/TPU/HPU available" lines and irrelevant warnings.
+
+    Set once per command that trains or predicts; errors and real warnings still show. Imports
+    nothing heavy itself; the warning categories are filtered by name when Lightning is loaded.
+    """
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in _QUIET_MESSAGES:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"lightning(\.|_).*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"lightning(\.|_).*")
+    try:  # the categories live in Lightning: filter them only when it is already imported
+        from lightning.fabric.utilities.rank_zero import LightningDeprecationWarning
+        from lightning.fabric.utilities.warnings import PossibleUserWarning
+
+        warnings.filterwarnings("ignore", category=LightningDeprecationWarning)
+        warnings.filterwarnings("ignore", category=PossibleUserWarning)
+    except ImportError:  # pragma: no cover - Lightning is a dependency
+        pass
+
+
+def _version(value: bool) -> None:
+    if value:
+        from crystalgnn import __version__
+
+        typer.echo(f"crystalgnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """crystalgnn: graph neural networks for crystal properties and cathode screening."""
