@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from crystalgnn.cli.app import app, console, load, report_rejections
+from crystalgnn.cli.app import app, console, fail, load, report_rejections
 
 data_app = typer.Typer(help="Inspect datasets and sources.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -46,6 +46,8 @@ def data_inspect(
             t.add_row(k, st["unit"], str(st["count"]), str(st["missing"]), f("min"), f("median"), f("mean"), f("max"))
         console.print(t)
     report_rejections(ds, rejected, strict)
+    if len(ds) == 0:
+        fail(f"no usable structures in {s['name']}")
 
 
 @data_app.command("list")

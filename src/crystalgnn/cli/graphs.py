@@ -53,6 +53,7 @@ def graphs_build(
         ds = load(sources, n_jobs=jobs)
         t1 = time.perf_counter()
         graphs, rep = build_dataset_graphs(ds, cfg, **options)
+        n_graphs = len(graphs)
         t2 = time.perf_counter()
         n_edges = sum(g.num_edges for g in graphs)
         n_nodes = sum(g.num_nodes for g in graphs)
@@ -64,6 +65,8 @@ def graphs_build(
     if cache is not None:
         console.print(f"cache {cache.path}: {len(cache)} graphs, {cache.nbytes() / max(len(cache), 1):.0f} bytes/graph")
     report_rejections(ds, rejected, strict)
+    if n_graphs == 0:
+        fail(f"no graphs built: nothing usable in {ds.name}")
 
 
 def _build_in_chunks(sources: list[str], cfg: Any, chunk_size: int, options: dict[str, Any]) -> tuple[Any, int, Any]:

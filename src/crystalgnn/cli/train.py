@@ -192,7 +192,13 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     """
     source = values.pop("source")
     config = values.pop("config")
+    show_config = values.pop("show_config")
     cfg = resolve_config(ctx, source, config, values)
+    if show_config:
+        import yaml
+
+        console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), end="", markup=False, highlight=False)
+        return
     try:
         cfg.check_accelerator()
     except RuntimeError as exc:
@@ -233,6 +239,10 @@ train_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             default=typer.Option(None, "--config", "-c", help="YAML file with any of these options (keys: the option names with _)"),
         ),  # fmt: skip
         *_PARAMS,
+        inspect.Parameter(
+            "show_config", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+            default=typer.Option(False, "--show-config", help="print the resolved configuration (YAML) and exit; reads no data"),
+        ),  # fmt: skip
     ]
 )
 train_command.__annotations__ = {p.name: p.annotation for p in train_command.__signature__.parameters.values()}  # type: ignore[attr-defined]
