@@ -132,6 +132,7 @@ _QUIET_MESSAGES = (
     r".*litlogger.*",
     r".*litmodels.*",
     r".*Checkpoint directory .* exists and is not empty.*",
+    r".*Experiment logs directory .* exists and is not empty.*",  # a resumed run: the library keeps the old rows
     r".*The `srun` command is available on your system.*",
 )
 
