@@ -279,3 +279,22 @@ def test_benchmark_split_checked_before_data(tmp_path: Path) -> None:
     one_line_error(r, 2, "--split takes three ratios")
     r, _ = invoke("learning-curve", tmp_path / "none.jsonl", "-t", "y", "--sizes", "1,x", "-o", tmp_path / "b")
     one_line_error(r, 2, "--sizes takes comma-separated integers")
+
+
+def test_yaml_accepts_flag_names_of_renamed_fields(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("target: [a]\njobs: 2\nthreads: 1\nearly-stopping: 4\nmodel-option: {n_conv: 2}\ndevices: '2'\n")
+    cfg = shown_config("x.jsonl", "--config", f)
+    assert cfg["targets"] == ["a"] and cfg["n_jobs"] == 2 and cfg["num_threads"] == 1
+    assert cfg["early_stopping_patience"] == 4 and cfg["model_options"] == {"n_conv": 2} and cfg["devices"] == 2
+    f.write_text("jobs: 2\nn_jobs: 3\n")
+    r, _ = invoke("train", "x.jsonl", "-t", "y", "--config", f)
+    one_line_error(r, 2, "n_jobs is given twice (as jobs and as n_jobs)")
+
+
+def test_saved_run_config_is_a_valid_config_file(tmp_path: Path) -> None:
+    """A run's config.yaml (what the library saves) can be given back with --config."""
+    saved = tmp_path / "config.yaml"
+    TrainConfig.resolve({"source": "x.jsonl", "targets": ["y"], "model": "schnet"}).save(saved)
+    cfg = shown_config("--config", saved)
+    assert cfg["model"] == "schnet" and cfg["batch_size"] == 32 and cfg["targets"] == ["y"]

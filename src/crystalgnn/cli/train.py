@@ -236,7 +236,7 @@ train_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         ),  # fmt: skip
         inspect.Parameter(
             "config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-            default=typer.Option(None, "--config", "-c", help="YAML file with any of these options (keys: the option names with _)"),
+            default=typer.Option(None, "--config", "-c", help="YAML file of option: value (keys as saved in a run's config.yaml, e.g. targets, n_jobs; flag names such as jobs work too); flags override it"),
         ),  # fmt: skip
         *_PARAMS,
         inspect.Parameter(

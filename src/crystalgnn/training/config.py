@@ -135,6 +135,8 @@ class TrainConfig:
         d = dict(d)
         if isinstance(d.get("targets"), str):
             d["targets"] = [t for t in d["targets"].split(",") if t]
+        if isinstance(d.get("devices"), str) and d["devices"].strip().isdigit():
+            d["devices"] = int(d["devices"])
         if isinstance(d.get("lr_milestones"), (str, int)):
             d["lr_milestones"] = parse_int_list(d["lr_milestones"], "lr_milestones")
         return cls(**d)
@@ -323,9 +325,29 @@ def read_yaml_options(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid YAML{f' (line {line + 1})' if line is not None else ''}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file must be a mapping of option: value")
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    TrainConfig.check_keys(data, str(path))
-    return data
+    out: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+    aliases = flag_aliases()
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        name = aliases.get(name, name)
+        if name in out:
+            raise ValueError(f"{path}: {name} is given twice (as {given_as[name]} and as {key})")
+        out[name], given_as[name] = value, str(key)
+    TrainConfig.check_keys(out, str(path))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def flag_aliases() -> dict[str, str]:
+    """Flag names that differ from their field (``jobs`` -> ``n_jobs``), accepted as YAML keys."""
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        for flag in f.metadata.get("flags", ()):
+            name = flag.lstrip("-").replace("-", "_")
+            if flag.startswith("--") and name != f.name and str(f.type) != "bool":
+                out[name] = f.name
+    return out
 
 
 @functools.lru_cache(maxsize=1)
