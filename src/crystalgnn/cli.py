@@ -284,10 +284,13 @@ def train(
         cfg.out = f"runs/{Path(str(cfg.source)).name.split('.')[0]}-{'-'.join(cfg.targets or [str(cfg.site_target)])}-{cfg.model}-s{cfg.seed}"
     from crystalgnn.data.dataset import DataError
 
+    from crystalgnn.evaluation.reports import run_figures
+
     try:
         result = run_train(cfg)
     except (RunConfigMismatch, DataError, KeyError, ValueError) as exc:
         _fail(str(exc).strip("'\""))
+    run_figures(result.run_dir)
     m = result.metrics
     console.print(f"[bold green]done[/]: {result.run_dir}")
     console.print(json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1))
@@ -304,8 +307,8 @@ def evaluate(
     """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data."""
     import numpy as np
 
-    from crystalgnn.evaluation.predict import Predictor
-    from crystalgnn.training.run import write_report
+    from crystalgnn.evaluation.reports import write_report
+    from crystalgnn.prediction import Predictor
 
     try:
         pred = Predictor.load(model)
@@ -320,7 +323,7 @@ def evaluate(
         ds.targets[pred.targets[0]] = ds.targets[target]
     res = pred.predict(ds)
     idx = np.array(ds.index_of(res.ids), dtype=int)
-    metrics = write_report(out, ds, idx, res.values, pred, prefix="metrics")
+    metrics = write_report(out, ds, idx, res.values, kind=pred.kind, targets=pred.targets, units=pred.units, prefix="metrics")
     metrics["n_rejected"] = len(res.rejected)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps(metrics, indent=1))
@@ -372,7 +375,7 @@ def predict(
     """Predict with a trained model: a table on screen and, with --output, a CSV.
 
     Per-site models give one row per site (id, site_index, element, prediction)."""
-    from crystalgnn.evaluation.predict import Predictor
+    from crystalgnn.prediction import Predictor
 
     try:
         pred = Predictor.load(model)
@@ -435,7 +438,7 @@ def import_cgcnn(
     atom_init: Optional[Path] = typer.Option(None, help="the atom_init.json the model was trained with"),
 ) -> None:
     """Convert an original CGCNN checkpoint into a crystalgnn checkpoint."""
-    from crystalgnn.models.cgcnn_import import save_imported
+    from crystalgnn.prediction.cgcnn_import import save_imported
 
     if not checkpoint.is_file():
         _fail(f"{checkpoint}: no such file")

@@ -23,6 +23,8 @@ class TrainConfig:
     site_target: str | None = None
     model: str = "cgcnn"
     model_options: dict[str, Any] = field(default_factory=dict)
+    readout: str = "graph"  # graph | site | site-linear (crystalgnn.models.readouts)
+    init_from: str | None = None  # start from this checkpoint's weights (matching names and shapes)
     task: str = "auto"  # regression | classification | auto (classification for 0/1 'class' targets)
     subset: int | None = None  # train on a seeded random subset of this many structures
     subset_seed: int = 0
@@ -84,7 +86,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result
-    RESUME_FREE = ("progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk")
+    RESUME_FREE = ("epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk")
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}
