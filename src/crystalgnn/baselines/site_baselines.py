@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crystalgnn.models.layers import AtomFeatureTable, GaussianExpansion
+from crystalgnn.models.base import AtomFeatureTable
+from crystalgnn.models.basis import GaussianBasis
 from crystalgnn.training.losses import check_loss, masked_regression_loss
 
 
@@ -123,7 +124,7 @@ class NeighbourMLP(nn.Module):
         super().__init__()
         self.k = k
         self.atom_features = AtomFeatureTable(atom_table)
-        self.expansion = GaussianExpansion(0.0, radius, step)
+        self.expansion = GaussianBasis.cgcnn(0.0, radius, step)
         fa, fe = self.atom_features.num_features, self.expansion.num_features
         dims = [fa + k * (fa + fe)] + [hidden] * n_layers
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))

@@ -104,7 +104,7 @@ def load_predictor(model: str) -> Any:
     import pickle
     import zipfile
 
-    from crystalgnn.evaluation.predict import Predictor
+    from crystalgnn.prediction import Predictor
 
     try:
         return Predictor.load(model)

@@ -26,7 +26,7 @@ def evaluate(
         return
     import numpy as np
 
-    from crystalgnn.training.run import write_report
+    from crystalgnn.evaluation.reports import write_report
 
     names = pred.targets if target is None else [target]
     ds = load(sources, names)
@@ -35,7 +35,9 @@ def evaluate(
     res = pred.predict(ds)
     _nothing_usable(res, out)
     idx = np.array(ds.index_of(res.ids), dtype=int)
-    metrics = write_report(out, ds, idx, res.values, pred, prefix="metrics")
+    metrics = write_report(
+        out, ds, idx, res.values, kind=pred.kind, targets=pred.targets, units=pred.units, prefix="metrics"
+    )
     metrics["n_rejected"] = len(res.rejected)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps(metrics, indent=1))

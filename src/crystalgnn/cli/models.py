@@ -36,7 +36,7 @@ def import_cgcnn(
     """Convert an original CGCNN checkpoint into a crystalgnn checkpoint."""
     if not checkpoint.is_file():
         fail(f"{checkpoint}: no such file")
-    from crystalgnn.models.cgcnn_import import save_imported
+    from crystalgnn.prediction.cgcnn_import import save_imported
 
     try:
         path = save_imported(checkpoint, output, atom_init)

@@ -205,6 +205,7 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
         fail(message(exc))
     quiet_lightning()
     from crystalgnn.data.dataset import DataError
+    from crystalgnn.evaluation.reports import run_figures
     from crystalgnn.training.run import RunConfigMismatch
     from crystalgnn.training.run import train as run_train
 
@@ -222,6 +223,7 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
         raise typer.Exit(143 if getattr(_on_sigterm, "received", False) else 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    run_figures(result.run_dir)
     m = result.metrics
     console.print(f"[bold green]done[/]: {result.run_dir}")
     console.print(json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1))

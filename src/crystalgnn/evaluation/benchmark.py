@@ -54,10 +54,11 @@ from crystalgnn.baselines.soap_mlp import THESIS_SOAP, train_soap_mlp
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.readers import load_source
 from crystalgnn.data.splits import MATBENCH_SEED, Split, kfold_splits, parse_ratios, random_split
-from crystalgnn.evaluation.metrics import classification_metrics, regression_metrics
+from crystalgnn.metrics import classification_metrics, regression_metrics
 from crystalgnn.progress import progress
 from crystalgnn.training.config import TrainConfig
-from crystalgnn.training.run import infer_task, train
+from crystalgnn.training.run import train
+from crystalgnn.training.targets import infer_task
 
 #: SOAP -> MLP variants: name -> SoapMLPConfig options
 SOAP_MLP_VARIANTS: dict[str, dict[str, Any]] = {

@@ -73,27 +73,33 @@ def roc_plot(y_true: np.ndarray, prob: np.ndarray, path: str | Path, *, label: s
 
 
 def training_curve_plot(metrics_csv: str | Path, path: str | Path) -> Path | None:
-    """Train loss and validation MAE (or AUC) per epoch from Lightning's CSV log."""
+    """Training and validation loss (normalised units, log scale) and the validation MAE (or
+    ROC-AUC) per epoch from Lightning's CSV log; both axes labelled, one legend."""
     import pandas as pd
 
     df = pd.read_csv(metrics_csv)
     if "epoch" not in df:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=130)
-    for col in ("train_loss_epoch", "val_loss"):
+    fig, ax = plt.subplots(figsize=(5.4, 3.6), dpi=130)
+    lines = []
+    for col, label in (("train_loss", "training loss"), ("train_loss_epoch", "training loss"), ("val_loss", "validation loss")):
         if col in df:
             d = df[["epoch", col]].dropna()
-            ax.plot(d["epoch"], d[col], label=col)
+            if len(d):
+                lines += ax.plot(d["epoch"] + 1, d[col], label=label)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (normalised targets)")
     ax2 = ax.twinx()
-    for col in ("val_mae", "val_auc"):
+    for col, label in (("val_mae", "validation MAE"), ("val_auc", "validation ROC-AUC")):
         if col in df:
             d = df[["epoch", col]].dropna()
-            ax2.plot(d["epoch"], d[col], "C3", label=col)
-            ax2.set_ylabel(col)
-    ax.legend(loc="upper right", fontsize=8)
+            if len(d):
+                lines += ax2.plot(d["epoch"] + 1, d[col], "C3", label=label)
+                ax2.set_ylabel(label)
+    if lines:
+        ax.legend(lines, [ln.get_label() for ln in lines], loc="upper right", fontsize=8)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

@@ -1,7 +1,7 @@
 """Reports for per-site predictions: metrics overall and per element, and their figures.
 
 Input is one table with a row per site: ``id, site_index, element, target, prediction`` (what
-:meth:`~crystalgnn.training.site_task.SitePredictions.to_frame` returns). Sites whose label is
+:meth:`~crystalgnn.prediction.results.SitePredictions.to_frame` returns). Sites whose label is
 missing (NaN) are excluded from every metric and counted as ``n_unlabelled``.
 
 Figures: parity over sites (:func:`~crystalgnn.evaluation.plots.parity_plot`), a periodic-table
@@ -16,47 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from crystalgnn.evaluation.metrics import regression_metrics
+from crystalgnn.metrics import per_element_metrics, site_metrics
 
 ELEMENTS_3D = ("Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
-
-
-def site_metrics(df: Any) -> dict[str, Any]:
-    """MAE/RMSE/R² over labelled sites, with the number of unlabelled sites and structures."""
-    t = df["target"].to_numpy(dtype=float)
-    m: dict[str, Any] = regression_metrics(t, df["prediction"].to_numpy(dtype=float))
-    m["n_sites"] = int(len(df))
-    m["n_unlabelled"] = int((~np.isfinite(t)).sum())
-    m["n_structures"] = int(df["id"].nunique())
-    return m
-
-
-def per_element_metrics(df: Any) -> Any:
-    """A table (one row per element, most sites first): element, n, n_unlabelled, mae, rmse, r2,
-    mean_target, mean_prediction."""
-    import pandas as pd
-
-    rows = []
-    for el, g in df.groupby("element", sort=False):
-        t = g["target"].to_numpy(dtype=float)
-        p = g["prediction"].to_numpy(dtype=float)
-        m = regression_metrics(t, p)
-        ok = np.isfinite(t)
-        rows.append(
-            {
-                "element": el,
-                "n": m["n"],
-                "n_unlabelled": int((~ok).sum()),
-                "mae": m["mae"],
-                "rmse": m["rmse"],
-                "r2": m["r2"],
-                "mean_target": float(t[ok].mean()) if ok.any() else float("nan"),
-                "mean_prediction": float(p[ok].mean()) if ok.any() else float("nan"),
-            }
-        )
-    cols = ["element", "n", "n_unlabelled", "mae", "rmse", "r2", "mean_target", "mean_prediction"]
-    out = pd.DataFrame(rows, columns=cols)
-    return out.sort_values(["n", "element"], ascending=[False, True]).reset_index(drop=True)
 
 
 def _table_position(symbol: str) -> tuple[int, int] | None:
@@ -173,42 +135,54 @@ def write_site_report(
     unit: str = "",
     prefix: str = "test",
 ) -> dict[str, Any]:
-    """Write predictions.csv, per_element.csv, parity.png, per_element_mae.png and (for 3d metals)
-    distributions_3d.png; return ``{prefix: overall metrics, prefix + "_per_element": {...}}``.
+    """Write predictions.csv, per_element.csv and the figures (:func:`site_figures`); return
+    ``{prefix: overall metrics, prefix + "_per_element": {...}}``.
 
     A table without a ``target`` column (unlabelled inputs) only gets predictions.csv.
     """
-    from crystalgnn.evaluation.plots import parity_plot
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_dir / "predictions.csv", index=False)
     if "target" not in df:
         return {}
-    overall = site_metrics(df)
-    metrics: dict[str, Any] = {prefix: overall}
+    metrics: dict[str, Any] = {prefix: site_metrics(df)}
     if "element" in df:
         table = per_element_metrics(df)
         table.to_csv(out_dir / "per_element.csv", index=False)
         metrics[prefix + "_per_element"] = {
             r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])} for _, r in table.iterrows()
         }
+    site_figures(out_dir, df, target=target, unit=unit)
+    return metrics
+
+
+def site_figures(out_dir: str | Path, df: Any, *, target: str, unit: str = "") -> list[Path]:
+    """parity.png over labelled sites, per_element_mae.png (periodic table) and, for 3d metals,
+    distributions_3d.png; a figure that fails is skipped."""
+    from crystalgnn.evaluation.plots import parity_plot
+
+    out_dir = Path(out_dir)
     t = df["target"].to_numpy(dtype=float)
     p = df["prediction"].to_numpy(dtype=float)
-    for plot in (
-        lambda: parity_plot(t, p, out_dir / "parity.png", label=f"{target} (per site)", unit=unit),
-        lambda: periodic_table_heatmap(
-            {r["element"]: r["mae"] for _, r in table.iterrows()},
-            out_dir / "per_element_mae.png",
-            label=f"{target}: per-element MAE" + (f" ({unit})" if unit else ""),
-            counts={r["element"]: int(r["n"]) for _, r in table.iterrows()},
-        ),
-        lambda: distributions_3d(
-            df, out_dir / "distributions_3d.png", label=target if not target.startswith("abs_") else f"|{target[4:]}|", unit=unit
-        ),
-    ):
+    made: list[Path] = []
+    table = per_element_metrics(df) if "element" in df else None
+    label = target if not target.startswith("abs_") else f"|{target[4:]}|"
+    plots = [lambda: parity_plot(t, p, out_dir / "parity.png", label=f"{target} (per site)", unit=unit)]
+    if table is not None:
+        plots += [
+            lambda: periodic_table_heatmap(
+                {r["element"]: r["mae"] for _, r in table.iterrows()},
+                out_dir / "per_element_mae.png",
+                label=f"{target}: per-element MAE" + (f" ({unit})" if unit else ""),
+                counts={r["element"]: int(r["n"]) for _, r in table.iterrows()},
+            ),
+            lambda: distributions_3d(df, out_dir / "distributions_3d.png", label=label, unit=unit),
+        ]
+    for plot in plots:
         try:
-            plot()
-        except Exception as exc:  # a figure must never fail a finished run
-            metrics.setdefault("plot_errors", []).append(f"{type(exc).__name__}: {exc}")
-    return metrics
+            path = plot()
+            if path is not None:
+                made.append(path)
+        except Exception:  # a figure must never fail a finished run
+            pass
+    return made

@@ -25,8 +25,8 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import global_mean_pool
 
 from crystalgnn.graphs.line_graph import bond_cosines, line_graph, symmetrize_edges
-from crystalgnn.models.layers import CrystalModel, ModelConfig, gaussian_basis
-from crystalgnn.models.registry import register_model
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.basis import GaussianBasis
 
 
 @dataclass(frozen=True)
@@ -60,25 +60,10 @@ class ALIGNNConfig(ModelConfig):
     rbf_max: float = 8.0
 
 
-class RBFExpansion(nn.Module):
-    r"""Radial basis of ALIGNN: :math:`\exp(-\gamma (d - \mu_k)^2)`, :math:`\mu_k` = ``bins``
-    evenly spaced centres in [vmin, vmax] and :math:`\gamma = 1/\Delta\mu` (the reference's
-    ``lengthscale`` default: the inverse spacing, not its square).
-
-    Shapes:
-        (E,) -> (E, bins)
-    """
-
-    def __init__(self, vmin: float, vmax: float, bins: int) -> None:
-        super().__init__()
-        self.register_buffer("centres", torch.linspace(vmin, vmax, bins))
-        self.gamma = float((bins - 1) / (vmax - vmin))
-
-    def forward(self, d: Tensor) -> Tensor:
-        return gaussian_basis(d, self.centres, self.gamma)
-
-    def extra_repr(self) -> str:
-        return f"bins={self.centres.numel()}, gamma={self.gamma:.4g}"
+def rbf_expansion(vmin: float, vmax: float, bins: int) -> GaussianBasis:
+    r"""ALIGNN's radial basis: ``bins`` centres on [vmin, vmax], :math:`\gamma = 1/\Delta\mu`
+    (the reference's ``lengthscale`` default: the inverse spacing, not its square)."""
+    return GaussianBasis.linspace(vmin, vmax, bins, gamma=float((bins - 1) / (vmax - vmin)))
 
 
 class MLPLayer(nn.Sequential):
@@ -178,48 +163,41 @@ class ALIGNNConv(nn.Module):
         return x, e, t
 
 
-@register_model("alignn", ALIGNNConfig, "Atomistic Line Graph Neural Network (Choudhary & DeCost 2021)")
-class ALIGNN(CrystalModel):
-    r"""ALIGNN for graph-level properties.
+class ALIGNNEncoder(Encoder):
+    r"""ALIGNN's encoder: embeddings, ALIGNN layers (atom graph then line graph), gated-GCN layers.
 
     .. math::
         \mathbf h^{(0)} = \mathrm{MLP}(\mathbf x_{Z}), \quad
         \mathbf e^{(0)} = \mathrm{MLP}_2(\mathrm{MLP}_1(\mathrm{RBF}(d))), \quad
         \mathbf t^{(0)} = \mathrm{MLP}_2(\mathrm{MLP}_1(\mathrm{RBF}(\cos\theta)))
 
-        4 \times \mathrm{ALIGNNConv} \to 4 \times \mathrm{EGGC} \to
-        \hat y = W \tfrac{1}{|V|}\textstyle\sum_i \mathbf h_i + b
+        4 \times \mathrm{ALIGNNConv} \to 4 \times \mathrm{EGGC}
 
-    with :math:`\mathbf x_Z` the fixed atom features (the 92-dim CGCNN table: 92 -> 256 in
-    one MLP layer as the reference), bond RBF 80 -> 64 -> 256 and angle RBF 40 -> 64 -> 256.
-
-    Args:
-        config: hyper-parameters.
-        atom_table: (max_Z + 1, F) atom-feature table (the model's input features).
-        out_dim: regression targets, or classes for classification (logits).
-        task: ``"regression"`` or ``"classification"``.
+    with :math:`\mathbf x_Z` the fixed atom features (the 92-dim CGCNN table: 92 -> 256 in one
+    MLP layer as the reference), bond RBF 80 -> 64 -> 256 and angle RBF 40 -> 64 -> 256.
 
     Shapes:
-        batch with ``z``, ``edge_index``, ``edge_vec``, ``edge_shift``, ``batch`` -> (B, out_dim)
+        batch with ``z``, ``edge_index``, ``edge_vec``, ``edge_shift``, ``batch`` ->
+        x (|V|, hidden), edge_attr (2|E|, hidden) on the undirected edges
     """
 
     config: ALIGNNConfig
 
     def build(self, c: ALIGNNConfig) -> None:
         self.atom_embedding = MLPLayer(self.atom_features.num_features, c.hidden_features)
-        self.edge_rbf = RBFExpansion(0.0, c.rbf_max, c.edge_input_features)
+        self.edge_rbf = rbf_expansion(0.0, c.rbf_max, c.edge_input_features)
         self.edge_embedding = nn.Sequential(
             MLPLayer(c.edge_input_features, c.embedding_features),
             MLPLayer(c.embedding_features, c.hidden_features),
         )
-        self.angle_rbf = RBFExpansion(-1.0, 1.0, c.triplet_input_features)
+        self.angle_rbf = rbf_expansion(-1.0, 1.0, c.triplet_input_features)
         self.angle_embedding = nn.Sequential(
             MLPLayer(c.triplet_input_features, c.embedding_features),
             MLPLayer(c.embedding_features, c.hidden_features),
         )
         self.alignn_layers = nn.ModuleList(ALIGNNConv(c.hidden_features) for _ in range(c.alignn_layers))
         self.gcn_layers = nn.ModuleList(EdgeGatedGraphConv(c.hidden_features) for _ in range(c.gcn_layers))
-        self.fc = nn.Linear(c.hidden_features, self.out_dim)
+        self.out_channels = c.hidden_features
 
     def reset_parameters(self) -> None:
         self.atom_embedding.reset_parameters()
@@ -228,7 +206,6 @@ class ALIGNN(CrystalModel):
                 m.reset_parameters()  # type: ignore[operator]
         for layer in (*self.alignn_layers, *self.gcn_layers):
             layer.reset_parameters()  # type: ignore[operator]
-        self.fc.reset_parameters()
 
     def graphs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(edge_index, edge_vec, line_index, cos_theta) of the batch, as the model sees them."""
@@ -240,8 +217,7 @@ class ALIGNN(CrystalModel):
         )
         return edge_index, vec, line_index, bond_cosines(vec, line_index)
 
-    def node_embeddings(self, batch: Batch) -> Tensor:
-        """Atom features after all ALIGNN and GCN layers, before pooling: (|V|, hidden)."""
+    def forward(self, batch: Batch) -> Encoding:
         edge_index, vec, line_index, cos = self.graphs(batch)
         x = self.atom_embedding(self.atom_features(batch.z))
         e = self.edge_embedding(self.edge_rbf(vec.norm(dim=-1)))
@@ -250,19 +226,33 @@ class ALIGNN(CrystalModel):
             x, e, t = layer(x, e, t, edge_index, line_index)
         for gcn in self.gcn_layers:
             x, e = gcn(x, edge_index, e)
-        return x
-
-    def forward(self, batch: Batch) -> Tensor:
-        x = self.node_embeddings(batch)
-        return self.fc(global_mean_pool(x, batch.batch, size=batch.num_graphs))
+        return Encoding(x=x, edge_index=edge_index, edge_attr=e)
 
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"ALIGNN(alignn_layers={c.alignn_layers}, gcn_layers={c.gcn_layers}, hidden={c.hidden_features}, "
-            f"embedding={c.embedding_features}, k={c.max_neighbors}, radius={c.radius}, "
-            f"undirected={c.undirected}, out_dim={self.out_dim}, task={self.task})"
+            f"ALIGNNEncoder(alignn_layers={c.alignn_layers}, gcn_layers={c.gcn_layers}, hidden={c.hidden_features}, "
+            f"embedding={c.embedding_features}, k={c.max_neighbors}, radius={c.radius}, undirected={c.undirected})"
         )
 
 
-__all__ = ["ALIGNN", "ALIGNNConfig", "ALIGNNConv", "EdgeGatedGraphConv", "MLPLayer", "RBFExpansion"]
+class ALIGNNReadout(GraphReadout):
+    r"""ALIGNN's graph readout: :math:`\hat y = W \tfrac{1}{|V|}\sum_i \mathbf h_i + b`.
+
+    Shapes:
+        encoding with x (|V|, hidden) -> (B, out_dim)
+    """
+
+    def build(self, c: ALIGNNConfig) -> None:
+        self.fc = nn.Linear(self.in_channels, self.out_dim)
+
+    def reset_parameters(self) -> None:
+        self.fc.reset_parameters()
+
+    def forward(self, enc: Encoding, batch: Batch) -> Tensor:
+        return self.fc(global_mean_pool(enc.x, batch.batch, size=batch.num_graphs))  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "ALIGNNConfig", "ALIGNNConv", "ALIGNNEncoder", "ALIGNNReadout", "EdgeGatedGraphConv", "MLPLayer", "rbf_expansion",
+]  # fmt: skip

@@ -1,7 +1,7 @@
 """CGCNN: Crystal Graph Convolutional Neural Network (Xie & Grossman, PRL 120, 145301, 2018).
 
-embedding -> R graph convolutions -> mean pooling -> L2 hidden layers -> output, with the same
-layer names, initialisation and batch-norm placement as the reference implementation
+Encoder: embedding -> R graph convolutions; graph readout: mean pooling -> L2 hidden layers ->
+output. Same layer names, initialisation and batch-norm placement as the reference implementation
 (``txie-93/cgcnn``), so its checkpoints map one to one (see :mod:`crystalgnn.models.cgcnn_import`).
 """
 
@@ -17,8 +17,9 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import global_mean_pool
 
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.layers import CrystalModel, GaussianExpansion, ModelConfig, uniform_degree
-from crystalgnn.models.registry import register_model
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.basis import GaussianBasis
+from crystalgnn.models.readouts import SoftplusMLP
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CGCNNConfig(ModelConfig):
         n_h: number of hidden layers after pooling L2 (1).
         conv: ``"gated"`` (Eq. 5, default) or ``"shared"`` (Eq. 4: one weight, no gate).
         radius: neighbour cutoff (Å); also the last Gaussian centre.
-        max_num_nbr: neighbours kept per atom (12).
+        max_neighbors: neighbours kept per atom (12; the reference's ``max_num_nbr``).
         step: Gaussian centre spacing and width (0.2 Å -> 41 features).
         pad_to_max_neighbors: build graphs with the reference code's zero padding (only for
             imported original checkpoints).
@@ -45,14 +46,14 @@ class CGCNNConfig(ModelConfig):
     n_h: int = 1
     conv: Literal["gated", "shared"] = "gated"
     radius: float = 8.0
-    max_num_nbr: int = 12
+    max_neighbors: int = 12
     step: float = 0.2
     pad_to_max_neighbors: bool = False
     dropout: float = 0.5
 
     def graph_config(self) -> GraphConfig:
         return GraphConfig(
-            radius=self.radius, max_neighbors=self.max_num_nbr, pad_to_max_neighbors=self.pad_to_max_neighbors
+            radius=self.radius, max_neighbors=self.max_neighbors, pad_to_max_neighbors=self.pad_to_max_neighbors
         )
 
 
@@ -138,72 +139,91 @@ class CGConvLayer(nn.Module):
         return f"{self.__class__.__name__}({self.channels}, edge_dim={self.edge_dim}, shared={self.shared})"
 
 
-@register_model("cgcnn", CGCNNConfig, "Crystal Graph Convolutional Neural Network (Xie & Grossman 2018)")
-class CGCNN(CrystalModel):
-    r"""Crystal Graph Convolutional Neural Network.
+def uniform_degree(centre: Tensor, num_nodes: int) -> int | None:
+    """``k`` when the edges are grouped by centre atom in order ``0, 1, ..`` with exactly ``k``
+    per atom (CGCNN's k-nearest-neighbour graphs, ``centre = edge_index[1]``), else ``None``.
+
+    Such edges can be viewed as a dense (N, k, C) block (the reference CGCNN's padded layout),
+    which turns per-edge gathers and scatters of centre atoms into broadcasts and sums.
+    """
+    e = centre.numel()
+    if num_nodes == 0 or e == 0 or e % num_nodes:
+        return None
+    k = e // num_nodes
+    expected = torch.arange(num_nodes, device=centre.device).repeat_interleave(k)
+    return k if torch.equal(centre, expected) else None
+
+
+class CGCNNEncoder(Encoder):
+    r"""The CGCNN encoder: an embedding of the fixed element features, then R convolutions.
 
     .. math::
-        v_i^{(0)} = x_i W_e + b_e, \quad v^{(t+1)} = \mathrm{Conv}(v^{(t)}),\quad
-        v_c = \frac{1}{|V|}\sum_i v_i^{(R)}, \quad
-        \hat y = W_o\, g(\ldots g(W_1 g(v_c) + b_1) \ldots) + b_o
+        v_i^{(0)} = x_i W_e + b_e, \qquad v^{(t+1)} = \mathrm{Conv}(v^{(t)}), \ t = 0 \ldots R-1
 
-    with :math:`x_i` the fixed element features (92-dim one-hot table), ``Conv`` the layer
-    :class:`CGConvLayer` and :math:`g` softplus.
+    with :math:`x_i` the fixed element features (92-dim one-hot table) and ``Conv`` the layer
+    :class:`CGConvLayer` on the Gaussian expansion of the bond lengths.
 
     Args:
         config: hyper-parameters.
         atom_table: (max_Z + 1, 92) atom feature table (rows of unsupported elements are NaN).
-        out_dim: regression targets, or classes for classification.
-        task: ``"regression"`` or ``"classification"``.
 
     Shapes:
-        batch with ``z`` (|V|,), ``edge_index`` (2, |E|), ``edge_dist`` (|E|,), ``batch`` (|V|,)
-        -> (B, out_dim) (regression values, or class logits)
+        batch with ``z`` (|V|,), ``edge_index`` (2, |E|), ``edge_dist`` (|E|,) -> x (|V|, F)
     """
 
     config: CGCNNConfig
 
     def build(self, config: CGCNNConfig) -> None:
-        self.expansion = GaussianExpansion(0.0, config.radius, config.step)
+        self.expansion = GaussianBasis.cgcnn(0.0, config.radius, config.step)
         n_edge = self.expansion.num_features
         self.embedding = nn.Linear(self.atom_features.num_features, config.atom_fea_len)
         self.convs = nn.ModuleList(
             CGConvLayer(config.atom_fea_len, n_edge, shared=config.conv == "shared") for _ in range(config.n_conv)
         )
-        self.conv_to_fc = nn.Linear(config.atom_fea_len, config.h_fea_len)
-        self.fcs = nn.ModuleList(nn.Linear(config.h_fea_len, config.h_fea_len) for _ in range(config.n_h - 1))
-        self.dropout = nn.Dropout(config.dropout if self.task == "classification" else 0.0)
-        self.fc_out = nn.Linear(config.h_fea_len, self.out_dim)
+        self.out_channels = config.atom_fea_len
 
     def reset_parameters(self) -> None:
-        for m in (self.embedding, self.conv_to_fc, self.fc_out, *self.convs, *self.fcs):
-            m.reset_parameters()
+        for m in (self.embedding, *self.convs):
+            m.reset_parameters()  # type: ignore[operator]
 
-    def node_embeddings(self, batch: Batch) -> Tensor:
-        """Atom features after the convolutions, before pooling: (|V|, atom_fea_len)."""
+    def forward(self, batch: Batch) -> Encoding:
         x = self.embedding(self.atom_features(batch.z))
         edge_attr = self.expansion(batch.edge_dist)
         degree = uniform_degree(batch.edge_index[1], x.shape[0])
         for conv in self.convs:
             x = conv(x, batch.edge_index, edge_attr, degree)
-        return x
-
-    def head(self, pooled: Tensor) -> Tensor:
-        """The post-pooling network (``conv_to_fc`` -> hidden layers -> ``fc_out``)."""
-        h = F.softplus(self.conv_to_fc(F.softplus(pooled)))
-        h = self.dropout(h)
-        for fc in self.fcs:
-            h = F.softplus(fc(h))
-        return self.fc_out(h)
-
-    def forward(self, batch: Batch) -> Tensor:
-        x = self.node_embeddings(batch)
-        pooled = global_mean_pool(x, batch.batch, size=batch.num_graphs)
-        return self.head(pooled)
+        return Encoding(x=x)
 
     def __repr__(self) -> str:
         c = self.config
-        return (
-            f"CGCNN(atom_fea_len={c.atom_fea_len}, h_fea_len={c.h_fea_len}, n_conv={c.n_conv}, "
-            f"n_h={c.n_h}, conv={c.conv}, out_dim={self.out_dim}, task={self.task})"
-        )
+        return f"CGCNNEncoder(atom_fea_len={c.atom_fea_len}, n_conv={c.n_conv}, conv={c.conv}, radius={c.radius})"
+
+
+class CGCNNReadout(GraphReadout):
+    r"""CGCNN's graph readout: mean pooling, then the post-pooling network.
+
+    .. math::
+        v_c = \frac{1}{|V|}\sum_i v_i, \qquad
+        \hat y = W_o\, g(\ldots g(W_1 g(v_c) + b_1) \ldots) + b_o
+
+    (:class:`~crystalgnn.models.readouts.SoftplusMLP`, :math:`g` softplus, dropout 0.5 after the
+    first layer for classification as the reference).
+
+    Shapes:
+        encoding with x (|V|, F), batch with ``batch`` (|V|,) -> (B, out_dim)
+    """
+
+    config: CGCNNConfig
+
+    def build(self, config: CGCNNConfig) -> None:
+        dropout = config.dropout if self.task == "classification" else 0.0
+        self.mlp = SoftplusMLP(self.in_channels, config.h_fea_len, config.n_h, self.out_dim, dropout=dropout)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, enc: Encoding, batch: Batch) -> Tensor:
+        return self.mlp(global_mean_pool(enc.x, batch.batch, size=batch.num_graphs))  # type: ignore[no-any-return]
+
+
+__all__ = ["CGCNNConfig", "CGCNNEncoder", "CGCNNReadout", "CGConvLayer", "uniform_degree"]

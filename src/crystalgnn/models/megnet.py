@@ -19,8 +19,8 @@ from torch_geometric.nn import Set2Set
 from torch_geometric.nn.models.schnet import ShiftedSoftplus
 from torch_geometric.utils import scatter
 
-from crystalgnn.models.layers import CrystalModel, ModelConfig, gaussian_basis
-from crystalgnn.models.registry import register_model
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.basis import GaussianBasis
 
 
 @dataclass(frozen=True)
@@ -191,9 +191,8 @@ class ProjectedSet2Set(nn.Module):
         return self.set2set(self.proj(x), index, dim_size=dim_size)
 
 
-@register_model("megnet", MEGNetConfig, "MatErials Graph Network with global state (Chen et al. 2019)")
-class MEGNet(CrystalModel):
-    r"""MEGNet for graph-level properties.
+class MEGNetEncoder(Encoder):
+    r"""The MEGNet encoder: embeddings, dense pre-blocks and the MEGNet blocks with skip connections.
 
     .. math::
         \mathbf v^{(0)} = \mathrm{FF}(\mathrm{Emb}(Z)),\ \mathbf e^{(0)} = \mathrm{FF}(G(d)),\
@@ -201,31 +200,23 @@ class MEGNet(CrystalModel):
         (\mathbf v, \mathbf e, \mathbf u)^{(t+1)} = (\mathbf v, \mathbf e, \mathbf u)^{(t)}
         + \mathrm{Block}_t(\mathrm{FF}_t(\cdot))
 
-        \hat y = W_o\, g(W_2\, g(W_1 [\mathrm{S2S}(\mathbf v) \oplus \mathrm{S2S}(\mathbf e)
-        \oplus \mathbf u] + b_1) + b_2) + b_o
-
-    ``FF`` is two dense layers ``n1 -> n2`` with the shifted softplus :math:`g`; the first
-    block has no ``FF_t`` (its inputs already went through the pre-blocks), as in the
-    reference. :math:`G(d)` is the Gaussian expansion of the bond length.
-
-    Args:
-        config: hyper-parameters.
-        atom_table: (max_Z + 1, F) atom-feature table; MEGNet learns its own element embedding,
-            so the table only sets the vocabulary and the supported elements (and travels in
-            checkpoints like for every model).
-        out_dim: regression targets, or classes for classification (logits).
-        task: ``"regression"`` or ``"classification"``.
+    ``FF`` is two dense layers ``n1 -> n2`` with the shifted softplus; the first block has no
+    ``FF_t`` (its inputs already went through the pre-blocks), as in the reference. :math:`G(d)`
+    is the Gaussian expansion of the bond length. The atom table only sets the vocabulary and
+    the supported elements (MEGNet learns its own element embedding).
 
     Shapes:
         batch with ``z``, ``edge_index``, ``edge_dist``, ``batch`` (and optionally ``state``
-        (B, state_dim)) -> (B, out_dim)
+        (B, state_dim)) -> x (|V|, n2), edge_attr (|E|, n2), state (B, n2)
     """
 
     config: MEGNetConfig
 
     def build(self, c: MEGNetConfig) -> None:
         self.embedding = nn.Embedding(self.atom_features.table.shape[0], c.embedding_dim)
-        self.register_buffer("centres", torch.linspace(c.gaussian_min, c.gaussian_max, c.n_gaussians))
+        self.bond_basis = GaussianBasis.linspace(
+            c.gaussian_min, c.gaussian_max, c.n_gaussians, gamma=1.0 / c.gaussian_width**2
+        )
         self.atom_ff = DenseStack([c.embedding_dim, c.n1, c.n2])
         self.bond_ff = DenseStack([c.n_gaussians, c.n1, c.n2])
         self.state_ff = DenseStack([c.state_dim, c.n1, c.n2])
@@ -235,25 +226,15 @@ class MEGNet(CrystalModel):
         )
         self.blocks = nn.ModuleList(MEGNetBlock(c.n2, c.n2, c.n2, units) for _ in range(c.nblocks))
         self.dropout = nn.Dropout(c.dropout)
-        self.atom_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
-        self.bond_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
-        self.readout = DenseStack([2 * self.atom_set2set.out_channels + c.n2, c.n2, c.n3])
-        self.fc_out = nn.Linear(c.n3, self.out_dim)
+        self.out_channels = c.n2
 
     def reset_parameters(self) -> None:
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)  # Keras Embedding default
-        for m in (self.atom_ff, self.bond_ff, self.state_ff, *self.blocks, self.atom_set2set, self.bond_set2set):
-            m.reset_parameters()
+        for m in (self.atom_ff, self.bond_ff, self.state_ff, *self.blocks):
+            m.reset_parameters()  # type: ignore[operator]
         for ffs in self.block_ff:
-            for ff in ffs:
+            for ff in ffs:  # type: ignore[union-attr]
                 ff.reset_parameters()  # type: ignore[operator]
-        self.readout.reset_parameters()
-        nn.init.xavier_uniform_(self.fc_out.weight)
-        nn.init.zeros_(self.fc_out.bias)
-
-    def expand_distances(self, dist: Tensor) -> Tensor:
-        """Gaussian bond features ``exp(-(d - mu_k)^2 / width^2)``: (E,) -> (E, n_gaussians)."""
-        return gaussian_basis(dist, self.centres, 1.0 / self.config.gaussian_width**2)
 
     def _state(self, batch: Batch) -> Tensor:
         state = getattr(batch, "state", None)
@@ -261,10 +242,9 @@ class MEGNet(CrystalModel):
             return torch.zeros(batch.num_graphs, self.config.state_dim, device=batch.z.device)
         return state.to(torch.float32).view(batch.num_graphs, self.config.state_dim)
 
-    def encode(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
-        """Atom, bond and state features after the last block."""
+    def forward(self, batch: Batch) -> Encoding:
         x = self.atom_ff(self.embedding(batch.z))
-        e = self.bond_ff(self.expand_distances(batch.edge_dist))
+        e = self.bond_ff(self.bond_basis(batch.edge_dist))
         u = self.state_ff(self._state(batch))
         for t, block in enumerate(self.blocks):
             if t == 0:
@@ -276,27 +256,55 @@ class MEGNet(CrystalModel):
             x = x + self.dropout(x1)
             e = e + self.dropout(e1)
             u = u + self.dropout(u1)
-        return x, e, u
-
-    def node_embeddings(self, batch: Batch) -> Tensor:
-        """Atom features after the last block, before the Set2Set readout: (|V|, n2)."""
-        return self.encode(batch)[0]
-
-    def forward(self, batch: Batch) -> Tensor:
-        x, e, u = self.encode(batch)
-        n_graphs = batch.num_graphs
-        edge_batch = batch.batch[batch.edge_index[1]]
-        pooled = torch.cat(
-            (self.atom_set2set(x, batch.batch, n_graphs), self.bond_set2set(e, edge_batch, n_graphs), u), dim=-1
-        )
-        return self.fc_out(self.readout(self.dropout(pooled)))
+        return Encoding(x=x, edge_index=batch.edge_index, edge_attr=e, state=u)
 
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"MEGNet(radius={c.radius}, nblocks={c.nblocks}, n1={c.n1}, n2={c.n2}, n3={c.n3}, "
-            f"embedding_dim={c.embedding_dim}, npass={c.npass}, out_dim={self.out_dim}, task={self.task})"
+            f"MEGNetEncoder(radius={c.radius}, nblocks={c.nblocks}, n1={c.n1}, n2={c.n2}, "
+            f"embedding_dim={c.embedding_dim})"
         )
 
 
-__all__ = ["DenseStack", "MEGNet", "MEGNetBlock", "MEGNetConfig", "ProjectedSet2Set"]
+class MEGNetReadout(GraphReadout):
+    r"""MEGNet's graph readout: Set2Set over atoms and over bonds, with the state, then dense layers.
+
+    .. math::
+        \hat y = W_o\, g(W_2\, g(W_1 [\mathrm{S2S}(\mathbf v) \oplus \mathrm{S2S}(\mathbf e)
+        \oplus \mathbf u] + b_1) + b_2) + b_o
+
+    Shapes:
+        encoding with x (|V|, n2), edge_attr (|E|, n2), state (B, n2) -> (B, out_dim)
+    """
+
+    config: MEGNetConfig
+
+    def build(self, c: MEGNetConfig) -> None:
+        self.dropout = nn.Dropout(c.dropout)
+        self.atom_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
+        self.bond_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
+        self.mlp = DenseStack([2 * self.atom_set2set.out_channels + c.n2, c.n2, c.n3])
+        self.fc_out = nn.Linear(c.n3, self.out_dim)
+
+    def reset_parameters(self) -> None:
+        for m in (self.atom_set2set, self.bond_set2set, self.mlp):
+            m.reset_parameters()
+        nn.init.xavier_uniform_(self.fc_out.weight)
+        nn.init.zeros_(self.fc_out.bias)
+
+    def forward(self, enc: Encoding, batch: Batch) -> Tensor:
+        assert enc.edge_attr is not None and enc.state is not None and enc.edge_index is not None
+        n_graphs = batch.num_graphs
+        edge_batch = batch.batch[enc.edge_index[1]]
+        pooled = torch.cat(
+            (
+                self.atom_set2set(enc.x, batch.batch, n_graphs),
+                self.bond_set2set(enc.edge_attr, edge_batch, n_graphs),
+                enc.state,
+            ),
+            dim=-1,
+        )
+        return self.fc_out(self.mlp(self.dropout(pooled)))  # type: ignore[no-any-return]
+
+
+__all__ = ["DenseStack", "MEGNetBlock", "MEGNetConfig", "MEGNetEncoder", "MEGNetReadout", "ProjectedSet2Set"]

@@ -1,9 +1,11 @@
-"""The model registry: every model behind one small interface.
+"""The model registry: every architecture by name, listed explicitly (importing it registers
+nothing as a side effect and nothing imports it back).
 
-A model class takes ``(config, atom_table, *, out_dim, task)``, its config dataclass has
-``graph_config()`` (which graph the model needs) and ``to_dict()``, and the model has
-``forward(batch) -> (B, out_dim)`` and ``node_embeddings(batch) -> (|V|, F)`` (per-atom outputs
-before pooling, for per-site heads and explanations).
+An architecture is a config dataclass (:class:`~crystalgnn.models.base.ModelConfig`), an encoder
+(:class:`~crystalgnn.models.base.Encoder`) and its published graph-level readout
+(:class:`~crystalgnn.models.base.GraphReadout`). :func:`build_model` composes an encoder with
+that readout (``readout="graph"``) or with an architecture-independent one
+(``"site"``, ``"site-linear"``, :mod:`crystalgnn.models.readouts`).
 """
 
 from __future__ import annotations
@@ -13,63 +15,109 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
+
+from crystalgnn.models.alignn import ALIGNNConfig, ALIGNNEncoder, ALIGNNReadout
+from crystalgnn.models.base import CrystalModel, Encoder, GraphReadout, TaskKind
+from crystalgnn.models.cgcnn import CGCNNConfig, CGCNNEncoder, CGCNNReadout
+from crystalgnn.models.megnet import MEGNetConfig, MEGNetEncoder, MEGNetReadout
+from crystalgnn.models.readouts import READOUT_KINDS, site_readout
+from crystalgnn.models.schnet import SchNetConfig, SchNetEncoder, SchNetReadout
+from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapScaler, SoapMLPReadout
+
+
+def _reset_cgcnn(model: CrystalModel) -> None:
+    """CGCNN's initialisation in the reference order (embedding, head, convolutions, hidden
+    layers), so a seed gives the same initial weights as before the encoder/readout split."""
+    enc, mlp = model.encoder, model.readout.mlp  # type: ignore[union-attr]
+    for m in (enc.embedding, mlp.conv_to_fc, mlp.fc_out, *enc.convs, *mlp.fcs):  # type: ignore[union-attr]
+        m.reset_parameters()
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build one registered model."""
+    """One registered architecture.
+
+    Attributes:
+        name: registry name.
+        config_cls: its config dataclass.
+        encoder_cls: its encoder.
+        readout_cls: its published graph-level readout.
+        description: one line for listings.
+        site_readouts: whether per-atom readouts apply (an encoder with per-atom features).
+        aliases: former option names -> current ones (old configs and checkpoints still load).
+        reset: initialises a freshly built model with the published readout (default: encoder,
+            then readout).
+    """
 
     name: str
-    model_cls: type[nn.Module]
     config_cls: type
+    encoder_cls: type[Encoder]
+    readout_cls: type[GraphReadout]
     description: str
+    site_readouts: bool = True
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+    reset: Callable[[CrystalModel], None] | None = None
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "cgcnn", CGCNNConfig, CGCNNEncoder, CGCNNReadout,
+            "Crystal Graph Convolutional Neural Network (Xie & Grossman 2018)",
+            aliases={"max_num_nbr": "max_neighbors"}, reset=_reset_cgcnn,
+        ),
+        ModelSpec(
+            "megnet", MEGNetConfig, MEGNetEncoder, MEGNetReadout,
+            "MatErials Graph Network with global state (Chen et al. 2019)",
+        ),
+        ModelSpec(
+            "schnet", SchNetConfig, SchNetEncoder, SchNetReadout,
+            "SchNet continuous-filter convolutions on periodic edges (Schütt et al. 2018)",
+            aliases={"cutoff": "radius", "readout": "pooling"},
+        ),
+        ModelSpec(
+            "alignn", ALIGNNConfig, ALIGNNEncoder, ALIGNNReadout,
+            "Atomistic Line Graph Neural Network (Choudhary & DeCost 2021)",
+        ),
+        ModelSpec(
+            "soap-mlp", SoapMLPConfig, SoapScaler, SoapMLPReadout,
+            "SOAP vector (DScribe, inner average) -> CGCNN's post-pooling network",
+            site_readouts=False,
+        ),
+    )
+}  # fmt: skip
 
-
-def register_model(name: str, config_cls: type, description: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding a model to the registry under ``name``."""
-
-    def deco(cls: type[nn.Module]) -> type[nn.Module]:
-        _REGISTRY[name] = ModelSpec(name, cls, config_cls, description)
-        return cls
-
-    return deco
-
-
-def _load_builtin() -> None:
-    # importing the modules registers them
-    from crystalgnn.models import cgcnn  # noqa: F401
-
-    for mod in ("megnet", "schnet", "alignn"):
-        try:
-            __import__(f"crystalgnn.models.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"crystalgnn.models.{mod}":
-                raise
+#: ``model_options`` keys that configure a per-site or site-linear readout, not the encoder
+READOUT_OPTIONS = ("site_head_hidden", "site_head_layers", "site_reduce")
 
 
 def model_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted(REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def split_options(options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model_options`` -> (encoder/architecture options, readout options of :data:`READOUT_OPTIONS`)."""
+    opts = dict(options or {})
+    readout = {k: opts.pop(k) for k in READOUT_OPTIONS if k in opts}
+    return opts, readout
 
 
 def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """The model's config dataclass with published defaults, updated by ``overrides``.
 
-    Raises ``KeyError`` naming unknown keys (typos in a YAML file must not pass silently).
+    Former option names (e.g. CGCNN's ``max_num_nbr``) are accepted; unknown keys raise
+    ``KeyError`` naming them (typos in a YAML file must not pass silently).
     """
     spec = get_spec(name)
-    overrides = dict(overrides or {})
+    overrides = {spec.aliases.get(k, k): v for k, v in dict(overrides or {}).items()}
     fields = {f.name for f in dataclasses.fields(spec.config_cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -77,9 +125,54 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     return spec.config_cls(**overrides)
 
 
-def build_model(name: str, config: Any, atom_table: Tensor, *, out_dim: int, task: str) -> nn.Module:
-    """Instantiate a registered model."""
+def build_model(
+    name: str,
+    config: Any,
+    atom_table: Tensor,
+    *,
+    out_dim: int,
+    task: TaskKind = "regression",
+    readout: str = "graph",
+    readout_options: dict[str, Any] | None = None,
+) -> CrystalModel:
+    """An encoder of architecture ``name`` with a readout.
+
+    Args:
+        name: registry name.
+        config: the architecture's config (dataclass, or dict of its fields).
+        atom_table: (max_Z + 1, F) atom-feature table.
+        out_dim: outputs (per structure, or per site for ``readout="site"``); classes for
+            classification.
+        task: ``"regression"`` or ``"classification"``.
+        readout: ``"graph"`` (the architecture's published pooling and head), ``"site"`` (one
+            prediction per atom) or ``"site-linear"`` (per-atom contributions, pooled).
+        readout_options: for site readouts, ``site_head_hidden`` (default: the config's
+            ``h_fea_len`` or 128), ``site_head_layers`` (default: its ``n_h`` or 1) and
+            ``site_reduce`` (``mean``, default, or ``sum``).
+    """
     spec = get_spec(name)
     if isinstance(config, dict):
         config = make_config(name, config)
-    return spec.model_cls(config, atom_table, out_dim=out_dim, task=task)
+    encoder = spec.encoder_cls(config, atom_table, reset=False)
+    if readout == "graph":
+        head: Any = spec.readout_cls(config, encoder.out_channels, out_dim=out_dim, task=task, reset=False)
+    elif readout in READOUT_KINDS:
+        if not spec.site_readouts:
+            raise ValueError(f"model {name!r} has no per-atom features: only --readout graph applies")
+        ro = dict(readout_options or {})
+        head = site_readout(
+            readout,
+            encoder.out_channels,
+            out_dim=out_dim,
+            hidden=int(ro.get("site_head_hidden", getattr(config, "h_fea_len", 128))),
+            n_h=int(ro.get("site_head_layers", getattr(config, "n_h", 1))),
+            reduce=str(ro.get("site_reduce", "mean")),
+        )
+    else:
+        raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUT_KINDS)}")
+    model = CrystalModel(name, encoder, head, task=task)
+    if spec.reset is not None and readout == "graph":
+        spec.reset(model)
+    else:
+        model.reset_parameters()
+    return model

@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock, ShiftedSoftplus
+from torch_geometric.nn.models.schnet import InteractionBlock, ShiftedSoftplus
 from torch_geometric.utils import scatter
 
-from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.layers import CrystalModel, ModelConfig
-from crystalgnn.models.registry import register_model
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.basis import GaussianBasis
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,11 @@ class SchNetConfig(ModelConfig):
         num_gaussians: radial basis size; centres evenly spaced in [0, cutoff] (51 = every 0.1 Å
             up to 5 Å, the paper's spacing; width as PyG's ``GaussianSmearing``,
             gamma = 0.5 / spacing^2).
-        cutoff: neighbour cutoff and cosine-cutoff radius (Å) (5).
+        radius: neighbour cutoff and cosine-cutoff radius (Å) (5; formerly ``cutoff``).
         max_neighbors: optional cap on neighbours per atom (``None``: every neighbour within
             the cutoff, as the paper; a cap makes the model discontinuous when the neighbour
             ranking changes).
-        readout: ``"mean"`` over atoms (intensive targets: per-atom energies, gaps) or
+        pooling: ``"mean"`` over atoms (intensive targets: per-atom energies, gaps) or
             ``"sum"`` (extensive targets).
     """
 
@@ -49,17 +49,13 @@ class SchNetConfig(ModelConfig):
     num_filters: int = 64
     num_interactions: int = 6
     num_gaussians: int = 51
-    cutoff: float = 5.0
+    radius: float = 5.0
     max_neighbors: int | None = None
-    readout: Literal["mean", "sum"] = "mean"
-
-    def graph_config(self) -> GraphConfig:
-        return GraphConfig(radius=self.cutoff, max_neighbors=self.max_neighbors)
+    pooling: Literal["mean", "sum"] = "mean"
 
 
-@register_model("schnet", SchNetConfig, "SchNet continuous-filter convolutions on periodic edges (Schütt et al. 2018)")
-class SchNet(CrystalModel):
-    r"""SchNet for graph-level properties of crystals.
+class SchNetEncoder(Encoder):
+    r"""SchNet's encoder: an element embedding, then T interaction blocks with residuals.
 
     .. math::
         \mathbf x_i^{(0)} = \mathbf a_{Z_i}, \qquad
@@ -68,66 +64,72 @@ class SchNet(CrystalModel):
         \mathrm{cfconv}: \ \mathbf m_i = \sum_{j} \mathbf x_j W_1 \odot
             \mathrm{FGN}\big(\mathbf e_k(d_{ij})\big)\,\tfrac12\big(\cos(\pi d_{ij}/r_c)+1\big)
 
-        \hat y = \frac{1}{|V|}\sum_i W_o\, g(W_h \mathbf x_i^{(T)} + b_h) + b_o
-
     with :math:`\mathbf e_k(d) = \exp(-\gamma (d - \mu_k)^2)` the Gaussian basis, FGN the
-    filter-generating network (dense, shifted softplus :math:`g`, dense), the sum over every
-    periodic neighbour image within :math:`r_c`, and the atom-wise output network (F -> F/2 ->
-    out) pooled by ``readout`` (mean, or sum for extensive targets).
-
-    Args:
-        config: hyper-parameters.
-        atom_table: (max_Z + 1, F) atom-feature table; SchNet embeds Z itself, so the table
-            only sets the vocabulary and the supported elements.
-        out_dim: regression targets, or classes for classification (logits).
-        task: ``"regression"`` or ``"classification"``.
+    filter-generating network (dense, shifted softplus, dense) and the sum over every periodic
+    neighbour image within :math:`r_c`. The atom table only sets the vocabulary.
 
     Shapes:
-        batch with ``z``, ``edge_index``, ``edge_dist``, ``batch`` -> (B, out_dim)
+        batch with ``z``, ``edge_index``, ``edge_dist``, ``batch`` -> x (|V|, hidden_channels)
     """
 
     config: SchNetConfig
 
     def build(self, c: SchNetConfig) -> None:
         self.embedding = nn.Embedding(self.atom_features.table.shape[0], c.hidden_channels)
-        self.distance_expansion = GaussianSmearing(0.0, c.cutoff, c.num_gaussians)
+        centres = torch.linspace(0.0, c.radius, c.num_gaussians)
+        self.distance_expansion = GaussianBasis(centres, 0.5 / float(centres[1] - centres[0]) ** 2)
         self.interactions = nn.ModuleList(
-            InteractionBlock(c.hidden_channels, c.num_gaussians, c.num_filters, c.cutoff)
+            InteractionBlock(c.hidden_channels, c.num_gaussians, c.num_filters, c.radius)
             for _ in range(c.num_interactions)
         )
-        self.lin1 = nn.Linear(c.hidden_channels, c.hidden_channels // 2)
-        self.act = ShiftedSoftplus()
-        self.lin2 = nn.Linear(c.hidden_channels // 2, self.out_dim)
+        self.out_channels = c.hidden_channels
 
     def reset_parameters(self) -> None:
         self.embedding.reset_parameters()
         for block in self.interactions:
-            block.reset_parameters()
-        for lin in (self.lin1, self.lin2):
-            nn.init.xavier_uniform_(lin.weight)
-            nn.init.zeros_(lin.bias)
+            block.reset_parameters()  # type: ignore[operator]
 
-    def node_embeddings(self, batch: Batch) -> Tensor:
-        """Atom features after the interaction blocks: (|V|, hidden_channels)."""
+    def forward(self, batch: Batch) -> Encoding:
         h = self.embedding(batch.z)
         dist = batch.edge_dist
         edge_attr = self.distance_expansion(dist)
         for block in self.interactions:
             h = h + block(h, batch.edge_index, dist, edge_attr)
-        return h
-
-    def forward(self, batch: Batch) -> Tensor:
-        h = self.node_embeddings(batch)
-        out = self.lin2(self.act(self.lin1(h)))
-        return scatter(out, batch.batch, dim=0, dim_size=batch.num_graphs, reduce=self.config.readout)
+        return Encoding(x=h)
 
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"SchNet(hidden_channels={c.hidden_channels}, num_filters={c.num_filters}, "
-            f"num_interactions={c.num_interactions}, num_gaussians={c.num_gaussians}, cutoff={c.cutoff}, "
-            f"readout={c.readout}, out_dim={self.out_dim}, task={self.task})"
+            f"SchNetEncoder(hidden_channels={c.hidden_channels}, num_filters={c.num_filters}, "
+            f"num_interactions={c.num_interactions}, num_gaussians={c.num_gaussians}, radius={c.radius})"
         )
 
 
-__all__ = ["SchNet", "SchNetConfig"]
+class SchNetReadout(GraphReadout):
+    r"""SchNet's atom-wise output network, pooled: :math:`\hat y = \mathrm{pool}_i\, W_o\, g(W_h \mathbf x_i + b_h) + b_o`.
+
+    F -> F/2 -> out with the shifted softplus :math:`g`; ``pooling`` mean (intensive targets) or
+    sum (extensive ones).
+
+    Shapes:
+        encoding with x (|V|, F) -> (B, out_dim)
+    """
+
+    config: SchNetConfig
+
+    def build(self, c: SchNetConfig) -> None:
+        self.lin1 = nn.Linear(self.in_channels, self.in_channels // 2)
+        self.act = ShiftedSoftplus()
+        self.lin2 = nn.Linear(self.in_channels // 2, self.out_dim)
+
+    def reset_parameters(self) -> None:
+        for lin in (self.lin1, self.lin2):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, enc: Encoding, batch: Batch) -> Tensor:
+        out = self.lin2(self.act(self.lin1(enc.x)))
+        return scatter(out, batch.batch, dim=0, dim_size=batch.num_graphs, reduce=self.config.pooling)
+
+
+__all__ = ["SchNetConfig", "SchNetEncoder", "SchNetReadout"]

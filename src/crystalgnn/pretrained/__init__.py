@@ -107,7 +107,7 @@ def predict_examples(show_progress: bool = False) -> Any:
 
     from crystalgnn.data.examples import examples_dir
     from crystalgnn.data.readers import load_source
-    from crystalgnn.evaluation.predict import Predictor
+    from crystalgnn.prediction import Predictor
     from crystalgnn.graphs.builder import build_graph_list
 
     ds = load_source(str(examples_dir()), show_progress=show_progress)

@@ -73,6 +73,9 @@ class TrainConfig:
         "| site-linear (a per-atom scalar whose mean/sum is the prediction)",
         choices=READOUTS,
     )
+    init_from: str | None = option(
+        None, "start from this checkpoint's weights (matching names and shapes)", metavar="CHECKPOINT"
+    )
     task: str = option("auto", "auto: classification for 0/1 'class' targets, else regression", choices=TASKS)
     subset: int | None = option(None, "train on a seeded random subset of this many structures")
     subset_seed: int = option(0, "seed of --subset")
@@ -204,13 +207,19 @@ class TrainConfig:
             raise ValueError(f"--devices must be a number >= 1 or auto (got {self.devices!r})")
         if self.readout == "site" and not self.site_target:
             raise ValueError("--readout site needs --site-target NAME")
+        if self.site_target and self.targets:
+            raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
+        if self.site_target and self.task not in ("auto", "regression"):
+            raise ValueError("per-site training is regression only")
+        if self.site_target and self.graphs_on_disk:
+            raise ValueError("--graphs-on-disk is for graph-level targets; per-site runs keep their graphs in memory")
         for k in self.model_options:
             if not isinstance(k, str) or not k:
                 raise ValueError(f"--model-option keys must be names (got {k!r})")
         if not self.source:
             raise ValueError("no SOURCE given (argument or 'source:' in the config)")
         if not self.targets and not self.site_target:
-            raise ValueError("no target given (--target NAME, or --site-target NAME for per-site models)")
+            raise ValueError("no target given (--target NAME, or --site-target NAME for per-site labels)")
         return self
 
     def check_accelerator(self) -> None:
@@ -243,7 +252,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result
-    RESUME_FREE = ("progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk")
+    RESUME_FREE = ("epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk")
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}

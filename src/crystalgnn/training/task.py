@@ -1,8 +1,10 @@
-"""The Lightning module: one model + its task (regression with a normaliser, or classification).
+"""The one Lightning module: any registered encoder + readout, trained on the run's target spec.
 
-Everything needed to rebuild the network is a plain hyper-parameter (model name and config,
-graph config, targets, units, normaliser, atom-feature table in the ``state_dict``), so
-``CrystalTask.load_from_checkpoint(path)`` alone restores a working predictor.
+Graph- and site-level targets, regression (normalised, masked losses) and classification
+(cross-entropy) go through the same steps; everything needed to rebuild the network is a plain
+hyper-parameter (model name and config, readout, graph config, target spec, optimiser; the
+atom-feature table is in the ``state_dict``), so a checkpoint alone restores a working predictor
+(:func:`crystalgnn.training.checkpoints.task_from_checkpoint`).
 """
 
 from __future__ import annotations
@@ -15,29 +17,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from crystalgnn import __version__
-from crystalgnn.evaluation.metrics import classification_metrics
+from crystalgnn._version import __version__
+from crystalgnn.metrics import classification_metrics
 from crystalgnn.models.registry import build_model
 from crystalgnn.training.losses import masked_regression_loss
+from crystalgnn.training.targets import TargetSpec
 
-FORMAT_VERSION = 1
+#: the checkpoint layout this release writes (1: before the encoder/readout split)
+FORMAT_VERSION = 2
 
 
 class CrystalTask(L.LightningModule):
-    """Trains and runs any registered model on graph-level targets.
+    """Trains and runs any registered model on graph- or site-level targets.
 
     Args:
         model_name: registry name (``cgcnn``, ``megnet``, ...).
         model_config: the model's config as a dict.
         graph_config: the graph builder's config as a dict.
-        targets: target names (several for multi-target regression).
-        task: ``"regression"`` or ``"classification"``.
-        units: target -> unit.
-        normalizer: ``{"mean": [...], "std": [...]}`` of the training targets (regression).
+        target: the :class:`~crystalgnn.training.targets.TargetSpec` as a dict.
+        readout: ``graph``, ``site`` or ``site-linear`` (:func:`crystalgnn.models.registry.build_model`).
+        readout_options: options of a site readout (head width, layers, reduction).
         optim: optimiser/scheduler options (see :class:`~crystalgnn.training.config.TrainConfig`).
         atom_table: (max_Z + 1, F) atom-feature table; stored in the ``state_dict``.
-        featurizer: name of the atom-feature table (for reports).
+        featurizer: name of the atom-feature table, or ``soap`` (for reports).
         seed: reseeds the global RNG at each epoch start, so dropout is reproducible on resume.
+        extra: free-form provenance (source, training-set size, import origin, ...).
     """
 
     def __init__(
@@ -45,67 +49,81 @@ class CrystalTask(L.LightningModule):
         model_name: str,
         model_config: dict[str, Any],
         graph_config: dict[str, Any],
-        targets: list[str],
-        task: str = "regression",
-        units: dict[str, str] | None = None,
-        normalizer: dict[str, list[float]] | None = None,
+        target: dict[str, Any],
+        readout: str = "graph",
+        readout_options: dict[str, Any] | None = None,
         optim: dict[str, Any] | None = None,
         atom_table: Any = None,
         featurizer: str = "cgcnn",
         seed: int = 0,
-        n_classes: int = 2,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["atom_table"])
+        self.spec = TargetSpec.from_dict(dict(target))
         if atom_table is None:  # rebuilt from a checkpoint: the state_dict fills the table in
             from crystalgnn.graphs.atom_features import AtomFeaturizer
 
             atom_table = torch.tensor(AtomFeaturizer.cgcnn().matrix())
-        out_dim = n_classes if task == "classification" else len(targets)
-        self.model = build_model(model_name, model_config, torch.as_tensor(atom_table), out_dim=out_dim, task=task)
-        norm = normalizer or {"mean": [0.0] * len(targets), "std": [1.0] * len(targets)}
-        self.register_buffer("y_mean", torch.tensor(norm["mean"], dtype=torch.float32))
-        self.register_buffer("y_std", torch.tensor(norm["std"], dtype=torch.float32))
+        if self.spec.level == "site" and readout != "site":
+            raise ValueError("per-site targets need --readout site")
+        if self.spec.level == "graph" and readout == "site":
+            raise ValueError("--readout site predicts one value per atom: give a per-site target (--site-target)")
+        self.model = build_model(
+            model_name,
+            model_config,
+            torch.as_tensor(atom_table),
+            out_dim=self.spec.out_dim,
+            task=self.spec.kind,  # type: ignore[arg-type]
+            readout=readout,
+            readout_options=readout_options,
+        )
+        self.register_buffer("y_mean", torch.tensor(self.spec.mean, dtype=torch.float32))
+        self.register_buffer("y_std", torch.tensor(self.spec.std, dtype=torch.float32))
         self._val_outputs: list[tuple[Tensor, Tensor]] = []
 
     # ---------------------------------------------------------------- inference
     @property
     def is_classification(self) -> bool:
-        return self.hparams.task == "classification"
+        return self.spec.kind == "classification"
 
     def forward(self, batch: Any) -> Tensor:
-        """Regression: de-normalised predictions (B, T). Classification: P(class) (B, C)."""
+        """Regression: de-normalised predictions, (B, T) or per site (|V|, 1).
+        Classification: P(class) (B, C)."""
         out = self.model(batch)
         if self.is_classification:
             return torch.softmax(out, dim=-1)
         return out * self.y_std + self.y_mean
 
     def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return self.model.n_parameters()
 
     # ---------------------------------------------------------------- training
-    def _loss(self, batch: Any) -> tuple[Tensor, Tensor]:
+    def _labels(self, batch: Any) -> Tensor:
+        return batch.site_y.unsqueeze(-1) if self.spec.level == "site" else batch.y
+
+    def _loss(self, batch: Any) -> tuple[Tensor, Tensor, int]:
         out = self.model(batch)
-        y = batch.y
+        y = self._labels(batch)
         if self.is_classification:
-            return F.cross_entropy(out, y[:, 0].long()), out
-        loss, _ = masked_regression_loss(out, (y - self.y_mean) / self.y_std, (self.hparams.optim or {}).get("loss", "mse"))
-        return loss, out
+            return F.cross_entropy(out, y[:, 0].long()), out, int(batch.num_graphs)
+        loss, n = masked_regression_loss(out, (y - self.y_mean) / self.y_std, (self.hparams.optim or {}).get("loss", "mse"))
+        size = int(batch.num_graphs) if self.spec.level == "graph" else max(int(n), 1)
+        return loss, out, size
 
     def on_train_epoch_start(self) -> None:
         torch.manual_seed(int(self.hparams.seed) * 100003 + self.current_epoch)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss, _ = self._loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch.num_graphs, prog_bar=True)
+        loss, _, size = self._loss(batch)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=size, prog_bar=True)
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        loss, out = self._loss(batch)
-        self.log("val_loss", loss, on_epoch=True, batch_size=batch.num_graphs)
+        loss, out, size = self._loss(batch)
+        self.log("val_loss", loss, on_epoch=True, batch_size=size)
         pred = torch.softmax(out, -1)[:, 1] if self.is_classification else out * self.y_std + self.y_mean
-        self._val_outputs.append((pred.detach(), batch.y.detach()))
+        self._val_outputs.append((pred.detach(), self._labels(batch).detach()))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
@@ -127,7 +145,8 @@ class CrystalTask(L.LightningModule):
     def configure_optimizers(self) -> Any:
         from crystalgnn.training.optim import make_optimizer
 
-        return make_optimizer(self.model.parameters(), self.hparams.optim or {}, self.trainer)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return make_optimizer(params, self.hparams.optim or {}, self.trainer)
 
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -135,8 +154,7 @@ class CrystalTask(L.LightningModule):
         checkpoint["crystalgnn_format_version"] = FORMAT_VERSION
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        fmt = checkpoint.get("crystalgnn_format_version")
-        if fmt is not None and fmt > FORMAT_VERSION:
-            raise ValueError(
-                f"checkpoint format {fmt} is newer than this crystalgnn ({__version__}, format {FORMAT_VERSION})"
-            )
+        """Resuming a run: check the format and bring a checkpoint of format 1 up to date."""
+        from crystalgnn.training.checkpoints import migrate
+
+        checkpoint.update(migrate(checkpoint))

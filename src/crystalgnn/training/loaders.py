@@ -1,4 +1,5 @@
-"""From a dataset to batches: graphs with targets attached, seeded loaders, the normaliser."""
+"""Batches for training and prediction: seeded per-epoch shuffling, in-memory graphs or graphs
+read from the cache per batch."""
 
 from __future__ import annotations
 
@@ -29,18 +30,6 @@ class EpochSeededSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
-
-
-def attach_targets(graphs: Sequence[Data] | CachedGraphs, y: np.ndarray) -> list[Data] | CachedGraphs:
-    """Set ``g.y`` (1, T) float32 and ``g.idx`` (position in the dataset) on each graph
-    (graphs on disk get them as they are read)."""
-    y = np.asarray(y, dtype=np.float32).reshape(len(graphs), -1)
-    if isinstance(graphs, CachedGraphs):
-        return CachedGraphs(graphs.cache, graphs.keys, y)
-    for i, g in enumerate(graphs):
-        g.y = torch.from_numpy(y[i : i + 1].copy())
-        g.idx = torch.tensor([i])
-    return list(graphs)
 
 
 def select_graphs(graphs: Sequence[Data] | CachedGraphs, idx: Sequence[int] | np.ndarray) -> list[Data] | CachedGraphs:
@@ -84,12 +73,3 @@ class _BatchReader(torch.utils.data.Dataset):
 
 def _as_is(batch: Batch) -> Batch:
     return batch
-
-
-def fit_normalizer(y_train: np.ndarray) -> dict[str, list[float]]:
-    """Mean and standard deviation of each training target (NaN-aware; std 1 if constant)."""
-    y = np.asarray(y_train, dtype=float).reshape(len(y_train), -1)
-    mean = np.nanmean(y, axis=0)
-    std = np.nanstd(y, axis=0)
-    std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
-    return {"mean": [float(m) for m in mean], "std": [float(s) for s in std]}

@@ -1,6 +1,9 @@
-"""Metrics: MAE, RMSE, R^2 for regression; accuracy, ROC-AUC, precision, recall, F1 for classes."""
+"""Metrics: MAE, RMSE, R^2 for regression; accuracy, ROC-AUC, precision, recall, F1 for classes;
+per-site metrics overall and per element (tables with a row per site)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -41,3 +44,41 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: floa
     }
     out["roc_auc"] = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
     return out
+
+
+def site_metrics(df: Any) -> dict[str, Any]:
+    """MAE/RMSE/R² over labelled sites, with the number of unlabelled sites and structures."""
+    t = df["target"].to_numpy(dtype=float)
+    m: dict[str, Any] = regression_metrics(t, df["prediction"].to_numpy(dtype=float))
+    m["n_sites"] = int(len(df))
+    m["n_unlabelled"] = int((~np.isfinite(t)).sum())
+    m["n_structures"] = int(df["id"].nunique())
+    return m
+
+
+def per_element_metrics(df: Any) -> Any:
+    """A table (one row per element, most sites first): element, n, n_unlabelled, mae, rmse, r2,
+    mean_target, mean_prediction."""
+    import pandas as pd
+
+    rows = []
+    for el, g in df.groupby("element", sort=False):
+        t = g["target"].to_numpy(dtype=float)
+        p = g["prediction"].to_numpy(dtype=float)
+        m = regression_metrics(t, p)
+        ok = np.isfinite(t)
+        rows.append(
+            {
+                "element": el,
+                "n": m["n"],
+                "n_unlabelled": int((~ok).sum()),
+                "mae": m["mae"],
+                "rmse": m["rmse"],
+                "r2": m["r2"],
+                "mean_target": float(t[ok].mean()) if ok.any() else float("nan"),
+                "mean_prediction": float(p[ok].mean()) if ok.any() else float("nan"),
+            }
+        )
+    cols = ["element", "n", "n_unlabelled", "mae", "rmse", "r2", "mean_target", "mean_prediction"]
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["n", "element"], ascending=[False, True]).reset_index(drop=True)

@@ -24,6 +24,8 @@ import torch
 
 from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.models.cgcnn import CGCNNConfig
+from crystalgnn.training.checkpoints import save_task, v1_graph_key
+from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
 
 #: what each published file predicts (name -> (target, unit))
@@ -92,7 +94,7 @@ def import_cgcnn_task(path: str | Path, atom_init: str | Path | None = None) -> 
         n_conv=int(args.get("n_conv", 3)),
         n_h=int(args.get("n_h", 1)),
         radius=8.0,
-        max_num_nbr=12,
+        max_neighbors=12,
         step=0.2,
         pad_to_max_neighbors=True,
     )
@@ -108,21 +110,25 @@ def import_cgcnn_task(path: str | Path, atom_init: str | Path | None = None) -> 
     stem = path.name.removesuffix(".pth.tar")
     target, unit = ORIGINAL_TARGETS.get(stem, ("target", ""))
     norm = ckpt.get("normalizer") or {"mean": 0.0, "std": 1.0}
+    if task_kind == "regression":
+        spec = TargetSpec([target], "graph", task_kind, {target: unit}, [float(norm["mean"])], [float(norm["std"])])
+    else:
+        spec = TargetSpec([target], "graph", task_kind, {target: unit})
     task = CrystalTask(
         model_name="cgcnn",
         model_config=config.to_dict(),
         graph_config=config.graph_config().to_dict(),
-        targets=[target],
-        task=task_kind,
-        units={target: unit},
-        normalizer={"mean": [float(norm["mean"])], "std": [float(norm["std"])]} if task_kind == "regression" else None,
+        target=spec.to_dict(),
         atom_table=torch.tensor(feat.matrix()),
         featurizer=str(init) if init else "cgcnn",
         extra={"imported_from": str(path), "original_args": {k: str(v) for k, v in args.items()}},
     )
-    mapped = {f"model.{k}": v for k, v in state.items()}
+    # the reference's layer names are format 1's: embedding/convs -> encoder, the head -> readout
+    mapped = {v1_graph_key("cgcnn", f"model.{k}"): v for k, v in state.items()}
     missing, unexpected = task.load_state_dict(mapped, strict=False)
-    missing = [m for m in missing if m not in ("model.atom_features.table", "model.expansion.centres", "y_mean", "y_std")]
+    missing = [
+        m for m in missing if m not in ("model.encoder.atom_features.table", "model.encoder.expansion.centres", "y_mean", "y_std")
+    ]
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not match CGCNN (missing {missing[:4]}, unexpected {unexpected[:4]})")
     return task.eval()
@@ -130,15 +136,4 @@ def import_cgcnn_task(path: str | Path, atom_init: str | Path | None = None) -> 
 
 def save_imported(path: str | Path, out: str | Path, atom_init: str | Path | None = None) -> Path:
     """Convert an original checkpoint to a crystalgnn ``.ckpt`` (loadable by ``predict``)."""
-    task = import_cgcnn_task(path, atom_init)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "state_dict": task.state_dict(),
-            "hyper_parameters": dict(task.hparams),
-            "crystalgnn_format_version": 1,
-        },
-        str(out),
-    )
-    return out
+    return save_task(import_cgcnn_task(path, atom_init), out)

@@ -1,0 +1,96 @@
+"""Reports from plain data: metrics, ``predictions.csv`` and figures for a model's predictions on
+labelled entries (``crystalgnn evaluate``), and the figures of a finished training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crystalgnn.data.dataset import CrystalDataset
+from crystalgnn.evaluation.plots import parity_plot, roc_plot, training_curve_plot
+from crystalgnn.metrics import classification_metrics, regression_metrics
+
+
+def write_report(
+    out_dir: Path,
+    ds: CrystalDataset,
+    idx: np.ndarray,
+    values: np.ndarray,
+    *,
+    kind: str,
+    targets: list[str],
+    units: dict[str, str],
+    prefix: str = "test",
+) -> dict[str, Any]:
+    """Metrics + predictions.csv + parity/ROC plot for entries ``idx`` of ``ds``.
+
+    Args:
+        values: (N, T) regression values or (N,) P(class 1), one row per entry of ``idx``.
+        kind: ``"regression"`` or ``"classification"``.
+        targets, units: the predicted targets (labels read from ``ds.targets``) and units.
+    """
+    import pandas as pd
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = [ds.ids[i] for i in idx]
+    metrics: dict[str, Any] = {}
+    df = pd.DataFrame({"id": ids})
+    if kind == "classification":
+        t = targets[0]
+        y = ds.targets[t][idx]
+        df["target"], df["prediction"] = y, values
+        metrics[prefix] = classification_metrics(y, values)
+        roc_plot(y, values, out_dir / "roc.png", label=t)
+    else:
+        per = {}
+        for k, t in enumerate(targets):
+            y = ds.targets[t][idx]
+            sfx = "" if len(targets) == 1 else f"_{t}"
+            df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
+            per[t] = regression_metrics(y, values[:, k])
+            parity_plot(y, values[:, k], out_dir / f"parity{sfx}.png", label=t, unit=units.get(t, ""))
+        metrics[prefix] = per[targets[0]] if len(per) == 1 else per
+    df.to_csv(out_dir / "predictions.csv", index=False)
+    return metrics
+
+
+def run_figures(run_dir: str | Path) -> list[Path]:
+    """The figures of a finished run folder, from its ``predictions.csv``, ``metrics.json`` and
+    ``log/metrics.csv``: ``training.png``, and ``parity*.png`` / ``roc.png`` (per-site runs: the
+    per-site report's figures). A figure that fails is skipped, never failing the run."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    made: list[Path] = []
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    units = dict(metrics.get("units") or {})
+    targets = list(metrics.get("targets") or [])
+    try:
+        p = training_curve_plot(run_dir / "log" / "metrics.csv", run_dir / "training.png")
+        made += [p] if p else []
+    except Exception:  # a figure must never fail a finished run
+        pass
+    preds = run_dir / "predictions.csv"
+    if not preds.is_file() or not targets:
+        return made
+    df = pd.read_csv(preds)
+    try:
+        if metrics.get("level") == "site":
+            from crystalgnn.evaluation.site_report import site_figures
+
+            made += site_figures(run_dir, df, target=targets[0], unit=units.get(targets[0], ""))
+        elif metrics.get("task") == "classification":
+            made.append(roc_plot(df["target"].to_numpy(), df["prediction"].to_numpy(), run_dir / "roc.png", label=targets[0]))
+        else:
+            for t in targets:
+                sfx = "" if len(targets) == 1 else f"_{t}"
+                made.append(
+                    parity_plot(df["target" + sfx].to_numpy(), df["prediction" + sfx].to_numpy(),
+                                run_dir / f"parity{sfx}.png", label=t, unit=units.get(t, ""))  # fmt: skip
+                )
+    except Exception:
+        pass
+    return made

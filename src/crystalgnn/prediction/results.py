@@ -1,0 +1,145 @@
+"""Prediction results: one value per structure (:class:`Predictions`) or per site
+(:class:`SitePredictions`), as tables and as structures carrying the predictions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crystalgnn.data.dataset import CrystalDataset, Rejection
+
+
+@dataclass
+class Predictions:
+    """Predictions for the structures of a dataset that could be turned into graphs."""
+
+    ids: list[str]
+    values: np.ndarray  # (N, T) regression values, or (N,) P(class 1)
+    targets: list[str]
+    units: dict[str, str]
+    task: str
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def to_frame(self, dataset: CrystalDataset | None = None) -> Any:
+        """A table: id, formula, then target/prediction columns (target where labels exist)."""
+        import pandas as pd
+
+        df = pd.DataFrame({"id": self.ids})
+        idx = dataset.index_of(self.ids) if dataset is not None else None
+        if dataset is not None and idx is not None:
+            df["formula"] = [dataset.structures[i].composition.reduced_formula for i in idx]
+        if self.task == "classification":
+            name = self.targets[0]
+            if dataset is not None and name in dataset.targets and idx is not None:
+                df["target"] = dataset.targets[name][idx]
+            df["prediction"] = self.values
+        else:
+            for k, name in enumerate(self.targets):
+                suffix = "" if len(self.targets) == 1 else f"_{name}"
+                if dataset is not None and name in dataset.targets and idx is not None:
+                    df["target" + suffix] = dataset.targets[name][idx]
+                df["prediction" + suffix] = self.values[:, k]
+        return df
+
+
+@dataclass
+class SitePredictions:
+    """One prediction per site for each structure that could be turned into a graph."""
+
+    ids: list[str]
+    values: list[np.ndarray]  # one (n_sites,) array per structure
+    site_target: str
+    units: dict[str, str]
+    rejected: list[Rejection] = field(default_factory=list)
+    task: str = "site"
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.site_target]
+
+    def to_frame(self, dataset: CrystalDataset | None = None, target: str | None = None) -> Any:
+        """id, site_index, element, [target,] prediction: one row per site.
+
+        ``target`` (default: the model's target) is added when ``dataset`` holds it or can
+        derive it (``abs_X``); missing labels are NaN.
+        """
+        import pandas as pd
+
+        name = target or self.site_target
+        rows_id, rows_k, rows_el, rows_t = [], [], [], []
+        truth = None
+        if dataset is not None:
+            from crystalgnn.data.targets import ensure_targets
+
+            try:
+                ensure_targets(dataset, [name])
+            except KeyError:
+                pass
+            truth = dataset.site_targets.get(name)
+        pos = {k: i for i, k in enumerate(dataset.ids)} if dataset is not None else {}
+        for sid, vals in zip(self.ids, self.values, strict=True):
+            n = len(vals)
+            rows_id += [sid] * n
+            rows_k += list(range(n))
+            if dataset is not None:
+                s = dataset.structures[pos[sid]]
+                rows_el += [site.specie.symbol for site in s]
+                if truth is not None:
+                    t = truth[pos[sid]]
+                    rows_t.append(np.full(n, np.nan) if t is None else np.asarray(t, dtype=float))
+        df = pd.DataFrame({"id": rows_id, "site_index": rows_k})
+        if rows_el:
+            df["element"] = rows_el
+        if truth is not None:
+            df["target"] = np.concatenate(rows_t) if rows_t else np.zeros(0)
+        df["prediction"] = np.concatenate(self.values) if self.values else np.zeros(0)
+        return df
+
+    def property_name(self) -> str:
+        return f"predicted_{self.site_target}"
+
+    def to_structures(self, dataset: CrystalDataset) -> list[Any]:
+        """Copies of the structures with the predictions as the site property ``predicted_<target>``."""
+        pos = {k: i for i, k in enumerate(dataset.ids)}
+        out = []
+        for sid, vals in zip(self.ids, self.values, strict=True):
+            s = dataset.structures[pos[sid]].copy()
+            s.add_site_property(self.property_name(), [float(v) for v in vals])
+            out.append(s)
+        return out
+
+    def write_structures(self, dataset: CrystalDataset, out_dir: str | Path) -> list[Path]:
+        """Write ``<id>.json`` (``Structure.to``) and ``<id>.cif`` (prediction as an
+        ``_atom_site_predicted_<target>`` column of the atom-site loop) per structure."""
+        from pymatgen.io.cif import CifWriter
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        prop = self.property_name()
+        for sid, s in zip(self.ids, self.to_structures(dataset), strict=True):
+            stem = _safe_name(sid)
+            jpath = out_dir / f"{stem}.json"
+            s.to(filename=str(jpath))
+            bare = s.copy()
+            for k in list(bare.site_properties):
+                if k != prop:
+                    bare.remove_site_property(k)
+            cpath = out_dir / f"{stem}.cif"
+            CifWriter(bare, write_site_properties=True).write_file(str(cpath))
+            written += [jpath, cpath]
+        (out_dir / "site_property.json").write_text(
+            json.dumps({"site_property": prop, "unit": self.units.get(self.site_target, ""), "n_structures": len(self.ids)})
+        )
+        return written
+
+
+def _safe_name(s: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(s))
+    return keep or "structure"
+
+
