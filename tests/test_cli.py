@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tinydata import CGCNN_PRETRAINED, perovskite_rows, write_cif_folder, write_jsonl
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
+from tinydata import CGCNN_PRETRAINED, perovskite_rows, write_cif_folder, write_jsonl
 
 runner = CliRunner()
 
@@ -128,9 +128,7 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
     test_preds = pd.read_csv(run / "predictions.csv")
     merged = test_preds.merge(preds, on="id", suffixes=("_run", "_eval"))
     assert len(merged) == len(test_preds) == 8
-    pd.testing.assert_series_equal(
-        merged["prediction_run"], merged["prediction_eval"], check_names=False, rtol=1e-6
-    )
+    pd.testing.assert_series_equal(merged["prediction_run"], merged["prediction_eval"], check_names=False, rtol=1e-6)
 
     # predict on a folder of CIF files (one unreadable): CSV with id and prediction
     out = tmp_path / "pred.csv"
@@ -170,7 +168,8 @@ def test_import_cgcnn(tmp_path, files) -> None:
     assert r.exit_code == 0, r.output
     assert "wrote" in text
     ckpt = torch.load(str(out), map_location="cpu", weights_only=True)
-    assert ckpt["hyper_parameters"]["targets"] == ["band_gap"]
+    hp = ckpt["hyper_parameters"]
+    assert (hp["target"]["names"] if "target" in hp else hp["targets"]) == ["band_gap"]
     r, _ = invoke("predict", out, files["good"], "-o", tmp_path / "bg.csv")
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "bg.csv")

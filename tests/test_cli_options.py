@@ -84,6 +84,7 @@ def test_version() -> None:
         (["--early-stopping", "0"], "--early-stopping must be >= 1"),
         (["--lr-milestones", "a,b"], "--lr-milestones takes comma-separated integers"),
         (["-m", "novalue"], "--model-option takes KEY=VALUE"),
+        (["--site-target", "magmom"], "not both"),
     ],
 )
 def test_bad_option_is_one_line_usage_error(args: list[str], needle: str, tmp_path: Path) -> None:
@@ -106,7 +107,9 @@ def test_missing_target_is_fast_and_imports_no_heavy_library() -> None:
         capture_output=True, text=True, timeout=120, env=ENV,
     )  # fmt: skip
     assert p.returncode == 2 and "no target given" in p.stderr
-    imported = {ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if ln.startswith("import time:")}
+    imported = {
+        ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if ln.startswith("import time:")
+    }
     assert not imported & {"torch", "lightning", "pytorch_lightning", "pandas", "pymatgen", "torch_geometric", "numpy"}
 
 
@@ -200,19 +203,21 @@ def test_precedence_defaults_recipe_file_flags(tmp_path: Path) -> None:
 
 def test_existing_flag_names(tmp_path: Path) -> None:
     cfg = shown_config(
-        "perovskites", "--target", "a", "-t", "b", "--site-target", "magmom", "-o", tmp_path / "r",
+        "perovskites", "--target", "a", "-t", "b", "-o", tmp_path / "r",
         "--model-option", "atom_fea_len=16", "-m", "n_conv=2", "--early-stopping", "5", "--jobs", "2",
         "--threads", "1", "--subset", "40", "--subset-seed", "3", "--split", "0.6,0.2,0.2",
         "--lr-milestones", "10,20", "--devices", "auto", "--num-nodes", "1", "--strategy", "ddp",
         "--cache-dir", tmp_path, "--atom-init", "a.json", "--momentum", "0.5", "--weight-decay", "0.1",
         "--loss", "huber", "--scheduler", "cosine", "--optimizer", "adamw", "--seed", "4", "--task", "regression",
-        "--split-file", "s.json", "--readout", "site",
+        "--split-file", "s.json", "--readout", "site-linear", "--init-from", "best.ckpt",
     )  # fmt: skip
-    assert cfg["targets"] == ["a", "b"] and cfg["site_target"] == "magmom" and cfg["out"] == str(tmp_path / "r")
+    assert cfg["targets"] == ["a", "b"] and cfg["out"] == str(tmp_path / "r") and cfg["init_from"] == "best.ckpt"
     assert cfg["model_options"] == {"atom_fea_len": 16, "n_conv": 2}
     assert cfg["early_stopping_patience"] == 5 and cfg["n_jobs"] == 2 and cfg["num_threads"] == 1
     assert cfg["lr_milestones"] == [10, 20] and cfg["devices"] == "auto" and cfg["strategy"] == "ddp"
-    assert cfg["readout"] == "site" and cfg["split_file"] == "s.json"
+    assert cfg["readout"] == "site-linear" and cfg["split_file"] == "s.json"
+    cfg = shown_config("perovskites", "--site-target", "magmom", "--readout", "site")
+    assert cfg["site_target"] == "magmom" and cfg["targets"] == [] and cfg["readout"] == "site"
 
 
 def _readme_train_lines() -> list[list[str]]:
@@ -262,13 +267,26 @@ def test_validate_messages_are_one_line() -> None:
         assert "\n" not in str(e.value) and str(e.value).startswith("--")
     with pytest.raises(KeyError) as e:
         TrainConfig.from_dict({"bogus": 1})
-    assert isinstance(e.value, ValueError) and re.match(r"config: unknown key bogus; valid keys: source, ", str(e.value))
+    assert isinstance(e.value, ValueError) and re.match(
+        r"config: unknown key bogus; valid keys: source, ", str(e.value)
+    )
 
 
 def test_commands_are_listed() -> None:
     r, text = invoke("--help")
     assert r.exit_code == 0
-    for cmd in ("data", "graphs", "train", "evaluate", "predict", "models", "import-cgcnn", "demo", "benchmark", "learning-curve"):
+    for cmd in (
+        "data",
+        "graphs",
+        "train",
+        "evaluate",
+        "predict",
+        "models",
+        "import-cgcnn",
+        "demo",
+        "benchmark",
+        "learning-curve",
+    ):
         assert cmd in text
     p = run("--help")
     assert p.returncode == 0 and "learning-curve" in p.stdout

@@ -12,10 +12,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from tinydata import perovskite_rows, write_jsonl
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
+from tinydata import perovskite_rows, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {

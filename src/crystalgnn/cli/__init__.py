@@ -7,8 +7,8 @@ pandas nor pymatgen (the commands import the library when they run).
 
 from __future__ import annotations
 
-from crystalgnn.cli.app import app
 from crystalgnn.cli import benchmark, data, evaluate, graphs, models, predict, train  # noqa: F401  (register commands)
+from crystalgnn.cli.app import app
 
 __all__ = ["app", "main"]
 

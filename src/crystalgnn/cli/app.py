@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -161,7 +161,7 @@ def quiet_lightning() -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from crystalgnn import __version__
+        from crystalgnn._version import __version__
 
         typer.echo(f"crystalgnn {__version__}")
         raise typer.Exit()
@@ -169,7 +169,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Optional[bool] = typer.Option(
+    version: bool | None = typer.Option(
         None, "--version", callback=_version, is_eager=True, help="print the version and exit"
     ),
 ) -> None:

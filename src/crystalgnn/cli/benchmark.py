@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from crystalgnn.cli.app import USAGE, app, console, fail, message, print_frame, quiet_lightning
 
 
-def _train_options(batch_size: Optional[int], lr: Optional[float], optimizer: Optional[str],
-                   threads: Optional[int], accelerator: Optional[str]) -> dict[str, Any]:  # fmt: skip
-    opts = {"batch_size": batch_size, "lr": lr, "optimizer": optimizer, "num_threads": threads, "accelerator": accelerator}
+def _train_options(batch_size: int | None, lr: float | None, optimizer: str | None,
+                   threads: int | None, accelerator: str | None) -> dict[str, Any]:  # fmt: skip
+    opts = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "num_threads": threads,
+        "accelerator": accelerator,
+    }
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -30,22 +36,27 @@ def benchmark(
     source: str = typer.Argument(..., help="file, folder or dataset short name"),
     targets: str = typer.Option(..., "--targets", "-t", help="comma-separated targets"),
     models: str = typer.Option("cgcnn,soap-svr,soap-mlp,per-element,mean", "--models", help="comma-separated models"),
-    repeats: Optional[int] = typer.Option(None, min=1, help="random splits (seeds 0..N-1; default 3) or Matbench folds (default 5)"),
-    repeats_for: Optional[list[str]] = typer.Option(
-        None, "--repeats-for", metavar="MODEL=N", help="another repeat count for one model (e.g. soap-svr=2), repeatable"
+    repeats: int | None = typer.Option(
+        None, min=1, help="random splits (seeds 0..N-1; default 3) or Matbench folds (default 5)"
+    ),
+    repeats_for: list[str] | None = typer.Option(
+        None,
+        "--repeats-for",
+        metavar="MODEL=N",
+        help="another repeat count for one model (e.g. soap-svr=2), repeatable",
     ),
     split: str = typer.Option("0.8,0.1,0.1", help="train,val,test ratios"),
     out: Path = typer.Option(..., "--out", "-o", help="benchmark folder (re-run to resume)"),
     epochs: int = typer.Option(30, min=1, help="epochs of the networks (GNNs, SOAP -> MLP)"),
     protocol: str = typer.Option("random", help="random | matbench (5-fold CV with Matbench's folds)"),
-    subset: Optional[int] = typer.Option(None, min=1, help="use a random subset of this many entries"),
+    subset: int | None = typer.Option(None, min=1, help="use a random subset of this many entries"),
     subset_seed: int = typer.Option(0, help="seed of the subset"),
-    batch_size: Optional[int] = typer.Option(None, min=1),
-    lr: Optional[float] = typer.Option(None),
-    optimizer: Optional[str] = typer.Option(None, help="sgd | adam | adamw"),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="processes for parsing, graphs, SOAP"),
-    threads: Optional[int] = typer.Option(None, min=1, help="torch threads"),
-    accelerator: Optional[str] = typer.Option(None, help="cpu | gpu | auto"),
+    batch_size: int | None = typer.Option(None, min=1),
+    lr: float | None = typer.Option(None),
+    optimizer: str | None = typer.Option(None, help="sgd | adam | adamw"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="processes for parsing, graphs, SOAP"),
+    threads: int | None = typer.Option(None, min=1, help="torch threads"),
+    accelerator: str | None = typer.Option(None, help="cpu | gpu | auto"),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Every model x target x repeat: results.csv, summary.md/.csv and benchmark.png (resumable)."""
@@ -69,7 +80,10 @@ def benchmark(
     except (RuntimeError, KeyError, ValueError) as exc:
         fail(message(exc))
     console.print(res.summary_markdown)
-    console.print(f"[bold green]done[/]: {res.n_run} cells run, {res.n_skipped} already finished; " + ", ".join(str(p) for p in res.files.values()))
+    console.print(
+        f"[bold green]done[/]: {res.n_run} cells run, {res.n_skipped} already finished; "
+        + ", ".join(str(p) for p in res.files.values())
+    )
 
 
 @app.command("learning-curve")
@@ -82,14 +96,14 @@ def learning_curve(
     split: str = typer.Option("0.8,0.1,0.1", help="train,val,test ratios (sizes come from the train part)"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (re-run to resume)"),
     epochs: int = typer.Option(30, min=1),
-    subset: Optional[int] = typer.Option(None, min=1),
+    subset: int | None = typer.Option(None, min=1),
     subset_seed: int = typer.Option(0),
-    batch_size: Optional[int] = typer.Option(None, min=1),
-    lr: Optional[float] = typer.Option(None),
-    optimizer: Optional[str] = typer.Option(None),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
-    threads: Optional[int] = typer.Option(None, min=1),
-    accelerator: Optional[str] = typer.Option(None),
+    batch_size: int | None = typer.Option(None, min=1),
+    lr: float | None = typer.Option(None),
+    optimizer: str | None = typer.Option(None),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1),
+    threads: int | None = typer.Option(None, min=1),
+    accelerator: str | None = typer.Option(None),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Test MAE against training-set size on log-log axes (CGCNN paper Fig. 2b), resumable."""
@@ -111,6 +125,12 @@ def learning_curve(
     except (RuntimeError, KeyError, ValueError) as exc:
         fail(message(exc))
     if len(res.summary):
-        cols = ["model", "size", "n_runs", "mae_mean", "mae_std"] if "mae_mean" in res.summary else list(res.summary.columns)[:6]
+        cols = (
+            ["model", "size", "n_runs", "mae_mean", "mae_std"]
+            if "mae_mean" in res.summary
+            else list(res.summary.columns)[:6]
+        )
         print_frame(res.summary[cols], 200, title=f"learning curve: {target}")
-    console.print(f"[bold green]done[/]: {res.n_run} cells run, {res.n_skipped} already finished; {out / 'learning_curve.csv'}, {res.figure}")
+    console.print(
+        f"[bold green]done[/]: {res.n_run} cells run, {res.n_skipped} already finished; {out / 'learning_curve.csv'}, {res.figure}"
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,8 +16,8 @@ app.add_typer(data_app, name="data")
 @data_app.command("inspect")
 def data_inspect(
     sources: list[str] = typer.Argument(..., help="file(s), folder(s) or dataset short names"),
-    target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="labels that must be present"),
-    rejected: Optional[Path] = typer.Option(None, "--rejected", help="write rejected.csv here"),
+    target: list[str] | None = typer.Option(None, "--target", "-t", help="labels that must be present"),
+    rejected: Path | None = typer.Option(None, "--rejected", help="write rejected.csv here"),
     strict: bool = typer.Option(False, "--strict", help="exit non-zero if anything is rejected"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     end_member: str = typer.Option("discharged", help="electrode sets: charged or discharged structure"),
@@ -37,13 +36,15 @@ def data_inspect(
             f"(total {s['sites_total']})"
         )
         top = ", ".join(f"{k} {v}" for k, v in list(s["elements"].items())[:15])
-        console.print(f"{s['n_elements']} elements (structures containing): {top}{' ...' if s['n_elements'] > 15 else ''}")
+        console.print(
+            f"{s['n_elements']} elements (structures containing): {top}{' ...' if s['n_elements'] > 15 else ''}"
+        )
         t = Table("label", "unit", "count", "missing", "min", "median", "mean", "max")
         t.columns[0].no_wrap = t.columns[1].no_wrap = True
         t.columns[0].min_width = max((len(k) for k in s["labels"]), default=5)
         for k, st in s["labels"].items():
-            f = lambda key: f"{st[key]:.4g}" if key in st else "-"  # noqa: E731
-            t.add_row(k, st["unit"], str(st["count"]), str(st["missing"]), f("min"), f("median"), f("mean"), f("max"))
+            cells = [f"{st[key]:.4g}" if key in st else "-" for key in ("min", "median", "mean", "max")]
+            t.add_row(k, st["unit"], str(st["count"]), str(st["missing"]), *cells)
         console.print(t)
     report_rejections(ds, rejected, strict)
     if len(ds) == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -16,7 +16,7 @@ def evaluate(
     model: str = typer.Argument(..., help="run folder, checkpoint file or shipped model name"),
     sources: list[str] = typer.Argument(..., help="labelled data: file(s), folder(s) or dataset names"),
     out: Path = typer.Option(Path("evaluation"), "--out", "-o", help="folder for metrics, predictions.csv, plots"),
-    target: Optional[str] = typer.Option(None, help="label column if it differs from the model's target name"),
+    target: str | None = typer.Option(None, help="label column if it differs from the model's target name"),
 ) -> None:
     """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data."""
     quiet_lightning()
@@ -44,7 +44,7 @@ def evaluate(
     _report(res, out)
 
 
-def _evaluate_sites(pred: Any, sources: list[str], out: Path, target: Optional[str]) -> None:
+def _evaluate_sites(pred: Any, sources: list[str], out: Path, target: str | None) -> None:
     """``evaluate`` for per-site checkpoints: per-site metrics, per-element table and figures."""
     from crystalgnn.evaluation.site_report import write_site_report
 
@@ -53,7 +53,9 @@ def _evaluate_sites(pred: Any, sources: list[str], out: Path, target: Optional[s
     res = pred.predict(ds, show_progress=len(ds) > 500)
     _nothing_usable(res, out)
     df = res.to_frame(ds, target=name)
-    metrics = write_site_report(out, df, target=pred.site_target, unit=pred.units.get(pred.site_target, ""), prefix="metrics")
+    metrics = write_site_report(
+        out, df, target=pred.site_target, unit=pred.units.get(pred.site_target, ""), prefix="metrics"
+    )
     metrics["n_rejected"] = len(res.rejected)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("_per_element")}, indent=1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -20,13 +20,15 @@ def graphs_build(
     radius: float = typer.Option(8.0, help="neighbour cutoff (Å)"),
     max_neighbors: int = typer.Option(12, help="neighbours per atom (0 = no cap)"),
     pad: bool = typer.Option(False, "--pad-to-max-neighbors", help="the reference code's zero padding"),
-    cache_dir: Optional[Path] = typer.Option(None, help="graph cache folder (default ~/.cache/crystalgnn)"),
+    cache_dir: Path | None = typer.Option(None, help="graph cache folder (default ~/.cache/crystalgnn)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="build without reading or writing the cache"),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="worker processes"),
-    rejected: Optional[Path] = typer.Option(None, "--rejected", help="write rejected.csv here"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="worker processes"),
+    rejected: Path | None = typer.Option(None, "--rejected", help="write rejected.csv here"),
     strict: bool = typer.Option(False, "--strict"),
-    chunk_size: Optional[int] = typer.Option(
-        None, "--chunk-size", min=1,
+    chunk_size: int | None = typer.Option(
+        None,
+        "--chunk-size",
+        min=1,
         help="read a table source this many rows at a time; graphs go to the cache only (data larger than RAM)",
     ),
 ) -> None:
@@ -41,7 +43,7 @@ def graphs_build(
     t0 = time.perf_counter()
     cfg = GraphConfig(radius=radius, max_neighbors=max_neighbors or None, pad_to_max_neighbors=pad)
     cache = None if no_cache else GraphCache(cache_dir / "graphs.lmdb" if cache_dir else None)
-    options = {"cache": cache, "supported_elements": AtomFeaturizer.cgcnn().elements, "n_jobs": jobs}
+    options: dict[str, Any] = {"cache": cache, "supported_elements": AtomFeaturizer.cgcnn().elements, "n_jobs": jobs}
     if chunk_size:
         ds, n_graphs, rep = _build_in_chunks(sources, cfg, chunk_size, options)
         t2 = time.perf_counter()
@@ -75,7 +77,11 @@ def _build_in_chunks(sources: list[str], cfg: Any, chunk_size: int, options: dic
     from crystalgnn.graphs.builder import build_chunked_graphs
 
     with failing_on_bad_data():
-        chunks = iter_source_chunks(sources[0], chunk_size=chunk_size, n_jobs=options["n_jobs"]) if len(sources) == 1 else None
+        chunks = (
+            iter_source_chunks(sources[0], chunk_size=chunk_size, n_jobs=options["n_jobs"])
+            if len(sources) == 1
+            else None
+        )
         if chunks is None:
             fail("--chunk-size reads one CSV / JSON-lines table or dataset short name")
         ds, graphs, rep = build_chunked_graphs(chunks, cfg, **options)

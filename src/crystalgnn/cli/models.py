@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,7 +30,7 @@ def models_cmd() -> None:
 def import_cgcnn(
     checkpoint: Path = typer.Argument(..., help="original CGCNN *.pth.tar"),
     output: Path = typer.Option(..., "--output", "-o", help="crystalgnn checkpoint to write (.ckpt)"),
-    atom_init: Optional[Path] = typer.Option(None, help="the atom_init.json the model was trained with"),
+    atom_init: Path | None = typer.Option(None, help="the atom_init.json the model was trained with"),
 ) -> None:
     """Convert an original CGCNN checkpoint into a crystalgnn checkpoint."""
     if not checkpoint.is_file():
@@ -47,7 +46,7 @@ def import_cgcnn(
 
 @app.command()
 def demo(
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the table as CSV"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the table as CSV"),
 ) -> None:
     """The main job on bundled cathode structures: graphs + every shipped model's predictions."""
     quiet_lightning()

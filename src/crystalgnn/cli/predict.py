@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -14,15 +14,16 @@ from crystalgnn.cli.app import app, console, err, fail, load, load_predictor, pr
 def predict(
     model: str = typer.Argument(..., help="run folder, .ckpt, original CGCNN .pth.tar, or shipped model name"),
     inputs: list[str] = typer.Argument(..., help="structure files, folders, tables or dataset names"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the table as CSV"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the table as CSV"),
     limit: int = typer.Option(50, min=0, help="rows shown on screen"),
-    structures_out: Optional[Path] = typer.Option(
+    structures_out: Path | None = typer.Option(
         None, "--structures-out", help="per-site models: write structures with the predictions as a site property"
     ),
 ) -> None:
     """Predict with a trained model: a table on screen and, with --output, a CSV.
 
-    Per-site models give one row per site (id, site_index, element, prediction)."""
+    Per-site models give one row per site (id, site_index, element, prediction).
+    """
     quiet_lightning()
     pred = load_predictor(model)
     if structures_out is not None and pred.kind != "site":
@@ -40,7 +41,9 @@ def predict(
         console.print(f"wrote {output}")
     if structures_out is not None:
         res.write_structures(ds, structures_out)
-        console.print(f"wrote {len(res.ids)} structures (JSON + CIF, site property {res.property_name()}) to {structures_out}")
+        console.print(
+            f"wrote {len(res.ids)} structures (JSON + CIF, site property {res.property_name()}) to {structures_out}"
+        )
     _report(res)
 
 

@@ -14,7 +14,7 @@ import inspect
 import json
 import signal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -53,9 +53,9 @@ def _python_type(f: dataclasses.Field[Any], kind: str) -> Any:
     if kind == "switch":
         return bool
     if kind in ("repeat", "keyvalue"):
-        return Optional[list[str]]
+        return list[str] | None
     base = str(f.type).replace("| None", "").strip()
-    return Optional[{"int": int, "float": float}.get(base, str)]
+    return {"int": int, "float": float}.get(base, str) | None
 
 
 def _shown(value: Any) -> str:
@@ -82,7 +82,7 @@ def _options() -> tuple[list[_Flag], list[inspect.Parameter]]:
         if md.get("cli", True) is False:
             continue
         kind = _kind(f)
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         decls = tuple(md.get("flags") or ()) or ("--" + f.name.replace("_", "-"),)
         param = decls[0].lstrip("-").replace("-", "_") if kind == "switch" else f.name
         help_text = md.get("help", "")
@@ -98,9 +98,17 @@ def _options() -> tuple[list[_Flag], list[inspect.Parameter]]:
             shown = None if default in (None, [], {}, "") else default
             if kind in ("intlist", "devices") and shown is not None:
                 shown = _shown(shown)
-            info = typer.Option(shown, *decls, help=help_text, metavar=md.get("metavar"), show_default=shown is not None and md.get("show_default", True))
+            info = typer.Option(
+                shown,
+                *decls,
+                help=help_text,
+                metavar=md.get("metavar"),
+                show_default=shown is not None and md.get("show_default", True),
+            )
         flags.append(_Flag(f.name, param, kind))
-        params.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=_python_type(f, kind)))
+        params.append(
+            inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=_python_type(f, kind))
+        )
     return flags, params
 
 
@@ -148,7 +156,7 @@ def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ the command
 
 
-def resolve_config(ctx: typer.Context, source: Optional[str], config: Optional[Path], values: dict[str, Any]) -> TrainConfig:
+def resolve_config(ctx: typer.Context, source: str | None, config: Path | None, values: dict[str, Any]) -> TrainConfig:
     """Flags + ``--config`` + recipe + defaults, checked; usage errors end the command (exit 2)."""
     try:
         flags = given_options(ctx, values)
@@ -197,7 +205,9 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     if show_config:
         import yaml
 
-        console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), end="", markup=False, highlight=False)
+        console.print(
+            yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), end="", markup=False, highlight=False
+        )
         return
     try:
         cfg.check_accelerator()
@@ -226,25 +236,42 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     run_figures(result.run_dir)
     m = result.metrics
     console.print(f"[bold green]done[/]: {result.run_dir}")
-    console.print(json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1))
+    console.print(
+        json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1)
+    )
 
 
 train_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
         inspect.Parameter(
-            "source", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[str],
-            default=typer.Argument(None, metavar="SOURCE", help="file, folder or dataset short name", show_default=False),
-        ),  # fmt: skip
+            "source",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=str | None,
+            default=typer.Argument(
+                None, metavar="SOURCE", help="file, folder or dataset short name", show_default=False
+            ),
+        ),
         inspect.Parameter(
-            "config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-            default=typer.Option(None, "--config", "-c", help="YAML file of option: value (keys as saved in a run's config.yaml, e.g. targets, n_jobs; flag names such as jobs work too); flags override it"),
-        ),  # fmt: skip
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path | None,
+            default=typer.Option(
+                None,
+                "--config",
+                "-c",
+                help="YAML file of option: value (keys as saved in a run's config.yaml, e.g. targets, n_jobs; flag names such as jobs work too); flags override it",
+            ),
+        ),
         *_PARAMS,
         inspect.Parameter(
-            "show_config", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-            default=typer.Option(False, "--show-config", help="print the resolved configuration (YAML) and exit; reads no data"),
-        ),  # fmt: skip
+            "show_config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(
+                False, "--show-config", help="print the resolved configuration (YAML) and exit; reads no data"
+            ),
+        ),
     ]
 )
 train_command.__annotations__ = {p.name: p.annotation for p in train_command.__signature__.parameters.values()}  # type: ignore[attr-defined]

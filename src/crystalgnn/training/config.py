@@ -34,7 +34,9 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 END_MEMBERS = ("charged", "discharged")
 
 
-def option(default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), factory: Any = None, **meta: Any) -> Any:
+def option(
+    default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), factory: Any = None, **meta: Any
+) -> Any:
     """A :class:`TrainConfig` field with its help text and CLI flag names.
 
     ``flags``: the option names (default ``--field-name``); a boolean field that defaults to
@@ -57,14 +59,14 @@ class TrainConfig:
     """
 
     source: str = option("", "file, folder or dataset short name", cli=False)
-    targets: list[str] = option(
+    targets: list[str] = option(  # noqa: RUF009
         help="target name (repeat for several)", flags=("--target", "-t"), factory=list, metavar="NAME"
     )
     site_target: str | None = option(
         None, "per-site target (e.g. magmom, abs_magmom): train a per-site model", metavar="NAME"
     )
     model: str = option("cgcnn", "the model; its recipe sets the training defaults marked 'recipes'", choices=MODELS)
-    model_options: dict[str, Any] = option(
+    model_options: dict[str, Any] = option(  # noqa: RUF009
         help="model hyper-parameter (repeatable)", flags=("--model-option", "-m"), factory=dict, metavar="KEY=VALUE"
     )
     readout: str = option(
@@ -90,11 +92,14 @@ class TrainConfig:
     weight_decay: float = option(0.0, "L2 weight decay")
     loss: str = option("mse", "regression loss", choices=LOSSES)
     scheduler: str = option("multistep", "learning-rate schedule", choices=SCHEDULERS)
-    lr_milestones: list[int] = option(
+    lr_milestones: list[int] = option(  # noqa: RUF009
         help="epochs at which multistep divides the learning rate by 10", factory=lambda: [100], metavar="E1,E2,..."
     )
     early_stopping_patience: int | None = option(
-        None, "stop after this many epochs without a better validation metric", flags=("--early-stopping",), metavar="EPOCHS"
+        None,
+        "stop after this many epochs without a better validation metric",
+        flags=("--early-stopping",),
+        metavar="EPOCHS",
     )
     out: str = option(
         "runs/run", "run folder [default: runs/SOURCE-TARGET-MODEL-sSEED]", flags=("--out", "-o"), show_default=False
@@ -102,14 +107,16 @@ class TrainConfig:
     atom_init: str | None = option(None, "CGCNN atom_init.json to use as atom features", metavar="FILE")
     structure_column: str | None = option(None, "table column holding the structures (default: detected)")
     end_member: str = option("discharged", "electrode sets: charged or discharged structure", choices=END_MEMBERS)
-    n_jobs: int | None = option(None, "worker processes for parsing and graphs (default: all CPUs)", flags=("--jobs", "-j"))
+    n_jobs: int | None = option(
+        None, "worker processes for parsing and graphs (default: all CPUs)", flags=("--jobs", "-j")
+    )
     cache_dir: str | None = option(None, "graph cache folder (default ~/.cache/crystalgnn)", metavar="DIR")
     use_cache: bool = option(True, "build graphs without reading or writing the cache", flags=("--no-cache",))
     graphs_on_disk: bool = option(
         False, "keep graphs in the LMDB cache and read them per batch (datasets larger than RAM)"
     )
     accelerator: str = option("cpu", "Lightning accelerator", choices=ACCELERATORS)
-    devices: Any = option(1, "devices per node: a number or auto")
+    devices: Any = option(1, "devices per node: a number or auto")  # noqa: RUF009
     num_nodes: int = option(1, "nodes (multi-node training)")
     strategy: str = option("auto", "Lightning strategy (auto, ddp, ...)")
     num_threads: int | None = option(None, "torch threads (default: torch's choice)", flags=("--threads",))
@@ -203,12 +210,17 @@ class TrainConfig:
             raise ValueError(f"--max-time-minutes must be > 0 (got {self.max_time_minutes})")
         if self.split_file is None:
             parse_split(self.split)
-        if not (self.devices == "auto" or (isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1)):
+        if not (
+            self.devices == "auto"
+            or (isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1)
+        ):
             raise ValueError(f"--devices must be a number >= 1 or auto (got {self.devices!r})")
         if self.readout == "site" and not self.site_target:
             raise ValueError("--readout site needs --site-target NAME")
         if self.site_target and self.targets:
-            raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
+            raise ValueError(
+                "give either graph-level targets (--target) or one per-site target (--site-target), not both"
+            )
         if self.site_target and self.task not in ("auto", "regression"):
             raise ValueError("per-site training is regression only")
         if self.site_target and self.graphs_on_disk:
@@ -252,7 +264,9 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result
-    RESUME_FREE = ("epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk")
+    RESUME_FREE = tuple(
+        ["epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk"]
+    )
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}
@@ -371,7 +385,7 @@ def load_recipe(model: str) -> dict[str, Any]:
     return dict(_recipe(model))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _recipe(model: str) -> dict[str, Any]:
     res = resources.files("crystalgnn.training") / "recipes" / f"{model}.yaml"
     if not res.is_file():
