@@ -142,10 +142,17 @@ def test_predict_with_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     model = tmp_path / "some_file.txt"
     model.write_text("not a model\n")
     r, _ = invoke("predict", model, tmp_path / "x.cif")
-    one_line_error(r, 1, "some_file.txt", "not a readable crystalgnn checkpoint")
-    (tmp_path / "random.ckpt").write_bytes(os.urandom(2000))
-    r, _ = invoke("predict", tmp_path / "random.ckpt", tmp_path / "x.cif")
-    one_line_error(r, 1, "random.ckpt", "not a readable crystalgnn checkpoint")
+    one_line_error(r, 1, "some_file.txt", "not a crystalgnn checkpoint")
+    # recognised without importing torch: fast
+    p = run("predict", model, tmp_path / "x.cif")
+    assert p.returncode == 1 and p.stderr.startswith("error: ") and "not a crystalgnn checkpoint" in p.stderr
+    # looks like a zip archive / pickle (what torch.save writes) but is not a checkpoint: the library's message
+    for name, head in (("broken.ckpt", b"PK\x03\x04"), ("broken.pth.tar", b"\x80\x02")):
+        (tmp_path / name).write_bytes(head + os.urandom(2000))
+        r, _ = invoke("predict", tmp_path / name, tmp_path / "x.cif")
+        one_line_error(r, 1, name, "checkpoint")
+    r, _ = invoke("evaluate", model, tmp_path / "x.cif")
+    one_line_error(r, 1, "some_file.txt", "not a crystalgnn checkpoint")
 
 
 def test_train_help_shows_every_option_with_its_dataclass_default() -> None:

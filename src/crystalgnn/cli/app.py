@@ -100,10 +100,20 @@ def print_frame(df: Any, limit: int, title: str = "") -> None:
 
 
 def load_predictor(model: str) -> Any:
-    """``Predictor.load`` with its errors (missing file, not a checkpoint) as one-line messages."""
+    """``Predictor.load`` with its errors (missing file, not a checkpoint) as one-line messages.
+
+    Also silences Lightning (:func:`quiet_lightning`) for the prediction that follows.
+    """
     import pickle
     import zipfile
 
+    path = Path(model)
+    if path.is_file():  # torch.save writes a zip archive (or, before torch 1.6, a pickle): sniff before importing torch
+        with path.open("rb") as f:
+            head = f.read(4)
+        if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+            fail(f"{model}: not a crystalgnn checkpoint (.ckpt), original CGCNN checkpoint (.pth.tar) or run folder")
+    quiet_lightning()
     from crystalgnn.prediction import Predictor
 
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from crystalgnn.cli.app import app, console, err, fail, load, load_predictor, quiet_lightning, write_rejected
+from crystalgnn.cli.app import app, console, err, fail, load, load_predictor, write_rejected
 
 
 @app.command()
@@ -19,7 +19,6 @@ def evaluate(
     target: str | None = typer.Option(None, help="label column if it differs from the model's target name"),
 ) -> None:
     """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data."""
-    quiet_lightning()
     pred = load_predictor(model)
     if pred.kind == "site":  # a per-site checkpoint: one value per site
         _evaluate_sites(pred, sources, out, target)

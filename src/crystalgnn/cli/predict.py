@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from crystalgnn.cli.app import app, console, err, fail, load, load_predictor, print_frame, quiet_lightning
+from crystalgnn.cli.app import app, console, err, fail, load, load_predictor, print_frame
 
 
 @app.command()
@@ -24,7 +24,6 @@ def predict(
 
     Per-site models give one row per site (id, site_index, element, prediction).
     """
-    quiet_lightning()
     pred = load_predictor(model)
     if structures_out is not None and pred.kind != "site":
         fail("--structures-out needs a per-site model (trained with --site-target)")
