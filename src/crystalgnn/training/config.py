@@ -60,7 +60,7 @@ class TrainConfig:
 
     source: str = option("", "file, folder or dataset short name", cli=False)
     targets: list[str] = option(  # noqa: RUF009
-        help="target name (repeat for several)", flags=("--target", "-t"), factory=list, metavar="NAME"
+        help="target (repeat or comma-separate for several)", flags=("--target", "-t"), factory=list, metavar="NAME"
     )
     site_target: str | None = option(
         None, "per-site target (e.g. magmom, abs_magmom): train a per-site model", metavar="NAME"
