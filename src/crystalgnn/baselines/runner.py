@@ -184,7 +184,7 @@ def fit_predict_baseline(
         "feature_time_s": feature_time,
         "n_parameters": int(model.n_parameters),
         "model_bytes": model_bytes(model),
-        "n_train": int(len(train)),
-        "n_test": int(len(test)),
+        "n_train": len(train),
+        "n_test": len(test),
         "info": info,
     }
