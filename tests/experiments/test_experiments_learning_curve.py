@@ -13,7 +13,10 @@ os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
 
 def test_learning_curve(table: Path, tmp_path: Path) -> None:
-    from crystalgnn.experiments.learning_curve import learning_curve_splits, run_learning_curve
+    from crystalgnn.experiments.learning_curve import (
+        learning_curve_splits,
+        run_learning_curve,
+    )
 
     splits = learning_curve_splits(60, [10, 20, 40], 0)
     assert set(splits[10].train) <= set(splits[20].train) <= set(splits[40].train)
