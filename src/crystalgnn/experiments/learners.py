@@ -21,7 +21,7 @@ run's metrics (``run_metrics``), which the benchmark takes as they are.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -328,7 +328,7 @@ def model_kind(name: str) -> str:
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(available_models())}")
 
 
-_BASELINE_CLASSES: dict[str, type[BaselineLearner]] = {
+_BASELINE_CLASSES: dict[str, Callable[..., BaselineLearner]] = {
     "mean": MeanLearner,
     "per-element": PerElementLearner,
     "soap-svr": SoapSVRLearner,

@@ -220,7 +220,7 @@ class SoapMLPLearner(NetworkLearner):
         items = soap_items(X, np.zeros((len(X), 1)), idx)
         with torch.no_grad():
             values = torch.cat([task(b) for b in make_loader(items, 1024)]).cpu().numpy()
-        return values[:, 1] if task.hparams.task == "classification" else values[:, 0]
+        return values[:, 1] if task.hparams.get("task") == "classification" else values[:, 0]
 
 
 __all__ = ["OWN_FIELDS", "GNNLearner", "NetworkLearner", "SoapMLPLearner", "train_config_for", "write_dataset_file"]
