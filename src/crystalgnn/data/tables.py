@@ -196,7 +196,7 @@ def _numbered_rows(path: Path, positions: Iterable[int] | None = None) -> Iterab
                 try:
                     yield k, json.loads(line)
                 except json.JSONDecodeError as exc:
-                    yield k, {"__error__": f"invalid JSON on line {lineno} ({exc.msg})"}
+                    yield k, {"__error__": f"invalid JSON (line {lineno}: {exc.msg})"}
                 if last is not None and k >= last:
                     return
 
