@@ -162,3 +162,16 @@ def test_catalog_subset_parses_only_the_sample(shared_data, parsed):
     assert ds.ids == [ids[i] for i in sample_positions(len(ids), 40, 0)]
     assert ds.units["heat_all"] == "eV/cell"
     assert ds.name == "perovskites[subset 40, seed 0]"
+
+
+def test_matbench_json_and_json_list_subsets(tmp_path, structures, parsed):
+    rows = many_rows(structures, 16)
+    doc = {"index": [r["id"] for r in rows], "columns": ["structure", "y"], "data": [[r["cif"], r["y"]] for r in rows]}
+    mb = tmp_path / "matbench_x.json"
+    mb.write_text(json.dumps(doc))
+    ds = load_source(mb, subset=4, subset_seed=9, **KW)
+    assert ds.ids == [rows[i]["id"] for i in sample_positions(16, 4, 9)] and parsed == [4]
+    assert count_raw_entries(mb) == 16
+    lst = tmp_path / "rows.json"
+    lst.write_text(json.dumps(rows))
+    assert load_source(lst, subset=3, subset_seed=9, **KW).ids == [rows[i]["id"] for i in sample_positions(16, 3, 9)]

@@ -359,8 +359,8 @@ def load_source(
             over the raw entries, not the parsed ones: the same seed gives the same entries as
             sampling after parsing only when nothing before the sampled positions is rejected.
     """
-    kw = {"n_jobs": n_jobs, "show_progress": show_progress}
-    pick = {"subset": subset, "subset_seed": subset_seed}
+    kw: dict[str, Any] = {"n_jobs": n_jobs, "show_progress": show_progress}
+    pick: dict[str, Any] = {"subset": subset, "subset_seed": subset_seed}
     if subset is not None:
         sample_positions(0, subset)  # validate early (a positive number)
     if isinstance(source, CrystalDataset):
@@ -452,7 +452,7 @@ def iter_source_chunks(
     rejections); an id already seen in an earlier chunk is rejected as a duplicate, as in one
     pass. Only one chunk's structures are in memory at a time.
     """
-    kw = {"n_jobs": n_jobs, "show_progress": show_progress}
+    kw: dict[str, Any] = {"n_jobs": n_jobs, "show_progress": show_progress}
     key = _catalog_key(source) if isinstance(source, (str, Path)) else None
     if key is not None:
         by_name = isinstance(source, str) and catalog.is_catalog_name(source)
