@@ -132,7 +132,7 @@ def inspect_source(
     Args:
         source: anything :func:`~crystalgnn.data.readers.load_source` reads (path, folder,
             dataset short name, list of them, structures, a ``CrystalDataset``).
-        targets: labels to require: entries whose label is missing, NaN or infinite are
+        targets: labels to require (a name or a list of names): entries whose label is missing, NaN or infinite are
             reported (``label 'y' is missing, NaN or infinite``); derived names (``log10_X``, ...)
             are computed. ``None``: no label check.
         graph_config: graph settings (default: ``GraphConfig()``, CGCNN's radius 8 Å and 12
@@ -150,7 +150,7 @@ def inspect_source(
         DataError: when the source cannot be read at all (as ``load_source``).
         KeyError: for a target the source does not have (and cannot derive).
     """
-    targets = list(targets or [])
+    targets = [targets] if isinstance(targets, str) else list(targets or [])
     config = graph_config or GraphConfig()
     if supported_elements is None:
         from crystalgnn.graphs.atom_features import AtomFeaturizer
