@@ -251,7 +251,7 @@ def _pymatgen_cif(text: str) -> Structure:
             parser = CifParser.from_str(text, occupancy_tolerance=1.0)
             structures = parser.parse_structures(primitive=False, on_error="raise")
     except Exception as exc:  # pymatgen raises many exception types for bad CIFs
-        raise StructureParseError(f"unparsable CIF ({type(exc).__name__}: {str(exc)[:120]})") from exc
+        raise StructureParseError(f"unparsable CIF ({type(exc).__name__}: {exc})") from exc
     if not structures:
         raise StructureParseError("unparsable CIF (no structure found)")
     return structures[0]
@@ -357,7 +357,7 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
                 return [(stem, structs[0])]
             return [(f"{stem}#{k}", s) for k, s in enumerate(structs)]
         except Exception as exc:
-            errors.append(f"pymatgen: {type(exc).__name__}: {str(exc)[:100]}")
+            errors.append(f"pymatgen: {type(exc).__name__}: {exc}")
     try:
         import ase.io
 
@@ -373,7 +373,7 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
     except StructureParseError:
         raise
     except Exception as exc:
-        errors.append(f"ase: {type(exc).__name__}: {str(exc)[:100]}")
+        errors.append(f"ase: {type(exc).__name__}: {exc}")
     raise StructureParseError("unreadable structure file (" + "; ".join(errors) + ")")
 
 
