@@ -44,6 +44,7 @@ from crystalgnn.training.run_data import (
     atom_table,
     build_run_graphs,
     load_run_dataset,
+    resolve_default_target,
     run_split,
     stream_run_graphs,
 )
@@ -218,7 +219,7 @@ def train(cfg: TrainConfig) -> RunResult:
     if cfg.site_target and cfg.targets:
         raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
     if not cfg.targets and not cfg.site_target:
-        raise ValueError("no target given (--target NAME, or --site-target NAME for per-site labels)")
+        cfg.targets = resolve_default_target(cfg)
     level = "site" if cfg.site_target else "graph"
     if level == "site":
         if cfg.readout == "graph":
