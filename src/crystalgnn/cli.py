@@ -164,7 +164,7 @@ def graphs_build(
 
 def _build_in_chunks(sources: list[str], cfg: Any, chunk_size: int, options: dict[str, Any]) -> tuple[Any, int, Any]:
     """``graphs build --chunk-size``: one table source, graphs into the cache chunk by chunk."""
-    from crystalgnn.data.readers import iter_source_chunks
+    from crystalgnn.data.chunked import iter_source_chunks
     from crystalgnn.graphs.builder import build_chunked_graphs
 
     if options["cache"] is None:
@@ -497,7 +497,7 @@ def benchmark(
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Every model x target x repeat: results.csv, summary.md/.csv and benchmark.png (resumable)."""
-    from crystalgnn.evaluation.benchmark import run_benchmark
+    from crystalgnn.experiments import run_benchmark
 
     try:
         per_model = {}
@@ -539,7 +539,7 @@ def learning_curve(
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Test MAE against training-set size on log-log axes (CGCNN paper Fig. 2b), resumable."""
-    from crystalgnn.evaluation.learning_curve import run_learning_curve
+    from crystalgnn.experiments import run_learning_curve
 
     try:
         res = run_learning_curve(

@@ -6,7 +6,8 @@ import os
 import shutil
 
 from crystalgnn.data.catalog import CATALOG, catalog_key_for_file
-from crystalgnn.data.readers import iter_source_chunks, load_source
+from crystalgnn.data.chunked import iter_source_chunks
+from crystalgnn.data.readers import load_source
 
 KW = {"show_progress": False, "n_jobs": 1}
 

@@ -10,6 +10,7 @@ import pytest
 
 from crystalgnn.baselines.runner import fit_predict_baseline
 from crystalgnn.data.splits import random_split
+from crystalgnn.experiments.factory import make_learner
 from crystalgnn.experiments.learners import (
     SITE_LEARNERS,
     FitReport,
@@ -20,7 +21,6 @@ from crystalgnn.experiments.learners import (
     SoapFeatures,
     SoapSVRLearner,
     available_models,
-    make_learner,
 )
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")

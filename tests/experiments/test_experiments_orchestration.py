@@ -148,17 +148,3 @@ def test_cli_benchmark_and_learning_curve(table: Path, tmp_path: Path) -> None:
                               "--sizes", "10,20", "--repeats", "1", "--out", str(tmp_path / "lc"), "--no-progress"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert (tmp_path / "lc" / "learning_curve.csv").is_file()
-
-
-def test_old_import_paths_still_work() -> None:
-    """``crystalgnn.evaluation.benchmark`` / ``.learning_curve`` re-export the moved names."""
-    from crystalgnn.evaluation import benchmark, learning_curve
-    from crystalgnn.experiments import learning_curve as lc
-    from crystalgnn.experiments import orchestration, preparation, summary
-
-    assert benchmark.run_benchmark is orchestration.run_benchmark
-    assert benchmark.make_splits is preparation.make_splits
-    assert benchmark.summary_markdown is summary.summary_markdown
-    assert learning_curve.run_learning_curve is lc.run_learning_curve
-    for name in benchmark.__all__:
-        assert hasattr(benchmark, name), name

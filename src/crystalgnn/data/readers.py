@@ -27,12 +27,10 @@ Nothing is dropped silently: each entry that cannot be used is recorded as a
 
 from __future__ import annotations
 
-import csv
-import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +38,8 @@ import numpy as np
 
 from crystalgnn.data import catalog
 from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
+from crystalgnn.data.id_prop import read_id_prop_folder, read_id_prop_rows
 from crystalgnn.data.structure_io import (
-    STRUCTURE_SUFFIXES,
     StructureParseError,
     file_id,
     is_structure_file,
@@ -49,7 +47,6 @@ from crystalgnn.data.structure_io import (
     structure_problem,
 )
 from crystalgnn.data.tables import (
-    ID_COLUMNS,
     STRUCTURE_COLUMNS,
     TABLE_SUFFIXES,
     _assemble,
@@ -130,98 +127,6 @@ def read_structure_folder(
     )
 
 
-def _read_id_prop(path: Path) -> tuple[list[list[str]], list[str] | None]:
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty id_prop.csv")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path}: empty id_prop.csv")
-    header = None
-    first = rows[0]
-    if len(first) > 1 and all(not _is_float(c) for c in first[1:]) and first[0].strip().lower() in ID_COLUMNS + ("file", "filename", "structure"):
-        header, rows = [c.strip() for c in first], rows[1:]
-    return rows, header
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return s.strip().lower() in {"nan", "inf", "-inf", ""}
-
-
-def read_id_prop_folder(
-    folder: str | Path,
-    *,
-    target_names: Sequence[str] | None = None,
-    subset: int | None = None,
-    subset_seed: int = 0,
-    **kw: Any,
-) -> CrystalDataset:
-    """The CGCNN (``<id>.cif``) or ALIGNN (first column is a file name) ``id_prop.csv`` folder.
-
-    Targets are named ``target`` (one column) or ``target_0``, ``target_1``, ... unless the file
-    has a header or ``target_names`` is given. 0/1 columns stay numeric (classification labels).
-    With ``subset``, a seeded random sample of that many ``id_prop.csv`` rows is read (the other
-    rows' files are never opened).
-    """
-    folder = Path(folder)
-    rows, header = _read_id_prop(folder / "id_prop.csv")
-    ncols = max(len(r) for r in rows) - 1
-    if target_names is None:
-        target_names = header[1:] if header else (["target"] if ncols == 1 else [f"target_{k}" for k in range(ncols)])
-    ids, payloads, labels, metas = [], [], [], []
-    rejections: list[Rejection] = []
-    label_file = str(folder / "id_prop.csv")
-    for _, r in _pick(rows, subset, subset_seed):
-        key = r[0].strip()
-        if not key:
-            rejections.append(Rejection("", label_file, f"row without an id: {r}"))
-            continue
-        # ALIGNN rows name the structure file (``POSCAR-JVASP-1.vasp``); CGCNN rows name ``<id>.cif``.
-        # Decided per row, so a missing file never changes how the other ids are formed.
-        if Path(key).suffix.lower() in STRUCTURE_SUFFIXES:
-            candidates = [folder / key, folder / f"{key}.cif"]
-            entry_id = Path(key).stem
-        else:
-            candidates = [folder / f"{key}.cif", folder / key]
-            entry_id = key
-        path = next((c for c in candidates if c.is_file()), None)
-        if path is None:
-            rejections.append(
-                Rejection(entry_id, label_file, f"label file names a missing structure file ({candidates[0].name})")
-            )
-            continue
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            rejections.append(Rejection(entry_id, str(path), f"unreadable file ({exc})"))
-            continue
-        if not text.strip():
-            rejections.append(Rejection(entry_id, str(path), "empty file"))
-            continue
-        if path.suffix.lower() != ".cif" and "_cell_length_a" not in text:
-            try:
-                [(_, text)] = read_structure_file(path)  # type: ignore[assignment]
-            except Exception as exc:
-                rejections.append(
-                    Rejection(entry_id, str(path), f"unparsable structure ({type(exc).__name__}: {exc})")
-                )
-                continue
-        ids.append(entry_id)
-        payloads.append(text)
-        labels.append({n: (r[k + 1] if k + 1 < len(r) else None) for k, n in enumerate(target_names)})
-        metas.append({"source": str(path)})
-    ds = _assemble(ids, payloads, labels, str(folder), name=folder.name, metas=metas, rejections=rejections, **kw)
-    atom_init = folder / "atom_init.json"
-    if atom_init.is_file():
-        ds.atom_init = str(atom_init)
-    return ds
-
-
-
 def read_matbench_json(path: str | Path, *, doc: dict[str, Any] | None = None, **kw: Any) -> CrystalDataset:
     """Matbench/matminer pandas-split JSON: ``{"index": [...], "columns": [...], "data": [[...]]}``.
 
@@ -267,7 +172,7 @@ def read_objects(
 
 
 # --------------------------------------------------------------------------- dispatch
-def _catalog_key(source: Any) -> str | None:
+def catalog_key_of(source: Any) -> str | None:
     """The catalog key of ``source``: a short name (or alias), or a path to a file whose name is
     a catalog file's name (``.../castelli_perovskites_cdvae.jsonl.gz`` -> ``perovskites``), so
     that a file keeps the labels and units of its short name."""
@@ -289,14 +194,14 @@ def count_raw_entries(source: Any, *, structure_column: str | None = None) -> in
         return sum(count_raw_entries(s, structure_column=structure_column) for s in source)
     if not isinstance(source, (str, Path)):
         return 1
-    key = _catalog_key(source)
+    key = catalog_key_of(source)
     if key is not None:
         path = Path(source) if Path(source).is_file() else catalog.catalog_path(key)
         return count_table_rows(path)
     path = _existing(source)
     if path.is_dir():
         if (path / "id_prop.csv").is_file():
-            return len(_read_id_prop(path / "id_prop.csv")[0])
+            return len(read_id_prop_rows(path / "id_prop.csv")[0])
         return len(_folder_files(path)[0])
     if _suffix(path) in (".json", ".json.gz"):
         doc = _load_json(path)
@@ -377,7 +282,7 @@ def load_source(
         ds = concat_datasets(datasets) if len(datasets) > 1 else datasets[0]
     elif not isinstance(source, (str, Path)):
         ds = read_objects([source])
-    elif (key := _catalog_key(source)) is not None:
+    elif (key := catalog_key_of(source)) is not None:
         if isinstance(source, str) and catalog.is_catalog_name(source):
             # the name as given (aliases included) goes to load_catalog
             ds = catalog.load_catalog(source, end_member=end_member, **pick, **kw)
@@ -435,63 +340,6 @@ def _split_subset(
     return [(s, int(n), seed + k) for k, (s, n) in enumerate(zip(sources, taken, strict=True)) if n > 0]
 
 
-def iter_source_chunks(
-    source: Any,
-    *,
-    targets: Sequence[str] | None = None,
-    chunk_size: int = 20_000,
-    structure_column: str | None = None,
-    end_member: str = "discharged",
-    n_jobs: int | None = None,
-    show_progress: bool = True,
-) -> Iterator[CrystalDataset] | None:
-    """A table source (CSV or JSON-lines file, or a dataset short name) as datasets of at most
-    ``chunk_size`` rows each, read one after the other; ``None`` for other kinds of source.
-
-    Each chunk is what :func:`load_source` would give for its rows (labels, derived targets,
-    rejections); an id already seen in an earlier chunk is rejected as a duplicate, as in one
-    pass. Only one chunk's structures are in memory at a time.
-    """
-    kw: dict[str, Any] = {"n_jobs": n_jobs, "show_progress": show_progress}
-    key = _catalog_key(source) if isinstance(source, (str, Path)) else None
-    if key is not None:
-        by_name = isinstance(source, str) and catalog.is_catalog_name(source)
-        path = catalog.catalog_path(source) if by_name else Path(source)
-        name = source if by_name else key
-
-        def read(rows: list[dict[str, Any]]) -> CrystalDataset:
-            return catalog.load_catalog(name, path=path, end_member=end_member, rows=rows, **kw)
-
-    elif isinstance(source, (str, Path)) and Path(source).is_file() and _suffix(Path(source)).startswith((".csv", ".jsonl", ".ndjson")):
-        path = Path(source)
-        if path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file")
-
-        def read(rows: list[dict[str, Any]]) -> CrystalDataset:
-            return read_table(path, structure_column=structure_column, rows=iter(rows), **kw)
-
-    else:
-        return None
-    return _chunks(path, read, targets, chunk_size)
-
-
-def _chunks(
-    path: Path, read: Any, targets: Sequence[str] | None, chunk_size: int
-) -> Iterator[CrystalDataset]:
-    seen: set[str] = set()
-    rows = iter_table_rows(path)
-    while chunk := list(itertools.islice(rows, max(1, chunk_size))):
-        ds = read(chunk)
-        again = [i for i, k in enumerate(ds.ids) if k in seen]
-        if again:
-            ds.drop(again, "duplicate id")
-        seen.update(ds.ids)
-        if targets:
-            ensure_targets(ds, targets)
-            ds.require_targets(targets)
-        yield ds
-
-
 def _load_json(path: Path) -> Any:
     """The whole file as one JSON document, or ``None`` when it is JSON lines."""
     with _open_text(path) as f:
@@ -533,7 +381,6 @@ __all__ = [
     "concat_datasets",
     "count_raw_entries",
     "count_table_rows",
-    "iter_source_chunks",
     "iter_table_rows",
     "load_source",
     "read_id_prop_folder",

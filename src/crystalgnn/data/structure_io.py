@@ -6,6 +6,9 @@ per second. Nearly all CIFs in crystal-property datasets are P1 files written by
 :func:`parse_p1_cif` reads the cell and atom loop directly (about 20x faster) and builds the same
 ``Structure`` (same lattice convention, same site order); anything else falls back to pymatgen,
 then ASE.
+
+This module is longer than 400 lines because the fast CIF path and the pymatgen path it falls
+back to must parse identically and are kept side by side.
 """
 
 from __future__ import annotations

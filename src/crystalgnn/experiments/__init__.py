@@ -4,7 +4,7 @@ Modules, one concept each:
 
 * :mod:`~crystalgnn.experiments.learners` -- the :class:`Learner` protocol (``fit(dataset,
   split, ...) -> FitReport``, ``predict(dataset, idx)``), the floors, SOAP -> SVR, the per-site
-  floor and :func:`make_learner`; :mod:`~crystalgnn.experiments.network_learners` -- the GNNs
+  floor; :mod:`~crystalgnn.experiments.factory` -- :func:`make_learner`; :mod:`~crystalgnn.experiments.network_learners` -- the GNNs
   and SOAP -> MLP (resumable run folders);
 * :mod:`~crystalgnn.experiments.preparation` -- the entries every model sees, the splits;
 * :mod:`~crystalgnn.experiments.results` -- ``settings.json`` and the resumable results table;
@@ -13,11 +13,11 @@ Modules, one concept each:
 * :mod:`~crystalgnn.experiments.learning_curve` -- :func:`run_learning_curve`.
 """
 
+from crystalgnn.experiments.factory import make_learner
 from crystalgnn.experiments.learners import (
     FitReport,
     Learner,
     available_models,
-    make_learner,
     model_kind,
 )
 from crystalgnn.experiments.learning_curve import run_learning_curve

@@ -54,7 +54,8 @@ from crystalgnn.baselines.runner import labelled_indices
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import Split
 from crystalgnn.metrics import classification_metrics, regression_metrics
-from crystalgnn.experiments.learners import FitReport, Learner, make_learner, model_kind
+from crystalgnn.experiments.factory import make_learner
+from crystalgnn.experiments.learners import FitReport, Learner, model_kind
 from crystalgnn.experiments.network_learners import train_config_for
 from crystalgnn.experiments.preparation import BenchmarkData, make_splits, prepare_data
 from crystalgnn.experiments.results import (

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.data.readers import iter_source_chunks, load_source
+from crystalgnn.data.chunked import iter_source_chunks
+from crystalgnn.data.readers import load_source
 from crystalgnn.data.splits import Split, random_split
 from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
