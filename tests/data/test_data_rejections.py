@@ -245,11 +245,13 @@ def test_write_rejections_csv(tmp_path):
 
 def test_rejection_reasons_with_commas_and_newlines_round_trip(tmp_path):
     ds = read_objects([])
+    # a reason is kept on one line (newlines collapse to a space), so rejected.csv has one line per entry
     ds.rejections.append(Rejection("odd,id", "a/b.csv", 'reason, with "quotes"\nand a newline'))
     out = ds.write_rejections(tmp_path / "rejected.csv")
     with out.open(newline="") as f:
         table = list(csv.reader(f))
-    assert table[1] == ["odd,id", "a/b.csv", 'reason, with "quotes"\nand a newline']
+    assert table[1] == ["odd,id", "a/b.csv", 'reason, with "quotes" and a newline']
+    assert len(out.read_text().splitlines()) == 2
 
 
 def test_empty_sources_are_data_errors(tmp_path):

@@ -280,18 +280,18 @@ def test_cgcnn_to_dict_round_trip(table: dict[int, np.ndarray]) -> None:
 def test_raw_properties_kept_on_disk_equal_the_computed_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The element table is computed once per installation and read back from the cache folder
     (importing mendeleev costs seconds); what is read back is exactly what was computed."""
-    from crystalgnn.graphs import atom_features as af
+    from crystalgnn.graphs import element_properties as ep
 
     monkeypatch.setenv("CRYSTALGNN_CACHE_DIR", str(tmp_path))
-    af._raw_properties.cache_clear()
+    ep.raw_properties.cache_clear()
     try:
-        first = af._raw_properties()  # computes and writes
+        first = ep.raw_properties()  # computes and writes
         files = list((tmp_path / "atom_features").glob("cgcnn-raw-v*-mendeleev*-pymatgen*.json"))
         assert len(files) == 1
-        af._raw_properties.cache_clear()
-        assert af._raw_properties() == first == af._compute_raw_properties()  # read back, then fresh
+        ep.raw_properties.cache_clear()
+        assert ep.raw_properties() == first == ep._compute_raw_properties()  # read back, then fresh
         files[0].write_text("{not json")  # a damaged file is recomputed, not trusted
-        af._raw_properties.cache_clear()
-        assert af._raw_properties() == first
+        ep.raw_properties.cache_clear()
+        assert ep.raw_properties() == first
     finally:
-        af._raw_properties.cache_clear()
+        ep.raw_properties.cache_clear()

@@ -8,7 +8,8 @@ import pytest
 import torch
 from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 
-from crystalgnn.data.readers import iter_source_chunks, load_source
+from crystalgnn.data.chunked import iter_source_chunks
+from crystalgnn.data.readers import load_source
 from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
 from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig

@@ -68,7 +68,7 @@ def benchmark(
             fail(f"--repeats-for takes MODEL=N, got {item!r}", code=USAGE)
         per_model[name.strip()] = int(n)
     quiet_lightning()
-    from crystalgnn.evaluation.benchmark import run_benchmark
+    from crystalgnn.experiments import run_benchmark
 
     try:
         res = run_benchmark(
@@ -113,7 +113,7 @@ def learning_curve(
     except ValueError:
         fail(f"--sizes takes comma-separated integers (got {sizes!r})", code=USAGE)
     quiet_lightning()
-    from crystalgnn.evaluation.learning_curve import run_learning_curve
+    from crystalgnn.experiments import run_learning_curve
 
     try:
         res = run_learning_curve(

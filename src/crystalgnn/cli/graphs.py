@@ -73,7 +73,7 @@ def graphs_build(
 
 def _build_in_chunks(sources: list[str], cfg: Any, chunk_size: int, options: dict[str, Any]) -> tuple[Any, int, Any]:
     """``graphs build --chunk-size``: one table source, graphs into the cache chunk by chunk."""
-    from crystalgnn.data.readers import iter_source_chunks
+    from crystalgnn.data.chunked import iter_source_chunks
     from crystalgnn.graphs.builder import build_chunked_graphs
 
     with failing_on_bad_data():

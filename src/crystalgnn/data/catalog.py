@@ -4,7 +4,11 @@
 units as the data README describes. The folder is looked up in this order: the
 ``CRYSTALGNN_DATA_DIR`` environment variable, ``<repo>/../shared/data`` (resolved from this file),
 ``./shared/data`` and ``../shared/data`` from the working directory. The data are never copied
-into the package.
+into the package. A path to one of these files (wherever it lies) is recognised by its file
+name (:func:`catalog_key_for_file`) and read with the same labels and units.
+
+This module reads through :mod:`crystalgnn.data.tables` and never imports
+:mod:`crystalgnn.data.readers` (which imports it).
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crystalgnn.data.dataset import CrystalDataset, DataError
+from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
+from crystalgnn.data.tables import (
+    _pick,
+    count_table_rows,
+    iter_table_rows,
+    read_table,
+    sample_positions,
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +192,16 @@ def is_catalog_name(name: str) -> bool:
     return name in CATALOG or name in ALIASES
 
 
+def catalog_key_for_file(path: str | Path) -> str | None:
+    """The catalog key whose file has the name of ``path`` (``None`` when no entry matches).
+
+    Matching is by file name only, so a copy of ``castelli_perovskites_cdvae.jsonl.gz`` in
+    another folder, or a relative path to it, is the ``perovskites`` dataset.
+    """
+    name = Path(path).name
+    return next((key for key, entry in CATALOG.items() if entry.file == name), None)
+
+
 def shared_data_dir() -> Path | None:
     """The ``shared/data`` folder beside the repository, or ``None`` when it cannot be found."""
     candidates = []
@@ -209,34 +230,46 @@ def catalog_path(name: str) -> Path:
 def load_catalog(
     name: str,
     *,
+    path: str | Path | None = None,
     end_member: str = "discharged",
     max_rows: int | None = None,
     rows: Iterable[dict[str, Any]] | None = None,
+    subset: int | None = None,
+    subset_seed: int = 0,
     **kw: Any,
 ) -> CrystalDataset:
     """Load a short-named dataset with its labels and units.
 
     Args:
         name: a short name from :data:`CATALOG` (or an alias).
+        path: read this file (a copy of the dataset's file) instead of the one in the shared
+            data folder.
         end_member: for battery electrodes, ``"discharged"`` (default) or ``"charged"``.
         max_rows: read only the first ``max_rows`` rows of the file (quick looks, tests).
         rows: these rows of the dataset's file instead of all of them (reading in chunks).
-        **kw: passed to :func:`~crystalgnn.data.readers.read_table` (``n_jobs``, ``show_progress``).
+        subset: a seeded random sample of this many rows (of the first ``max_rows`` when both
+            are given), drawn before any structure is parsed; the row filter
+            (``moduli_ok``) applies to the sampled rows.
+        subset_seed: the seed of that sample.
+        **kw: passed to :func:`~crystalgnn.data.tables.read_table` (``n_jobs``, ``show_progress``).
     """
-    from crystalgnn.data.readers import iter_table_rows, read_table
-
     key = ALIASES.get(name, name)
     entry = CATALOG[key]
-    path = catalog_path(key)
+    path = catalog_path(key) if path is None else Path(path)
     scol = entry.structure_column
     if entry.electrode:
         if end_member not in ("charged", "discharged"):
             raise ValueError("end_member must be 'charged' or 'discharged'")
         scol = f"cif_{end_member}"
     labels = list(entry.units) + list(entry.site_units)
-    rows = iter_table_rows(path) if rows is None else iter(rows)
-    if max_rows is not None:
-        rows = itertools.islice(rows, max(0, int(max_rows)))
+    if rows is None and max_rows is None and subset is not None:
+        rows = iter_table_rows(path, sample_positions(count_table_rows(path), subset, subset_seed))
+    else:
+        rows = iter_table_rows(path) if rows is None else iter(rows)
+        if max_rows is not None:
+            rows = itertools.islice(rows, max(0, int(max_rows)))
+        if subset is not None:
+            rows = iter([r for _, r in _pick(list(rows), subset, subset_seed)])
     rejected_rows: list[dict[str, Any]] = []
     if entry.row_filter:
         flt = entry.row_filter
@@ -252,8 +285,6 @@ def load_catalog(
         rows=rows,
         **kw,
     )
-    from crystalgnn.data.dataset import Rejection
-
     for r in rejected_rows:
         ds.rejections.append(Rejection(str(r.get("id")), str(path), f"row filter: {entry.row_filter} is not true"))
     ds.name = key if not entry.electrode else f"{key}[{end_member}]"

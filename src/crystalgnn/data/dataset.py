@@ -20,13 +20,68 @@ import numpy as np
 from pymatgen.core import Structure
 
 
+#: the longest reason a :class:`Rejection` keeps (longer ones end with an ellipsis)
+REASON_MAX_CHARS = 300
+
+
+def one_line(text: object, limit: int = REASON_MAX_CHARS) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space), cut to
+    ``limit`` characters with a trailing ``…`` when longer."""
+    out = " ".join(str(text).split())
+    if len(out) > limit:
+        out = out[: max(1, limit - 1)].rstrip() + "…"
+    return out
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a rejection reason, without its details: the text before the first ``:``
+    or `` (`` that is outside brackets and quotes.
+
+    ``"unparsable CIF (ValueError: could not convert ...)"`` -> ``"unparsable CIF"``,
+    ``"isolated atom: site 3 (Z=8) ..."`` -> ``"isolated atom"``,
+    ``"label 'gap' is missing, NaN or infinite"`` -> unchanged. Used to count rejections by
+    reason; the full reason stays in :attr:`Rejection.reason`.
+    """
+    depth = 0
+    quote = ""
+    for i, ch in enumerate(reason):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"" and (i == 0 or not reason[i - 1].isalnum()):
+            quote = ch
+        elif ch in "([{":
+            if ch == "(" and depth == 0 and i > 0 and reason[i - 1] == " " and reason[: i - 1].strip():
+                return reason[: i - 1].strip()
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == ":" and depth == 0 and reason[:i].strip():
+            return reason[:i].strip()
+    return reason.strip()
+
+
 @dataclass(frozen=True)
 class Rejection:
-    """One entry that was not kept, with the place it came from and why."""
+    """One entry that was not kept, with the place it came from and why.
+
+    ``reason`` is always one line of at most :data:`REASON_MAX_CHARS` characters (longer or
+    multi-line reasons are collapsed by :func:`one_line`); :attr:`kind` is its detail-free part.
+    """
 
     id: str
     source: str
     reason: str
+
+    def __post_init__(self) -> None:
+        reason = one_line(self.reason)
+        if reason != self.reason:
+            object.__setattr__(self, "reason", reason)
+
+    @property
+    def kind(self) -> str:
+        """The reason without its details (:func:`reason_kind`), for counting."""
+        return reason_kind(self.reason)
 
 
 class DataError(ValueError):
@@ -155,8 +210,9 @@ class CrystalDataset:
 
     # ------------------------------------------------------------------ reporting
     def rejection_counts(self) -> Counter[str]:
-        """Number of rejections per reason (the reason text up to its first colon)."""
-        return Counter(r.reason.split(":")[0] for r in self.rejections)
+        """Number of rejections per kind of reason (:func:`reason_kind`: the reason without its
+        details, e.g. ``unparsable CIF``; the full reasons are in :attr:`rejections`)."""
+        return Counter(r.kind for r in self.rejections)
 
     def write_rejections(self, path: str | Path) -> Path:
         """Write ``rejected.csv`` (id, source, reason)."""

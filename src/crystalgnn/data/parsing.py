@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Composition, Element, Lattice, Structure
 
+from crystalgnn.data.dataset import one_line
 from crystalgnn.data.structure_io import (
     StructureParseError,
     lattice_problem,
@@ -75,7 +76,7 @@ def _parse_compact(payload: Any) -> tuple[str, Any]:
     except StructureParseError as exc:
         return "err", str(exc)
     except Exception as exc:  # anything else a third-party parser raises
-        return "err", f"unparsable structure ({type(exc).__name__}: {str(exc)[:120]})"
+        return "err", one_line(f"unparsable structure ({type(exc).__name__}: {exc})")
     if s.site_properties:
         return "obj", s
     return "ok", (s.lattice.matrix, [site.specie.symbol for site in s], s.frac_coords)

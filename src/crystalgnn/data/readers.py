@@ -15,152 +15,51 @@ Supported sources (see :func:`load_source`, which picks the reader):
 * in-memory ``Structure``/``Atoms`` objects;
 * short names of the datasets in ``../shared/data`` (see :mod:`crystalgnn.data.catalog`).
 
+``subset=N`` / ``subset_seed=`` draw a seeded random sample of N raw entries (table rows,
+``id_prop.csv`` rows, files) before any structure is parsed (see :func:`load_source`).
+
+Imports go one way: this module uses :mod:`crystalgnn.data.catalog` and
+:mod:`crystalgnn.data.tables`; neither imports it.
+
 Nothing is dropped silently: each entry that cannot be used is recorded as a
 :class:`~crystalgnn.data.dataset.Rejection` (id, source, reason).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection, finite_or_nan
-from crystalgnn.data.parsing import parse_structures
+from crystalgnn.data import catalog
+from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
+from crystalgnn.data.id_prop import read_id_prop_folder, read_id_prop_rows
 from crystalgnn.data.structure_io import (
-    STRUCTURE_SUFFIXES,
     StructureParseError,
     file_id,
     is_structure_file,
     read_structure_file,
     structure_problem,
 )
+from crystalgnn.data.tables import (
+    STRUCTURE_COLUMNS,
+    TABLE_SUFFIXES,
+    _assemble,
+    _open_text,
+    _pick,
+    _suffix,
+    count_table_rows,
+    iter_table_rows,
+    read_table,
+    sample_positions,
+)
+from crystalgnn.data.targets import ensure_targets
 from crystalgnn.gc_pause import pauses_gc
-
-TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".json")
-STRUCTURE_COLUMNS = ("structure", "cif", "atoms", "poscar", "cif_discharged", "cif_charged")
-ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
-
-
-# --------------------------------------------------------------------------- helpers
-def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
-    # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)  # type: ignore[return-value]
-    return path.open("r", encoding="utf-8-sig", newline=newline)
-
-
-def _suffix(path: Path) -> str:
-    s = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    return s
-
-
-def _assemble(
-    ids: list[str],
-    payloads: list[Any],
-    labels: list[dict[str, Any]],
-    source: str,
-    *,
-    name: str,
-    metas: list[dict[str, Any]] | None = None,
-    units: dict[str, str] | None = None,
-    rejections: list[Rejection] | None = None,
-    n_jobs: int | None = None,
-    show_progress: bool = True,
-) -> CrystalDataset:
-    """Parse payloads, drop duplicates and bad structures (recorded), split labels by kind."""
-    rejections = list(rejections or [])
-    metas = metas or [{} for _ in ids]
-    parsed = parse_structures(payloads, n_jobs=n_jobs, show_progress=show_progress)
-    seen: set[str] = set()
-    keep_ids, keep_structs, keep_labels, keep_meta = [], [], [], []
-    for i, result in enumerate(parsed):
-        entry_id = ids[i]
-        src = str(metas[i].get("source", source))
-        if entry_id in seen:
-            rejections.append(Rejection(entry_id, src, "duplicate id"))
-            continue
-        seen.add(entry_id)
-        if isinstance(result, str):
-            rejections.append(Rejection(entry_id, src, result))
-            continue
-        keep_ids.append(entry_id)
-        keep_structs.append(result)
-        keep_labels.append(labels[i])
-        keep_meta.append({"source": src, **metas[i]})
-    targets: dict[str, list[float]] = {}
-    site_targets: dict[str, list[np.ndarray | None]] = {}
-    names: list[str] = []
-    for lab in keep_labels:
-        for k in lab:
-            if k not in names:
-                names.append(k)
-    for k in names:
-        values = [lab.get(k) for lab in keep_labels]
-        nsites = [len(s) for s in keep_structs]
-        if any(isinstance(v, (list, tuple)) for v in values):
-            arrs: list[np.ndarray | None] = []
-            for v, n in zip(values, nsites, strict=True):
-                if isinstance(v, (list, tuple)) and len(v) == n:
-                    arrs.append(np.array([finite_or_nan(x) for x in v], dtype=float))
-                else:
-                    arrs.append(None)
-            site_targets[k] = arrs
-        else:
-            targets[k] = [finite_or_nan(v) for v in values]
-    ds = CrystalDataset(
-        ids=keep_ids,
-        structures=keep_structs,
-        targets={k: np.array(v, dtype=float) for k, v in targets.items()},
-        units={k: v for k, v in (units or {}).items() if k in targets or k in site_targets},
-        site_targets=site_targets,  # type: ignore[arg-type]
-        metadata=keep_meta,
-        rejections=rejections,
-        name=name,
-    )
-    # A per-site value that is missing or not one value per site stays ``None``; the entry is
-    # rejected (with the reason) only when that per-site target is requested.
-    return ds
-
-
-def _list_cell(v: Any) -> Any:
-    """A CSV cell holding a JSON list of numbers (``"[0.1, -0.2]"``) becomes that list."""
-    if isinstance(v, str):
-        t = v.strip()
-        if t.startswith("[") and t.endswith("]"):
-            try:
-                out = json.loads(t)
-            except json.JSONDecodeError:
-                return v
-            if isinstance(out, list) and all(x is None or isinstance(x, (int, float)) for x in out):
-                return out
-    return v
-
-
-def _is_label_value(v: Any) -> bool:
-    if v is None or isinstance(v, (bool, int, float)):
-        return True
-    if isinstance(v, str):
-        s = v.strip().lower()
-        if s in {"", "nan", "none", "null", "true", "false", "inf", "-inf"}:
-            return True
-        try:
-            float(s)
-            return True
-        except ValueError:
-            return False
-    if isinstance(v, (list, tuple)):
-        return all(x is None or isinstance(x, (int, float, bool)) for x in v)
-    return False
 
 
 # --------------------------------------------------------------------------- readers
@@ -169,11 +68,15 @@ def read_structures(
     *,
     name: str = "structures",
     ids: Sequence[str] | None = None,
+    subset: int | None = None,
+    subset_seed: int = 0,
     **kw: Any,
 ) -> CrystalDataset:
     """Structure files (any format pymatgen/ASE read); ids are file stems unless given.
 
     A multi-frame file gives one entry per frame, ``<id>#0``, ``<id>#1``, ...
+    ``subset``/``subset_seed`` read a seeded random sample of that many files (all frames of
+    each file drawn).
     """
     if ids is not None and len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} files")
@@ -181,7 +84,7 @@ def read_structures(
     structs: list[Any] = []
     metas: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
-    for k, p in enumerate(paths):
+    for k, p in _pick(list(paths), subset, subset_seed):
         p = Path(p)
         base = ids[k] if ids is not None else file_id(p)
         try:
@@ -192,14 +95,12 @@ def read_structures(
         except StructureParseError as exc:
             rejections.append(Rejection(base, str(p), str(exc)))
         except Exception as exc:
-            rejections.append(Rejection(base, str(p), f"unreadable file ({type(exc).__name__}: {str(exc)[:100]})"))
-    ids = out_ids
-    return _assemble(ids, structs, [{} for _ in ids], name, name=name, metas=metas, rejections=rejections, **kw)
+            rejections.append(Rejection(base, str(p), f"unreadable file ({type(exc).__name__}: {exc})"))
+    return _assemble(out_ids, structs, [{} for _ in out_ids], name, name=name, metas=metas, rejections=rejections, **kw)
 
 
-def read_structure_folder(folder: str | Path, **kw: Any) -> CrystalDataset:
-    """Every structure file in ``folder`` (recursively), sorted by path."""
-    folder = Path(folder)
+def _folder_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """The structure files of a folder (recursively, sorted by path) and their entry ids."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_structure_file(p))
     if not files:
         raise DataError(f"{folder}: folder holds no structure files (cif, POSCAR, vasp, extxyz, ...)")
@@ -210,172 +111,20 @@ def read_structure_folder(folder: str | Path, **kw: Any) -> CrystalDataset:
         file_id(p) if stems[file_id(p)] == 1 else (p.parent.relative_to(folder) / file_id(p)).as_posix()
         for p in files
     ]
-    return read_structures(files, name=folder.name, ids=ids, **kw)
+    return files, ids
 
 
-def _read_id_prop(path: Path) -> tuple[list[list[str]], list[str] | None]:
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty id_prop.csv")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path}: empty id_prop.csv")
-    header = None
-    first = rows[0]
-    if len(first) > 1 and all(not _is_float(c) for c in first[1:]) and first[0].strip().lower() in ID_COLUMNS + ("file", "filename", "structure"):
-        header, rows = [c.strip() for c in first], rows[1:]
-    return rows, header
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return s.strip().lower() in {"nan", "inf", "-inf", ""}
-
-
-def read_id_prop_folder(folder: str | Path, *, target_names: Sequence[str] | None = None, **kw: Any) -> CrystalDataset:
-    """The CGCNN (``<id>.cif``) or ALIGNN (first column is a file name) ``id_prop.csv`` folder.
-
-    Targets are named ``target`` (one column) or ``target_0``, ``target_1``, ... unless the file
-    has a header or ``target_names`` is given. 0/1 columns stay numeric (classification labels).
-    """
-    folder = Path(folder)
-    rows, header = _read_id_prop(folder / "id_prop.csv")
-    ncols = max(len(r) for r in rows) - 1
-    if target_names is None:
-        target_names = header[1:] if header else (["target"] if ncols == 1 else [f"target_{k}" for k in range(ncols)])
-    ids, payloads, labels, metas = [], [], [], []
-    rejections: list[Rejection] = []
-    label_file = str(folder / "id_prop.csv")
-    for r in rows:
-        key = r[0].strip()
-        if not key:
-            rejections.append(Rejection("", label_file, f"row without an id: {r}"))
-            continue
-        # ALIGNN rows name the structure file (``POSCAR-JVASP-1.vasp``); CGCNN rows name ``<id>.cif``.
-        # Decided per row, so a missing file never changes how the other ids are formed.
-        if Path(key).suffix.lower() in STRUCTURE_SUFFIXES:
-            candidates = [folder / key, folder / f"{key}.cif"]
-            entry_id = Path(key).stem
-        else:
-            candidates = [folder / f"{key}.cif", folder / key]
-            entry_id = key
-        path = next((c for c in candidates if c.is_file()), None)
-        if path is None:
-            rejections.append(
-                Rejection(entry_id, label_file, f"label file names a missing structure file ({candidates[0].name})")
-            )
-            continue
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            rejections.append(Rejection(entry_id, str(path), f"unreadable file ({exc})"))
-            continue
-        if not text.strip():
-            rejections.append(Rejection(entry_id, str(path), "empty file"))
-            continue
-        if path.suffix.lower() != ".cif" and "_cell_length_a" not in text:
-            try:
-                [(_, text)] = read_structure_file(path)  # type: ignore[assignment]
-            except Exception as exc:
-                rejections.append(
-                    Rejection(entry_id, str(path), f"unparsable structure ({type(exc).__name__}: {str(exc)[:120]})")
-                )
-                continue
-        ids.append(entry_id)
-        payloads.append(text)
-        labels.append({n: (r[k + 1] if k + 1 < len(r) else None) for k, n in enumerate(target_names)})
-        metas.append({"source": str(path)})
-    ds = _assemble(ids, payloads, labels, str(folder), name=folder.name, metas=metas, rejections=rejections, **kw)
-    atom_init = folder / "atom_init.json"
-    if atom_init.is_file():
-        ds.atom_init = str(atom_init)
-    return ds
-
-
-def iter_table_rows(path: str | Path) -> Iterable[dict[str, Any]]:
-    """Rows of a CSV or JSON-lines file (optionally gzipped) as dicts."""
-    path = Path(path)
-    suffix = _suffix(path)
-    with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
-        if suffix.startswith(".csv"):
-            yield from csv.DictReader(f)
-        else:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield {"__error__": f"line {lineno}: invalid JSON ({exc.msg})"}
-
-
-def read_table(
-    path: str | Path,
-    *,
-    structure_column: str | None = None,
-    id_column: str | None = None,
-    label_columns: Sequence[str] | None = None,
-    units: dict[str, str] | None = None,
-    name: str | None = None,
-    rows: Iterable[dict[str, Any]] | None = None,
-    **kw: Any,
+def read_structure_folder(
+    folder: str | Path, *, subset: int | None = None, subset_seed: int = 0, **kw: Any
 ) -> CrystalDataset:
-    """A table with a structure column (CIF text or Structure dict) and label columns.
-
-    Numeric/boolean columns become graph-level targets; list-valued columns with one value per
-    site become per-site targets; other columns go to ``metadata``.
-    """
-    path = Path(path)
-    if path.is_file() and path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file")
-    rows_iter = iter_table_rows(path) if rows is None else rows
-    ids, payloads, labels, metas = [], [], [], []
-    rejections: list[Rejection] = []
-    scol = structure_column
-    for k, row in enumerate(rows_iter):
-        if "__error__" in row:
-            rejections.append(Rejection(f"row{k}", str(path), row["__error__"]))
-            continue
-        if scol is None:
-            scol = next((c for c in STRUCTURE_COLUMNS if c in row), None)
-            if scol is None:
-                raise DataError(
-                    f"{path}: no structure column (looked for {', '.join(STRUCTURE_COLUMNS)}); "
-                    f"columns are {sorted(row)[:12]}; pass structure_column="
-                )
-        icol = id_column or next((c for c in ID_COLUMNS if c in row), None)
-        entry_id = str(row[icol]) if icol and row.get(icol) not in (None, "") else f"row{k}"
-        payload = row.get(scol)
-        if payload in (None, ""):
-            rejections.append(Rejection(entry_id, str(path), f"missing structure (column {scol!r} is empty)"))
-            continue
-        lab: dict[str, Any] = {}
-        meta: dict[str, Any] = {}
-        for c, v in row.items():
-            if c == scol or c == icol or c in STRUCTURE_COLUMNS:
-                continue
-            v = _list_cell(v)
-            if label_columns is not None:
-                (lab if c in label_columns else meta)[c] = v
-            elif _is_label_value(v):
-                lab[c] = v
-            else:
-                meta[c] = v
-        ids.append(entry_id)
-        payloads.append(payload)
-        labels.append(lab)
-        metas.append(meta)
-    if not ids and not rejections:
-        raise DataError(f"{path}: table has no rows")
-    if label_columns is None:
-        # columns that are numeric in some rows but text in others are metadata, not labels
-        text_cols = {c for m in metas for c in m}
-        for lab, meta in zip(labels, metas, strict=True):
-            for c in text_cols & set(lab):
-                meta[c] = lab.pop(c)
-    return _assemble(ids, payloads, labels, str(path), name=name or path.name.split(".")[0], metas=metas, units=units, rejections=rejections, **kw)
+    """Every structure file in ``folder`` (recursively), sorted by path; with ``subset``, a
+    seeded random sample of that many files (ids as in the whole folder)."""
+    folder = Path(folder)
+    files, ids = _folder_files(folder)
+    picked = _pick(list(zip(files, ids, strict=True)), subset, subset_seed)
+    return read_structures(
+        [f for _, (f, _) in picked], name=folder.name, ids=[i for _, (_, i) in picked], **kw
+    )
 
 
 def read_matbench_json(path: str | Path, *, doc: dict[str, Any] | None = None, **kw: Any) -> CrystalDataset:
@@ -404,13 +153,79 @@ def read_matbench_json(path: str | Path, *, doc: dict[str, Any] | None = None, *
     return read_table(path, structure_column=scol, rows=rows(), name=path.name.split(".")[0], **kw)
 
 
-def read_objects(objects: Sequence[Any], ids: Sequence[str] | None = None, *, name: str = "objects") -> CrystalDataset:
-    """In-memory ``Structure`` / ``Atoms`` objects (ids default to ``s0``, ``s1``, ...)."""
+def read_objects(
+    objects: Sequence[Any],
+    ids: Sequence[str] | None = None,
+    *,
+    name: str = "objects",
+    subset: int | None = None,
+    subset_seed: int = 0,
+) -> CrystalDataset:
+    """In-memory ``Structure`` / ``Atoms`` objects (ids default to ``s0``, ``s1``, ...);
+    ``subset``/``subset_seed`` keep a seeded random sample of that many of them."""
     ids = list(ids) if ids is not None else [f"s{k}" for k in range(len(objects))]
-    return _assemble(ids, list(objects), [{} for _ in ids], name, name=name, show_progress=False)
+    if len(ids) != len(objects):
+        raise ValueError(f"{len(ids)} ids for {len(objects)} objects")
+    picked = _pick(list(zip(ids, objects, strict=True)), subset, subset_seed)
+    ids = [i for _, (i, _) in picked]
+    return _assemble(ids, [o for _, (_, o) in picked], [{} for _ in ids], name, name=name, show_progress=False)
 
 
 # --------------------------------------------------------------------------- dispatch
+def catalog_key_of(source: Any) -> str | None:
+    """The catalog key of ``source``: a short name (or alias), or a path to a file whose name is
+    a catalog file's name (``.../castelli_perovskites_cdvae.jsonl.gz`` -> ``perovskites``), so
+    that a file keeps the labels and units of its short name."""
+    if isinstance(source, str) and catalog.is_catalog_name(source):
+        return catalog.ALIASES.get(source, source)
+    if isinstance(source, (str, Path)):
+        return catalog.catalog_key_for_file(source)
+    return None
+
+
+def count_raw_entries(source: Any, *, structure_column: str | None = None) -> int:
+    """How many raw entries (rows, files, objects) :func:`load_source` would read from
+    ``source``, counted without parsing a structure: what ``subset`` samples from."""
+    if isinstance(source, CrystalDataset):
+        return len(source)
+    if isinstance(source, (list, tuple)):
+        if source and not isinstance(source[0], (str, Path)):
+            return len(source)
+        return sum(count_raw_entries(s, structure_column=structure_column) for s in source)
+    if not isinstance(source, (str, Path)):
+        return 1
+    key = catalog_key_of(source)
+    if key is not None:
+        path = Path(source) if Path(source).is_file() else catalog.catalog_path(key)
+        return count_table_rows(path)
+    path = _existing(source)
+    if path.is_dir():
+        if (path / "id_prop.csv").is_file():
+            return len(read_id_prop_rows(path / "id_prop.csv")[0])
+        return len(_folder_files(path)[0])
+    if _suffix(path) in (".json", ".json.gz"):
+        doc = _load_json(path)
+        if isinstance(doc, dict) and {"columns", "data"} <= set(doc):
+            return len(doc["data"])
+        if isinstance(doc, list):
+            return len(doc)
+        if isinstance(doc, dict):
+            return 1
+        return count_table_rows(path)
+    if _suffix(path) in TABLE_SUFFIXES:
+        return count_table_rows(path)
+    return 1
+
+
+def _existing(source: str | Path) -> Path:
+    path = Path(source)
+    if not path.exists():
+        raise DataError(
+            f"{source}: no such file or folder, and not a dataset name ({', '.join(catalog.catalog_names())})"
+        )
+    return path
+
+
 @pauses_gc
 def load_source(
     source: Any,
@@ -420,126 +235,109 @@ def load_source(
     end_member: str = "discharged",
     n_jobs: int | None = None,
     show_progress: bool = True,
+    subset: int | None = None,
+    subset_seed: int = 0,
 ) -> CrystalDataset:
     """Load any supported source into a :class:`CrystalDataset`.
 
     Args:
         source: a path (file or folder), a short dataset name, a ``CrystalDataset``, or
-            ``Structure``/``Atoms`` objects (one or a list).
+            ``Structure``/``Atoms`` objects (one or a list). A file whose name is that of a
+            catalog dataset (``castelli_perovskites_cdvae.jsonl.gz``) is read as that dataset,
+            with its labels and units, wherever it lies.
         targets: labels that must be present; entries with a missing/NaN/inf value are
             rejected (with the reason). Derived names (``log10_X``, ``X_per_atom``, ``abs_X``)
-            are computed on request.
+            are computed on request. ``None`` (or empty) requires nothing; see
+            :func:`~crystalgnn.data.targets.default_targets` for the label to use then.
         structure_column: the table column holding structures (detected when omitted).
         end_member: for battery-electrode tables, ``"discharged"`` (default) or ``"charged"``.
         n_jobs: parser processes (default: all available CPUs).
         show_progress: draw progress bars.
+        subset: read only a seeded random sample of this many raw entries (table rows,
+            ``id_prop.csv`` rows, structure files, objects), drawn *before* any structure is
+            parsed; ``None`` (default) or a number not below the source's size reads everything.
+            Entries of the sample that are rejected (bad structure, missing label, ...) are
+            reported and not replaced, so the dataset may hold fewer than ``subset`` entries.
+            Over several sources, the sample is drawn from all their entries together.
+        subset_seed: seed of that sample. The positions are those of
+            ``training.run.select_subset`` (``default_rng(seed).choice(n, subset)``, sorted) but
+            over the raw entries, not the parsed ones: the same seed gives the same entries as
+            sampling after parsing only when nothing before the sampled positions is rejected.
     """
-    from crystalgnn.data.catalog import is_catalog_name, load_catalog
-    from crystalgnn.data.targets import ensure_targets
-
-    kw = {"n_jobs": n_jobs, "show_progress": show_progress}
+    kw: dict[str, Any] = {"n_jobs": n_jobs, "show_progress": show_progress}
+    pick: dict[str, Any] = {"subset": subset, "subset_seed": subset_seed}
+    if subset is not None:
+        sample_positions(0, subset)  # validate early (a positive number)
     if isinstance(source, CrystalDataset):
-        ds = source
+        pos = sample_positions(len(source), subset, subset_seed)
+        ds = source if pos is None else source.subset(pos)
     elif isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, Path)):
-        ds = read_objects(list(source))
+        ds = read_objects(list(source), **pick)
     elif isinstance(source, (list, tuple)):
-        datasets = [load_source(s, structure_column=structure_column, end_member=end_member, **kw) for s in source]
+        parts = _split_subset(source, subset, subset_seed, structure_column)
+        datasets = [
+            load_source(s, structure_column=structure_column, end_member=end_member, subset=n, subset_seed=seed, **kw)
+            for s, n, seed in parts
+        ]
         ds = concat_datasets(datasets) if len(datasets) > 1 else datasets[0]
     elif not isinstance(source, (str, Path)):
         ds = read_objects([source])
-    elif isinstance(source, str) and is_catalog_name(source):
-        ds = load_catalog(source, end_member=end_member, **kw)
+    elif (key := catalog_key_of(source)) is not None:
+        if isinstance(source, str) and catalog.is_catalog_name(source):
+            # the name as given (aliases included) goes to load_catalog
+            ds = catalog.load_catalog(source, end_member=end_member, **pick, **kw)
+        else:
+            ds = catalog.load_catalog(key, path=Path(source), end_member=end_member, **pick, **kw)
     else:
-        path = Path(source)
-        if not path.exists():
-            from crystalgnn.data.catalog import catalog_names
-
-            raise DataError(f"{source}: no such file or folder, and not a dataset name ({', '.join(catalog_names())})")
+        path = _existing(source)
         if path.is_dir():
             if not any(path.iterdir()):
                 raise DataError(f"{path}: empty folder")
-            ds = read_id_prop_folder(path, **kw) if (path / "id_prop.csv").is_file() else read_structure_folder(path, **kw)
+            reader = read_id_prop_folder if (path / "id_prop.csv").is_file() else read_structure_folder
+            ds = reader(path, **pick, **kw)
         elif path.stat().st_size == 0:
             raise DataError(f"{path}: empty file")
         elif _suffix(path) in TABLE_SUFFIXES:
             if _suffix(path) in (".json", ".json.gz"):
                 doc = _load_json(path)
                 if isinstance(doc, dict) and {"columns", "data"} <= set(doc):
-                    ds = read_matbench_json(path, doc=doc, **kw)
+                    ds = read_matbench_json(path, doc=doc, **pick, **kw)
                 elif isinstance(doc, dict) and {"lattice", "sites"} <= set(doc):
                     ds = read_objects([doc], ids=[path.name.split(".")[0]], name=path.name.split(".")[0])
                     for m in ds.metadata:
                         m["source"] = str(path)
                 elif isinstance(doc, list):
-                    ds = read_table(path, structure_column=structure_column, rows=iter(doc), **kw)
+                    ds = read_table(path, structure_column=structure_column, rows=iter(doc), **pick, **kw)
                 else:  # JSON lines (or a one-record file)
-                    ds = read_table(path, structure_column=structure_column, **kw)
+                    ds = read_table(path, structure_column=structure_column, **pick, **kw)
             else:
-                ds = read_table(path, structure_column=structure_column, **kw)
+                ds = read_table(path, structure_column=structure_column, **pick, **kw)
         else:
             ds = read_structures([path], name=path.stem, **kw)
+    several = isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))
+    if subset is not None and ds is not source and not several:  # (each of several sources is named)
+        ds.name = f"{ds.name}[subset {subset}, seed {subset_seed}]"
     if targets:
         ensure_targets(ds, targets)
         ds.require_targets(targets)
     return ds
 
 
-def iter_source_chunks(
-    source: Any,
-    *,
-    targets: Sequence[str] | None = None,
-    chunk_size: int = 20_000,
-    structure_column: str | None = None,
-    end_member: str = "discharged",
-    n_jobs: int | None = None,
-    show_progress: bool = True,
-) -> Iterator[CrystalDataset] | None:
-    """A table source (CSV or JSON-lines file, or a dataset short name) as datasets of at most
-    ``chunk_size`` rows each, read one after the other; ``None`` for other kinds of source.
-
-    Each chunk is what :func:`load_source` would give for its rows (labels, derived targets,
-    rejections); an id already seen in an earlier chunk is rejected as a duplicate, as in one
-    pass. Only one chunk's structures are in memory at a time.
-    """
-    from crystalgnn.data.catalog import catalog_path, is_catalog_name, load_catalog
-
-    kw = {"n_jobs": n_jobs, "show_progress": show_progress}
-    if isinstance(source, str) and is_catalog_name(source):
-        path = catalog_path(source)
-
-        def read(rows: list[dict[str, Any]]) -> CrystalDataset:
-            return load_catalog(source, end_member=end_member, rows=rows, **kw)
-
-    elif isinstance(source, (str, Path)) and Path(source).is_file() and _suffix(Path(source)).startswith((".csv", ".jsonl", ".ndjson")):
-        path = Path(source)
-        if path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file")
-
-        def read(rows: list[dict[str, Any]]) -> CrystalDataset:
-            return read_table(path, structure_column=structure_column, rows=iter(rows), **kw)
-
-    else:
-        return None
-    return _chunks(path, read, targets, chunk_size)
-
-
-def _chunks(
-    path: Path, read: Any, targets: Sequence[str] | None, chunk_size: int
-) -> Iterator[CrystalDataset]:
-    from crystalgnn.data.targets import ensure_targets
-
-    seen: set[str] = set()
-    rows = iter_table_rows(path)
-    while chunk := list(itertools.islice(rows, max(1, chunk_size))):
-        ds = read(chunk)
-        again = [i for i, k in enumerate(ds.ids) if k in seen]
-        if again:
-            ds.drop(again, "duplicate id")
-        seen.update(ds.ids)
-        if targets:
-            ensure_targets(ds, targets)
-            ds.require_targets(targets)
-        yield ds
+def _split_subset(
+    sources: Sequence[Any], subset: int | None, seed: int, structure_column: str | None
+) -> list[tuple[Any, int | None, int]]:
+    """(source, its subset, its seed) for each source, such that the sample over all sources is
+    a seeded uniform sample of ``subset`` of their raw entries together; sources that get no
+    entry are left out."""
+    if subset is None:
+        return [(s, None, seed) for s in sources]
+    counts = [count_raw_entries(s, structure_column=structure_column) for s in sources]
+    pos = sample_positions(sum(counts), subset, seed)
+    if pos is None:
+        return [(s, None, seed) for s in sources]
+    edges = np.cumsum([0, *counts])
+    taken = np.histogram(pos, bins=edges)[0] if len(sources) > 1 else np.array([len(pos)])
+    return [(s, int(n), seed + k) for k, (s, n) in enumerate(zip(sources, taken, strict=True)) if n > 0]
 
 
 def _load_json(path: Path) -> Any:
@@ -581,7 +379,8 @@ def concat_datasets(datasets: Sequence[CrystalDataset]) -> CrystalDataset:
 
 __all__ = [
     "concat_datasets",
-    "iter_source_chunks",
+    "count_raw_entries",
+    "count_table_rows",
     "iter_table_rows",
     "load_source",
     "read_id_prop_folder",
@@ -590,5 +389,6 @@ __all__ = [
     "read_structure_folder",
     "read_structures",
     "read_table",
+    "sample_positions",
     "structure_problem",
 ]

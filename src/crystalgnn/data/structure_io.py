@@ -6,6 +6,9 @@ per second. Nearly all CIFs in crystal-property datasets are P1 files written by
 :func:`parse_p1_cif` reads the cell and atom loop directly (about 20x faster) and builds the same
 ``Structure`` (same lattice convention, same site order); anything else falls back to pymatgen,
 then ASE.
+
+This module is longer than 400 lines because the fast CIF path and the pymatgen path it falls
+back to must parse identically and are kept side by side.
 """
 
 from __future__ import annotations
@@ -251,7 +254,7 @@ def _pymatgen_cif(text: str) -> Structure:
             parser = CifParser.from_str(text, occupancy_tolerance=1.0)
             structures = parser.parse_structures(primitive=False, on_error="raise")
     except Exception as exc:  # pymatgen raises many exception types for bad CIFs
-        raise StructureParseError(f"unparsable CIF ({type(exc).__name__}: {str(exc)[:120]})") from exc
+        raise StructureParseError(f"unparsable CIF ({type(exc).__name__}: {exc})") from exc
     if not structures:
         raise StructureParseError("unparsable CIF (no structure found)")
     return structures[0]
@@ -357,7 +360,7 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
                 return [(stem, structs[0])]
             return [(f"{stem}#{k}", s) for k, s in enumerate(structs)]
         except Exception as exc:
-            errors.append(f"pymatgen: {type(exc).__name__}: {str(exc)[:100]}")
+            errors.append(f"pymatgen: {type(exc).__name__}: {exc}")
     try:
         import ase.io
 
@@ -373,7 +376,7 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
     except StructureParseError:
         raise
     except Exception as exc:
-        errors.append(f"ase: {type(exc).__name__}: {str(exc)[:100]}")
+        errors.append(f"ase: {type(exc).__name__}: {exc}")
     raise StructureParseError("unreadable structure file (" + "; ".join(errors) + ")")
 
 

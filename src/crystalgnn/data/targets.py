@@ -54,3 +54,24 @@ def ensure_targets(ds: CrystalDataset, names: Sequence[str]) -> None:
                 f"unknown target {name!r} for dataset {ds.name!r}; available: {available} "
                 "(derived: log10_X, X_per_atom, abs_X)"
             )
+
+
+def default_targets(ds: CrystalDataset) -> list[str]:
+    """The label to train on when none is named: ``[name]`` of the dataset's only graph-level label.
+
+    A CGCNN or ALIGNN folder whose ``id_prop.csv`` has one unnamed value column gives
+    ``["target"]``; a table with one numeric column gives that column.
+
+    Raises:
+        ValueError: when the dataset has several graph-level labels
+            (``"several labels: a, b, c; choose with --target"``) or none (the message names
+            the per-site labels, if any).
+    """
+    names = list(ds.targets)
+    if len(names) == 1:
+        return names
+    if names:
+        raise ValueError(f"{ds.name}: several labels: {', '.join(names)}; choose with --target")
+    site = list(ds.site_targets)
+    also = f" (per-site labels: {', '.join(site)}; choose with --target)" if site else ""
+    raise ValueError(f"{ds.name}: no graph-level label{also}")

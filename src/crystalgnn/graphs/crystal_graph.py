@@ -8,7 +8,7 @@ behaviour (fake edges to atom 0 at distance ``radius + 1``) for its pretrained w
 
 Ties at the last kept neighbour are broken deterministically: distances within 1e-6 Å count as
 equal, and equal ones are ordered by neighbour index, then image shift. The Gaussian distance expansion of CGCNN is applied by
-the model (``crystalgnn.models.layers.GaussianExpansion``), so one cached graph serves every model.
+the model (:class:`crystalgnn.models.basis.GaussianBasis`), so one cached graph serves every model.
 
 Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1] = i``):
 
@@ -21,6 +21,9 @@ Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1]
 ``edge_vec``       (E, 3)     r_j + shift @ lattice - r_i, Å
 ``edge_dist``      (E,)       |edge_vec|, Å (``radius + 1`` for padding edges)
 =================  =========  ==================================================
+
+This module is longer than 400 lines because the one-structure and the batched graph assembly
+must give identical edges in identical order and share their private helpers here.
 """
 
 from __future__ import annotations

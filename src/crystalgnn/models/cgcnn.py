@@ -104,7 +104,7 @@ class CGConvLayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, degree: int | None = None) -> Tensor:
         """``degree=k`` declares that the edges are sorted by centre atom with exactly ``k`` per
-        atom (:func:`~crystalgnn.models.layers.uniform_degree`); the centre terms are then
+        atom (:func:`uniform_degree`); the centre terms are then
         broadcast and the sum over neighbours is a dense reduction instead of a scatter (same
         numbers, faster)."""
         src, dst = edge_index

@@ -119,7 +119,8 @@ class Predictor:
         ids = [data.ids[i] for i in keep]
         if self.level == "site":
             return SitePredictions(ids, values, self.targets[0], self.units, rejected)
-        return Predictions(ids, values, self.targets, self.units, self.kind, rejected)
+        formulas = [data.structures[i].composition.reduced_formula for i in keep]
+        return Predictions(ids, values, self.targets, self.units, self.kind, rejected, formulas)
 
     def __repr__(self) -> str:
         return f"Predictor({self.model_name} -> {', '.join(self.targets)} [{self.kind}], from {self.source or '?'})"

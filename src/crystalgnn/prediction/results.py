@@ -23,6 +23,7 @@ class Predictions:
     units: dict[str, str]
     task: str
     rejected: list[Rejection] = field(default_factory=list)
+    formulas: list[str] | None = None  # reduced formula of each predicted structure
 
     def to_frame(self, dataset: CrystalDataset | None = None) -> Any:
         """A table: id, formula, then target/prediction columns (target where labels exist)."""
@@ -32,6 +33,8 @@ class Predictions:
         idx = dataset.index_of(self.ids) if dataset is not None else None
         if dataset is not None and idx is not None:
             df["formula"] = [dataset.structures[i].composition.reduced_formula for i in idx]
+        elif self.formulas is not None:
+            df["formula"] = self.formulas
         if self.task == "classification":
             name = self.targets[0]
             if dataset is not None and name in dataset.targets and idx is not None:

@@ -9,7 +9,9 @@ killed and resumed ends with the same weights as one that went straight through.
 from __future__ import annotations
 
 import json
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,17 @@ class FitResult:
         return out
 
 
+def quiet_lightning() -> None:
+    """Hide Lightning's start-up chatter (accelerator lines, tips, "fit stopped") and the
+    warnings that say nothing to our users (data-loader workers, library deprecations)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed"):  # fmt: skip
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*is deprecated.*", ".*litlogger.*",
+                    ".*Checkpoint directory .* exists and is not empty.*", ".*The number of training batches.*"):  # fmt: skip
+        warnings.filterwarnings("ignore", message=message)
+
+
 def fit(
     module: L.LightningModule,
     train_loader: Any,
@@ -95,6 +108,7 @@ def fit(
     front of the resumed ones). Trainer settings from ``cfg``: ``epochs``, ``accelerator``,
     ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``.
     """
+    quiet_lightning()
     ckpt_dir = run_dir / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False)
     # a second, unmonitored checkpoint rewritten after every epoch: the resume point

@@ -33,17 +33,18 @@ import torch
 
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import Split
-from crystalgnn.metrics import classification_metrics, per_element_metrics, regression_metrics, site_metrics
 from crystalgnn.models.registry import make_config, split_options
 from crystalgnn.training.checkpoints import load_task
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.loaders import make_loader, select_graphs
+from crystalgnn.training.holdout import predict_inputs, test_report
 from crystalgnn.training.loop import FitResult, finish_run, fit
 from crystalgnn.training.losses import check_loss
 from crystalgnn.training.run_data import (
     atom_table,
     build_run_graphs,
     load_run_dataset,
+    resolve_default_target,
     run_split,
     stream_run_graphs,
 )
@@ -170,64 +171,6 @@ def fit_and_test(
     return RunResult(run_dir, metrics)
 
 
-@torch.no_grad()
-def predict_inputs(task: CrystalTask, inputs: Any, batch_size: int = 256) -> Any:
-    """Predictions of ``task`` for a list of inputs: (N, T) regression values, (N,) P(class 1),
-    or one (n_sites,) array per structure for per-site models."""
-    if task.spec.level == "site":
-        out: list[np.ndarray] = []
-        for b in make_loader(inputs, batch_size):
-            pred = task(b)[:, 0].cpu().numpy()
-            counts = torch.bincount(b.batch, minlength=b.num_graphs).tolist()
-            out += [np.asarray(a, dtype=float) for a in np.split(pred, np.cumsum(counts)[:-1])]
-        return out
-    if len(inputs) == 0:
-        return np.zeros((0,) if task.is_classification else (0, len(task.spec.names)))
-    values = torch.cat([task(b) for b in make_loader(inputs, batch_size)]).cpu().numpy()
-    return values[:, 1] if task.is_classification else values
-
-
-def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDataset, idx: Any) -> dict[str, Any]:
-    """``predictions.csv`` of the entries ``idx`` and their metrics (``{"test": ...}``)."""
-    import pandas as pd
-
-    spec = task.spec
-    values = predict_inputs(task, inputs)
-    ids = [ds.ids[int(i)] for i in idx]
-    if spec.level == "site":
-        name = spec.names[0]
-        truth = ds.site_targets[name]
-        rows = {"id": [], "site_index": [], "element": [], "target": [], "prediction": []}  # type: dict[str, list[Any]]
-        for i, v in zip(idx, values, strict=True):
-            s = ds.structures[int(i)]
-            t = truth[int(i)]
-            rows["id"] += [ds.ids[int(i)]] * len(v)
-            rows["site_index"] += list(range(len(v)))
-            rows["element"] += [site.specie.symbol for site in s]
-            rows["target"] += list(np.full(len(v), np.nan) if t is None else np.asarray(t, dtype=float))
-            rows["prediction"] += list(v)
-        df = pd.DataFrame(rows)
-        df.to_csv(run_dir / "predictions.csv", index=False)
-        table = per_element_metrics(df)
-        table.to_csv(run_dir / "per_element.csv", index=False)
-        per_el = {r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])} for _, r in table.iterrows()}
-        return {"test": site_metrics(df), "test_per_element": per_el}
-    df = pd.DataFrame({"id": ids})
-    if spec.kind == "classification":
-        y = ds.targets[spec.names[0]][np.asarray(idx, dtype=int)]
-        df["target"], df["prediction"] = y, values
-        df.to_csv(run_dir / "predictions.csv", index=False)
-        return {"test": classification_metrics(y, values)}
-    per = {}
-    for k, t in enumerate(spec.names):
-        y = ds.targets[t][np.asarray(idx, dtype=int)]
-        sfx = "" if len(spec.names) == 1 else f"_{t}"
-        df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
-        per[t] = regression_metrics(y, values[:, k])
-    df.to_csv(run_dir / "predictions.csv", index=False)
-    return {"test": per[spec.names[0]] if len(per) == 1 else per}
-
-
 # ----------------------------------------------------------------------------- the run kinds
 def _graph_inputs(cfg: TrainConfig, names: list[str], level: str) -> tuple[CrystalDataset, Any, Any, torch.Tensor, str]:
     """Dataset, graphs with labels attached, model config, atom table and its name."""
@@ -276,7 +219,7 @@ def train(cfg: TrainConfig) -> RunResult:
     if cfg.site_target and cfg.targets:
         raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
     if not cfg.targets and not cfg.site_target:
-        raise ValueError("no target given (--target NAME, or --site-target NAME for per-site labels)")
+        cfg.targets = resolve_default_target(cfg)
     level = "site" if cfg.site_target else "graph"
     if level == "site":
         if cfg.readout == "graph":
@@ -401,5 +344,5 @@ def train_on_features(
                         extra={"model_config": model_config.to_dict()})  # fmt: skip
 
 
-__all__ = ["FitResult", "RunConfigMismatch", "RunResult", "fit_and_test", "init_weights", "open_run", "train",
+__all__ = ["FitResult", "predict_inputs", "RunConfigMismatch", "RunResult", "fit_and_test", "init_weights", "open_run", "train",
            "train_on_features"]  # fmt: skip

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.data.readers import iter_source_chunks, load_source
+from crystalgnn.data.chunked import iter_source_chunks
+from crystalgnn.data.readers import load_source
 from crystalgnn.data.splits import Split, random_split
 from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
@@ -25,7 +26,8 @@ def atom_table(cfg: TrainConfig, ds: CrystalDataset) -> tuple[torch.Tensor, str]
 
 
 def load_run_dataset(cfg: TrainConfig, targets: list[str], check: Any = None) -> CrystalDataset:
-    """``cfg.source`` with ``targets``; ``check(ds)`` may reject it; then non-empty, then ``cfg.subset``."""
+    """``cfg.source`` with ``targets`` (``cfg.subset`` raw entries drawn before parsing);
+    ``check(ds)`` may reject it; it must not be empty."""
     ds = load_source(
         cfg.source,
         targets=targets,
@@ -33,14 +35,24 @@ def load_run_dataset(cfg: TrainConfig, targets: list[str], check: Any = None) ->
         end_member=cfg.end_member,
         n_jobs=cfg.n_jobs,
         show_progress=cfg.progress,
+        subset=cfg.subset,
+        subset_seed=int(cfg.subset_seed),
     )
     if check is not None:
         check(ds)
     if len(ds) == 0:
         raise ValueError(f"{cfg.source}: no usable entries ({len(ds.rejections)} rejected)")
-    if cfg.subset is not None and cfg.subset < len(ds):
-        ds = select_subset(ds, int(cfg.subset), int(cfg.subset_seed))
     return ds
+
+
+def resolve_default_target(cfg: TrainConfig) -> list[str]:
+    """The source's only graph-level label when no target is named (a CGCNN or ALIGNN folder's
+    unnamed ``id_prop.csv`` column); a ``ValueError`` listing the labels when there are several."""
+    from crystalgnn.data.targets import default_targets
+
+    ds = load_source(cfg.source, structure_column=cfg.structure_column, end_member=cfg.end_member,
+                     n_jobs=cfg.n_jobs, show_progress=False, subset=min(cfg.subset or 64, 64))  # fmt: skip
+    return default_targets(ds)
 
 
 def graph_options(cfg: TrainConfig, table: torch.Tensor) -> dict[str, Any]:
@@ -102,13 +114,3 @@ def run_loaders(graphs: list[Any], split: Split, cfg: TrainConfig) -> tuple[Any,
     val_idx = split.val if len(split.val) else split.train[: max(1, len(split.train) // 10)]
     val_graphs = select_graphs(graphs, val_idx)
     return train_loader, make_loader(val_graphs, cfg.batch_size)
-
-
-def select_subset(ds: CrystalDataset, size: int, seed: int) -> CrystalDataset:
-    """A seeded random subset of ``size`` entries (sorted positions; rejections are kept)."""
-    idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=size, replace=False))
-    sub = ds.subset(idx)
-    sub.name = f"{ds.name}[subset {size}, seed {seed}]"
-    return sub
-
-

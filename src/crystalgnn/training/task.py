@@ -21,10 +21,9 @@ from crystalgnn._version import __version__
 from crystalgnn.metrics import classification_metrics
 from crystalgnn.models.registry import build_model
 from crystalgnn.training.losses import masked_regression_loss
+from crystalgnn.training.migration import FORMAT_VERSION, migrate
 from crystalgnn.training.targets import TargetSpec
 
-#: the checkpoint layout this release writes (1: before the encoder/readout split)
-FORMAT_VERSION = 2
 
 
 class CrystalTask(L.LightningModule):
@@ -155,6 +154,4 @@ class CrystalTask(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Resuming a run: check the format and bring a checkpoint of format 1 up to date."""
-        from crystalgnn.training.checkpoints import migrate
-
         checkpoint.update(migrate(checkpoint))

@@ -1,53 +1,24 @@
-"""The benchmark and learning-curve commands end to end on a tiny synthetic perovskite table."""
+"""The benchmark (crystalgnn.experiments.orchestration) end to end on a tiny synthetic perovskite table."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from pymatgen.core import Lattice, Structure
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
-A_SITE = {"Sr": 0.3, "Ba": 0.5, "Ca": 0.1, "La": -0.4, "K": 0.9}
-B_SITE = {"Ti": -1.0, "Zr": -0.6, "Nb": -0.2, "Fe": 0.4, "Mn": 0.2, "Al": -0.8}
-
-
-def _perovskite_table(path: Path, n: int = 60, seed: int = 0) -> Path:
-    """``n`` cubic ABO3 cells; ``energy`` depends on A, B and the lattice constant."""
-    rng = np.random.default_rng(seed)
-    with gzip.open(path, "wt") as f:
-        for k in range(n):
-            a, b = str(rng.choice(list(A_SITE))), str(rng.choice(list(B_SITE)))
-            lat = float(rng.uniform(3.8, 4.2))
-            s = Structure(
-                Lattice.cubic(lat),
-                [a, b, "O", "O", "O"],
-                [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
-            )
-            energy = A_SITE[a] + B_SITE[b] + 2.0 * (lat - 4.0) + 0.05 * rng.normal()
-            f.write(json.dumps({"id": f"p{k}", "structure": s.as_dict(), "energy": energy}) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _perovskite_table(tmp_path_factory.mktemp("data") / "perov.jsonl.gz")
-
-
 def test_benchmark_end_to_end_and_resume(table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crystalgnn.evaluation import benchmark
+    from crystalgnn.experiments import network_learners, orchestration
 
     out = tmp_path / "bench"
     models = ["mean", "per-element", "cgcnn", "soap-mlp"]
     kw = dict(out=out, repeats=2, epochs=2, subset=50, subset_seed=1, show_progress=False, verbose=False)
     kw["train_options"] = {"batch_size": 16, "num_threads": 1}
-    res = benchmark.run_benchmark(str(table), ["energy"], models, **kw)
+    res = orchestration.run_benchmark(str(table), ["energy"], models, **kw)
 
     assert res.n_run == 8 and res.n_skipped == 0
     for name in ("results.csv", "summary.csv", "summary.md", "benchmark.png", "settings.json", "subset.jsonl.gz"):
@@ -76,38 +47,38 @@ def test_benchmark_end_to_end_and_resume(table: Path, tmp_path: Path, monkeypatc
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("a finished cell was recomputed")
 
-    monkeypatch.setattr(benchmark, "train", boom)
-    monkeypatch.setattr(benchmark, "train_soap_mlp", boom)
-    monkeypatch.setattr(benchmark, "fit_predict_baseline", boom)
-    monkeypatch.setattr(benchmark, "prepare_data", boom)
-    again = benchmark.run_benchmark(str(table), ["energy"], models, **kw)
+    monkeypatch.setattr(network_learners, "train", boom)
+    monkeypatch.setattr(network_learners, "train_soap_mlp", boom)
+    monkeypatch.setattr(orchestration, "make_learner", boom)
+    monkeypatch.setattr(orchestration, "prepare_data", boom)
+    again = orchestration.run_benchmark(str(table), ["energy"], models, **kw)
     assert again.n_run == 0 and again.n_skipped == 8
     assert len(pd.read_csv(out / "results.csv")) == 8
 
     # other settings in the same folder are refused
-    with pytest.raises(benchmark.BenchmarkMismatch):
-        benchmark.run_benchmark(str(table), ["energy"], models, **{**kw, "epochs": 3})
+    with pytest.raises(orchestration.BenchmarkMismatch):
+        orchestration.run_benchmark(str(table), ["energy"], models, **{**kw, "epochs": 3})
 
 
 def test_interrupted_network_cell_resumes_from_its_run_folder(table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cell whose run folder finished but that is missing from results.csv is not retrained."""
-    from crystalgnn.evaluation import benchmark
+    from crystalgnn.experiments import network_learners, orchestration
 
     out = tmp_path / "bench"
     kw = dict(out=out, repeats=1, epochs=1, show_progress=False, verbose=False, train_options={"batch_size": 16})
-    benchmark.run_benchmark(str(table), ["energy"], ["cgcnn"], **kw)
+    orchestration.run_benchmark(str(table), ["energy"], ["cgcnn"], **kw)
     (out / "results.csv").unlink()
     calls = []
-    real = benchmark.train
+    real = network_learners.train
 
     def spy(cfg):  # type: ignore[no-untyped-def]
         res = real(cfg)
         calls.append(res.run_dir)
         return res
 
-    monkeypatch.setattr(benchmark, "train", spy)
+    monkeypatch.setattr(network_learners, "train", spy)
     before = (out / "runs" / "cgcnn-energy-r0" / "metrics.json").stat().st_mtime_ns
-    benchmark.run_benchmark(str(table), ["energy"], ["cgcnn"], **kw)
+    orchestration.run_benchmark(str(table), ["energy"], ["cgcnn"], **kw)
     assert len(calls) == 1
     assert (out / "runs" / "cgcnn-energy-r0" / "metrics.json").stat().st_mtime_ns == before
 
@@ -115,7 +86,7 @@ def test_interrupted_network_cell_resumes_from_its_run_folder(table: Path, tmp_p
 def test_matbench_folds_match_sklearn_kfold() -> None:
     from sklearn.model_selection import KFold
 
-    from crystalgnn.evaluation.benchmark import make_splits
+    from crystalgnn.experiments.preparation import make_splits
 
     n = 103
     splits = make_splits(n, "matbench", 5, "0.8,0.1,0.1")
@@ -131,7 +102,7 @@ def test_matbench_folds_match_sklearn_kfold() -> None:
 
 
 def test_matbench_protocol_baselines_use_whole_training_folds(table: Path, tmp_path: Path) -> None:
-    from crystalgnn.evaluation.benchmark import run_benchmark
+    from crystalgnn.experiments import run_benchmark
 
     res = run_benchmark(
         str(table), ["energy"], ["mean", "per-element"], out=tmp_path / "mb", protocol="matbench",
@@ -144,7 +115,7 @@ def test_matbench_protocol_baselines_use_whole_training_folds(table: Path, tmp_p
 
 def test_per_model_repeats(table: Path, tmp_path: Path) -> None:
     """The thesis' protocol: more repeats for some models than others, on shared splits."""
-    from crystalgnn.evaluation.benchmark import run_benchmark
+    from crystalgnn.experiments import run_benchmark
 
     kw = dict(out=tmp_path / "pm", show_progress=False, verbose=False)
     res = run_benchmark(str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw)
@@ -158,48 +129,6 @@ def test_per_model_repeats(table: Path, tmp_path: Path) -> None:
     assert again.n_run == 0 and again.n_skipped == 5
     with pytest.raises(ValueError, match="not in the benchmark"):
         run_benchmark(str(table), ["energy"], ["mean"], repeats=2, model_repeats={"soap-svr": 1}, **kw)
-
-
-def test_learning_curve(table: Path, tmp_path: Path) -> None:
-    from crystalgnn.evaluation.learning_curve import learning_curve_splits, run_learning_curve
-
-    splits = learning_curve_splits(60, [10, 20, 40], 0)
-    assert set(splits[10].train) <= set(splits[20].train) <= set(splits[40].train)
-    assert all(np.array_equal(splits[10].test, s.test) for s in splits.values())
-
-    out = tmp_path / "lc"
-    res = run_learning_curve(
-        str(table), "energy", ["mean", "per-element"], [12, 24, 48], out=out, repeats=2,
-        show_progress=False, verbose=False,
-    )  # fmt: skip
-    df = pd.read_csv(out / "learning_curve.csv")
-    assert len(df) == 2 * 3 * 2 and set(df["size"]) == {12, 24, 48}
-    assert (df["n_train"] == df["size"]).all()
-    assert (out / "learning_curve.png").is_file() and (out / "learning_curve_summary.csv").is_file()
-    assert res.n_run == 12
-    assert run_learning_curve(str(table), "energy", ["mean", "per-element"], [12, 24, 48], out=out, repeats=2,
-                              show_progress=False, verbose=False).n_run == 0
-    with pytest.raises(ValueError, match="exceed"):
-        learning_curve_splits(60, [100], 0)
-
-
-def test_soap_mlp_clips_standardised_features() -> None:
-    """A feature far outside the training range cannot blow the prediction up (clip at ±5)."""
-    import torch
-
-    from crystalgnn.baselines.soap_mlp import SoapMLP, SoapMLPConfig
-    from crystalgnn.graphs.atom_features import AtomFeaturizer
-
-    table = torch.tensor(AtomFeaturizer.cgcnn().matrix())
-    torch.manual_seed(0)
-    model = SoapMLP(SoapMLPConfig(n_features=3), table)
-    model.set_scaler([0.0, 0.0, 0.0], [1e-6, 1.0, 0.0])  # near-zero feature; constant column -> scale 1
-    assert torch.equal(model.feature_scale[2], torch.tensor(1.0))
-    x = torch.tensor([[1e-3, 0.5, 0.0]])
-    at_clip = torch.tensor([[5e-6, 0.5, 0.0]])  # z = 5 (the clip) vs 1000
-    assert torch.allclose(model(x), model(at_clip))
-    raw = SoapMLP(SoapMLPConfig(n_features=3, standardize=False, input_softplus=True), table)
-    assert torch.isfinite(raw(x)).all()
 
 
 def test_cli_benchmark_and_learning_curve(table: Path, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 ::
 
-    from crystalgnn.evaluation.learning_curve import run_learning_curve
+    from crystalgnn.experiments import run_learning_curve
     res = run_learning_curve("perovskites", "heat_all", ["cgcnn", "soap-svr"], [500, 1000, 2000, 4000, 6000],
                              out="bench/lc", repeats=2)
 
@@ -27,19 +27,17 @@ from typing import Any
 import numpy as np
 
 from crystalgnn.data.splits import Split, parse_ratios, random_split
-from crystalgnn.evaluation.benchmark import (
+from crystalgnn.experiments.learners import model_kind
+from crystalgnn.experiments.network_learners import train_config_for
+from crystalgnn.experiments.orchestration import pending_cells, run_cell, say_cell
+from crystalgnn.experiments.preparation import prepare_data
+from crystalgnn.experiments.results import (
     RESULT_COLUMNS,
     ResultStore,
-    _check_settings,
-    _say_cell,
-    _train_config_for,
+    check_settings,
     folder_settings,
-    model_kind,
-    pending_cells,
-    prepare_data,
-    run_cell,
-    summarize,
 )
+from crystalgnn.experiments.summary import pyplot, summarize
 from crystalgnn.progress import progress
 
 
@@ -82,7 +80,7 @@ def run_learning_curve(
 ) -> LearningCurveResult:
     """Run (or finish) every model x size x repeat cell and write the curve.
 
-    Arguments as :func:`~crystalgnn.evaluation.benchmark.run_benchmark`; ``sizes`` are
+    Arguments as :func:`~crystalgnn.experiments.orchestration.run_benchmark`; ``sizes`` are
     training-set sizes (each at most the training part of ``split``).
     """
     out = Path(out)
@@ -93,9 +91,9 @@ def run_learning_curve(
     for m in models:
         model_kind(m)
     train_options = dict(train_options or {})
-    _train_config_for(train_options)
+    train_config_for(train_options)
     settings = folder_settings(source, split, subset, subset_seed, epochs, train_options, kind="learning-curve")
-    _check_settings(out, settings)
+    check_settings(out, settings)
     store = ResultStore(out / "learning_curve.csv", ("model", "target", "size", "repeat"), ("size", *RESULT_COLUMNS))
     cells = [(r, s, m) for r in range(repeats) for s in sizes for m in models]
     todo, n_skipped = pending_cells(
@@ -125,7 +123,7 @@ def run_learning_curve(
                 row = {"size": size, **row}
                 store.add(row)
                 bar.update(1)
-                _say_cell(row, f"{model} n={size} r{r}", k + 1 + n_skipped, len(cells), t0, verbose)
+                say_cell(row, f"{model} n={size} r{r}", k + 1 + n_skipped, len(cells), t0, verbose)
     results = store.frame()
     if len(results):
         keep = results["model"].isin(models) & (results["target"] == target)
@@ -144,9 +142,7 @@ def learning_curve_figure(summary: Any, path: str | Path, models: Sequence[str],
     """Test MAE (ROC-AUC for classification) against training size, log-log, ± std over repeats."""
     if len(summary) == 0:
         return None
-    from crystalgnn.evaluation.plots import _plt
-
-    plt = _plt()
+    plt = pyplot()
     classification = summary["task"].iloc[0] == "classification"
     metric = "roc_auc" if classification else "mae"
     unit = summary["unit"].iloc[0] if isinstance(summary["unit"].iloc[0], str) else ""

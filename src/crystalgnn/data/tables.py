@@ -1,0 +1,308 @@
+"""Reading tables (CSV, JSON lines) and turning raw entries into a :class:`CrystalDataset`.
+
+The bottom layer of the readers: :mod:`crystalgnn.data.catalog` builds on it for the short
+dataset names, and :mod:`crystalgnn.data.readers` for every other kind of source. It imports
+neither of them (imports in ``crystalgnn.data`` go one way: dataset/structure_io/parsing ->
+tables -> catalog -> readers).
+
+Sampling before parsing: :func:`sample_positions` draws the seeded random sample of raw entries
+(rows, files) that ``subset=`` / ``subset_seed=`` select in every reader, so a subset of a large
+source never parses the structures it does not keep.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection, finite_or_nan
+from crystalgnn.data.parsing import parse_structures
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".json")
+STRUCTURE_COLUMNS = ("structure", "cif", "atoms", "poscar", "cif_discharged", "cif_charged")
+ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
+
+
+# --------------------------------------------------------------------------- helpers
+def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
+    # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)  # type: ignore[return-value]
+    return path.open("r", encoding="utf-8-sig", newline=newline)
+
+
+def _suffix(path: Path) -> str:
+    s = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    return s
+
+
+def _assemble(
+    ids: list[str],
+    payloads: list[Any],
+    labels: list[dict[str, Any]],
+    source: str,
+    *,
+    name: str,
+    metas: list[dict[str, Any]] | None = None,
+    units: dict[str, str] | None = None,
+    rejections: list[Rejection] | None = None,
+    n_jobs: int | None = None,
+    show_progress: bool = True,
+) -> CrystalDataset:
+    """Parse payloads, drop duplicates and bad structures (recorded), split labels by kind."""
+    rejections = list(rejections or [])
+    metas = metas or [{} for _ in ids]
+    parsed = parse_structures(payloads, n_jobs=n_jobs, show_progress=show_progress)
+    seen: set[str] = set()
+    keep_ids, keep_structs, keep_labels, keep_meta = [], [], [], []
+    for i, result in enumerate(parsed):
+        entry_id = ids[i]
+        src = str(metas[i].get("source", source))
+        if entry_id in seen:
+            rejections.append(Rejection(entry_id, src, "duplicate id"))
+            continue
+        seen.add(entry_id)
+        if isinstance(result, str):
+            rejections.append(Rejection(entry_id, src, result))
+            continue
+        keep_ids.append(entry_id)
+        keep_structs.append(result)
+        keep_labels.append(labels[i])
+        keep_meta.append({"source": src, **metas[i]})
+    targets: dict[str, list[float]] = {}
+    site_targets: dict[str, list[np.ndarray | None]] = {}
+    names: list[str] = []
+    for lab in keep_labels:
+        for k in lab:
+            if k not in names:
+                names.append(k)
+    for k in names:
+        values = [lab.get(k) for lab in keep_labels]
+        nsites = [len(s) for s in keep_structs]
+        if any(isinstance(v, (list, tuple)) for v in values):
+            arrs: list[np.ndarray | None] = []
+            for v, n in zip(values, nsites, strict=True):
+                if isinstance(v, (list, tuple)) and len(v) == n:
+                    arrs.append(np.array([finite_or_nan(x) for x in v], dtype=float))
+                else:
+                    arrs.append(None)
+            site_targets[k] = arrs
+        else:
+            targets[k] = [finite_or_nan(v) for v in values]
+    ds = CrystalDataset(
+        ids=keep_ids,
+        structures=keep_structs,
+        targets={k: np.array(v, dtype=float) for k, v in targets.items()},
+        units={k: v for k, v in (units or {}).items() if k in targets or k in site_targets},
+        site_targets=site_targets,  # type: ignore[arg-type]
+        metadata=keep_meta,
+        rejections=rejections,
+        name=name,
+    )
+    # A per-site value that is missing or not one value per site stays ``None``; the entry is
+    # rejected (with the reason) only when that per-site target is requested.
+    return ds
+
+
+def _list_cell(v: Any) -> Any:
+    """A CSV cell holding a JSON list of numbers (``"[0.1, -0.2]"``) becomes that list."""
+    if isinstance(v, str):
+        t = v.strip()
+        if t.startswith("[") and t.endswith("]"):
+            try:
+                out = json.loads(t)
+            except json.JSONDecodeError:
+                return v
+            if isinstance(out, list) and all(x is None or isinstance(x, (int, float)) for x in out):
+                return out
+    return v
+
+
+def _is_label_value(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, int, float)):
+        return True
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in {"", "nan", "none", "null", "true", "false", "inf", "-inf"}:
+            return True
+        try:
+            float(s)
+            return True
+        except ValueError:
+            return False
+    if isinstance(v, (list, tuple)):
+        return all(x is None or isinstance(x, (int, float, bool)) for x in v)
+    return False
+
+
+
+def sample_positions(n: int, subset: int | None, seed: int = 0) -> list[int] | None:
+    """Sorted positions of a seeded random sample of ``subset`` out of ``n`` raw entries.
+
+    ``None`` (meaning: every entry) when ``subset`` is ``None`` or not smaller than ``n``. The
+    draw is ``numpy.random.default_rng(seed).choice(n, subset, replace=False)``, sorted: the
+    same formula as ``training.run.select_subset``, so when no raw entry is rejected before
+    that point the same seed picks the same entries.
+
+    Raises:
+        ValueError: for a ``subset`` below 1.
+    """
+    if subset is None:
+        return None
+    subset = int(subset)
+    if subset < 1:
+        raise ValueError(f"subset must be a positive number of entries, not {subset}")
+    if subset >= n:
+        return None
+    return [int(i) for i in np.sort(np.random.default_rng(int(seed)).choice(n, size=subset, replace=False))]
+
+
+def _pick(items: Sequence[Any], subset: int | None, seed: int) -> list[tuple[int, Any]]:
+    """``(position, item)`` of the sampled items (all of them without ``subset``)."""
+    pos = sample_positions(len(items), subset, seed)
+    return list(enumerate(items)) if pos is None else [(k, items[k]) for k in pos]
+
+
+def _numbered_rows(path: Path, positions: Iterable[int] | None = None) -> Iterable[tuple[int, dict[str, Any]]]:
+    """``(row number, row)`` of the rows at ``positions`` (all without); JSON is decoded only
+    for the lines kept, so picking rows from a large file costs little more than reading it."""
+    suffix = _suffix(path)
+    wanted = None if positions is None else set(positions)
+    last = None if wanted is None else max(wanted, default=-1)
+    with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
+        if suffix.startswith(".csv"):
+            for k, row in enumerate(csv.DictReader(f)):
+                if wanted is None or k in wanted:
+                    yield k, row
+                if last is not None and k >= last:
+                    return
+        else:
+            k = -1
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                k += 1
+                if wanted is not None and k not in wanted:
+                    if k >= last:  # type: ignore[operator]
+                        return
+                    continue
+                try:
+                    yield k, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield k, {"__error__": f"invalid JSON (line {lineno}: {exc.msg})"}
+                if last is not None and k >= last:
+                    return
+
+
+def iter_table_rows(path: str | Path, positions: Iterable[int] | None = None) -> Iterable[dict[str, Any]]:
+    """Rows of a CSV or JSON-lines file (optionally gzipped) as dicts.
+
+    Args:
+        path: the file.
+        positions: only the rows at these 0-based positions (blank JSON lines do not count);
+            every row when ``None``.
+    """
+    for _, row in _numbered_rows(Path(path), positions):
+        yield row
+
+
+def count_table_rows(path: str | Path) -> int:
+    """Number of rows of a CSV or JSON-lines file (non-blank lines; CSV records), read without
+    decoding JSON or parsing structures."""
+    path = Path(path)
+    suffix = _suffix(path)
+    with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
+        if suffix.startswith(".csv"):
+            return sum(1 for _ in csv.DictReader(f))
+        return sum(1 for line in f if line.strip())
+
+
+def read_table(
+    path: str | Path,
+    *,
+    structure_column: str | None = None,
+    id_column: str | None = None,
+    label_columns: Sequence[str] | None = None,
+    units: dict[str, str] | None = None,
+    name: str | None = None,
+    rows: Iterable[dict[str, Any]] | None = None,
+    subset: int | None = None,
+    subset_seed: int = 0,
+    **kw: Any,
+) -> CrystalDataset:
+    """A table with a structure column (CIF text or Structure dict) and label columns.
+
+    Numeric/boolean columns become graph-level targets; list-valued columns with one value per
+    site become per-site targets; other columns go to ``metadata``.
+
+    Args:
+        rows: these rows instead of the file's (the file then only names the source).
+        subset: read a seeded random sample of this many rows (:func:`sample_positions`),
+            chosen before any structure is parsed; rows without an id keep the id of their
+            position in the whole table (``row<k>``).
+        subset_seed: the seed of that sample.
+        **kw: ``n_jobs``, ``show_progress`` (structure parsing).
+    """
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file")
+    numbered: Iterable[tuple[int, dict[str, Any]]]
+    if rows is not None:
+        numbered = enumerate(rows) if subset is None else _pick(list(rows), subset, subset_seed)
+    elif subset is not None:
+        numbered = _numbered_rows(path, sample_positions(count_table_rows(path), subset, subset_seed))
+    else:
+        numbered = _numbered_rows(path)
+    ids, payloads, labels, metas = [], [], [], []
+    rejections: list[Rejection] = []
+    scol = structure_column
+    for k, row in numbered:
+        if "__error__" in row:
+            rejections.append(Rejection(f"row{k}", str(path), row["__error__"]))
+            continue
+        if scol is None:
+            scol = next((c for c in STRUCTURE_COLUMNS if c in row), None)
+            if scol is None:
+                raise DataError(
+                    f"{path}: no structure column (looked for {', '.join(STRUCTURE_COLUMNS)}); "
+                    f"columns are {sorted(row)[:12]}; pass structure_column="
+                )
+        icol = id_column or next((c for c in ID_COLUMNS if c in row), None)
+        entry_id = str(row[icol]) if icol and row.get(icol) not in (None, "") else f"row{k}"
+        payload = row.get(scol)
+        if payload in (None, ""):
+            rejections.append(Rejection(entry_id, str(path), f"missing structure (column {scol!r} is empty)"))
+            continue
+        lab: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        for c, v in row.items():
+            if c == scol or c == icol or c in STRUCTURE_COLUMNS:
+                continue
+            v = _list_cell(v)
+            if label_columns is not None:
+                (lab if c in label_columns else meta)[c] = v
+            elif _is_label_value(v):
+                lab[c] = v
+            else:
+                meta[c] = v
+        ids.append(entry_id)
+        payloads.append(payload)
+        labels.append(lab)
+        metas.append(meta)
+    if not ids and not rejections:
+        raise DataError(f"{path}: table has no rows")
+    if label_columns is None:
+        # columns that are numeric in some rows but text in others are metadata, not labels
+        text_cols = {c for m in metas for c in m}
+        for lab, meta in zip(labels, metas, strict=True):
+            for c in text_cols & set(lab):
+                meta[c] = lab.pop(c)
+    return _assemble(ids, payloads, labels, str(path), name=name or path.name.split(".")[0], metas=metas, units=units, rejections=rejections, **kw)
+
