@@ -151,8 +151,8 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
 
 
 def test_train_errors(files, tmp_path) -> None:
-    r, text = invoke("train", files["table"], "-o", tmp_path / "x", "--no-progress")
-    assert r.exit_code == 2 and "no target" in text
+    r, text = invoke("train", "perovskites", "-o", tmp_path / "x", "--no-progress")
+    assert r.exit_code == 2 and "several labels" in text and "choose with --target" in text
     r, text = invoke("train", files["table"], "-t", "heat_all", "-m", "bogus_option=1", "-o", tmp_path / "y")
     assert r.exit_code == 1 and "bogus_option" in text
     r, text = invoke("train", "-t", "heat_all", "-o", tmp_path / "z")

@@ -94,23 +94,36 @@ def test_bad_option_is_one_line_usage_error(args: list[str], needle: str, tmp_pa
 
 
 def test_missing_source_or_target(tmp_path: Path) -> None:
-    r, _ = invoke("train", tmp_path / "no-such-data.jsonl")
-    one_line_error(r, 2, "no target given")
+    # a catalog dataset's labels are known without reading it: several labels -> choose one
+    r, _ = invoke("train", "perovskites", "-o", tmp_path / "r")
+    one_line_error(r, 2, "perovskites: several labels: heat_all, heat_ref, dir_gap, ind_gap; choose with --target")
+    assert not (tmp_path / "r").exists()
+    r, _ = invoke("train", "site-magmoms", "--site-target", "magmom", "-t", "net_magmom")
+    one_line_error(r, 2, "not both")
     r, _ = invoke("train", "-t", "y")
     one_line_error(r, 2, "no SOURCE given")
+    # other sources: the library takes their only label (it reads a few entries to find it)
+    assert shown_config("perov.jsonl")["targets"] == []
 
 
-def test_missing_target_is_fast_and_imports_no_heavy_library() -> None:
-    """The CLI modules import neither torch, Lightning, pandas nor pymatgen at import time."""
-    p = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "crystalgnn", "train", "perovskites"],
-        capture_output=True, text=True, timeout=120, env=ENV,
-    )  # fmt: skip
-    assert p.returncode == 2 and "no target given" in p.stderr
-    imported = {
-        ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if ln.startswith("import time:")
-    }
-    assert not imported & {"torch", "lightning", "pytorch_lightning", "pandas", "pymatgen", "torch_geometric", "numpy"}
+def _imported(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    cmd = [sys.executable, "-X", "importtime", "-m", "crystalgnn", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
+    return p, {ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if ln.startswith("import time:")}
+
+
+HEAVY = {"torch", "lightning", "pytorch_lightning", "pandas", "pymatgen", "torch_geometric", "numpy"}
+
+
+def test_bad_options_and_missing_target_import_no_heavy_library() -> None:
+    """The CLI modules import neither torch, Lightning, pandas nor pymatgen at import time; a bad
+    option is refused with none of them, a missing target without torch or Lightning."""
+    p, imported = _imported("train", "perovskites", "-t", "heat_all", "--epochs", "0")
+    assert p.returncode == 2 and "--epochs must be >= 1" in p.stderr
+    assert not imported & HEAVY
+    p, imported = _imported("train", "perovskites")
+    assert p.returncode == 2 and "several labels" in p.stderr
+    assert not imported & {"torch", "lightning", "pytorch_lightning", "pandas", "torch_geometric"}
 
 
 def test_unknown_yaml_key_names_it_and_lists_valid_keys(tmp_path: Path) -> None:

@@ -163,14 +163,35 @@ def resolve_config(ctx: typer.Context, source: str | None, config: Path | None, 
         if source is not None:
             flags["source"] = source
         cfg = TrainConfig.resolve(flags, config)
-        if cfg.out == _DEFAULTS["out"] and cfg.source:
-            cfg.out = default_run_dir(cfg)
         cfg.validate()
+        check_default_target(cfg)
+        if cfg.out == _DEFAULTS["out"]:
+            cfg.out = default_run_dir(cfg)
     except FileNotFoundError as exc:
         fail(message(exc))
     except (ValueError, KeyError, TypeError) as exc:
         fail(message(exc), code=USAGE)
     return cfg
+
+
+def check_default_target(cfg: TrainConfig) -> None:
+    """No target named: training takes the source's only graph-level label. For a catalog dataset
+    the labels are known without reading it, so several (or none) end the command at once with
+    the library's message; other sources are left to the library (it reads a few entries).
+    """
+    if cfg.targets or cfg.site_target:
+        return
+    from crystalgnn.data.catalog import ALIASES, CATALOG, catalog_key_for_file, is_catalog_name
+
+    key = ALIASES.get(cfg.source, cfg.source) if is_catalog_name(cfg.source) else catalog_key_for_file(cfg.source)
+    if key is None:
+        return
+    labels, site = list(CATALOG[key].units), list(CATALOG[key].site_units)
+    if len(labels) > 1:
+        raise ValueError(f"{key}: several labels: {', '.join(labels)}; choose with --target")
+    if not labels:
+        also = f" (per-site labels: {', '.join(site)}; choose with --site-target)" if site else ""
+        raise ValueError(f"{key}: no graph-level label{also}")
 
 
 def source_name(cfg: TrainConfig) -> str:
@@ -179,7 +200,8 @@ def source_name(cfg: TrainConfig) -> str:
 
 def default_run_dir(cfg: TrainConfig) -> str:
     """``runs/SOURCE-TARGETS-MODEL-sSEED`` (the CLI's run folder when --out is not given)."""
-    return f"runs/{source_name(cfg)}-{'-'.join(cfg.targets or [str(cfg.site_target)])}-{cfg.model}-s{cfg.seed}"
+    target = "-".join(cfg.targets) or cfg.site_target or "default-target"
+    return f"runs/{source_name(cfg)}-{target}-{cfg.model}-s{cfg.seed}"
 
 
 class _Terminated(KeyboardInterrupt):

@@ -186,8 +186,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every value; raise ``ValueError`` with a one-line message naming the flag.
 
-        Pure Python (no torch): run it before any data is read. Also requires a source and a
-        target (``targets`` or ``site_target``). Returns ``self``.
+        Pure Python (no torch): run it before any data is read. Also requires a source (without
+        a target, training takes the source's only label). Returns ``self``.
         """
         fields = _FIELDS()
         for name, f in fields.items():
@@ -230,8 +230,6 @@ class TrainConfig:
                 raise ValueError(f"--model-option keys must be names (got {k!r})")
         if not self.source:
             raise ValueError("no SOURCE given (argument or 'source:' in the config)")
-        if not self.targets and not self.site_target:
-            raise ValueError("no target given (--target NAME, or --site-target NAME for per-site labels)")
         return self
 
     def check_accelerator(self) -> None:
