@@ -209,6 +209,8 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    if getattr(_on_sigterm, "received", False):  # already stopping (a second SIGTERM): let it finish
+        return
     _on_sigterm.received = True  # type: ignore[attr-defined]
     raise _Terminated()
 
@@ -248,11 +250,12 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     except (RunConfigMismatch, DataError, KeyError, ValueError) as exc:
         fail(message(exc))
     except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns an interrupt into SystemExit(1)
-        if isinstance(exc, SystemExit) and not getattr(_on_sigterm, "received", False) and exc.code in (0, None):
+        terminated = bool(getattr(_on_sigterm, "received", False))
+        if not (terminated or isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt)):
             raise
-        why = "terminated (SIGTERM)" if getattr(_on_sigterm, "received", False) else "interrupted"
+        why = "terminated (SIGTERM)" if terminated else "interrupted"
         err.print(f"[yellow]{why}[/]: {cfg.out} keeps the last finished epoch; run the same command again to resume")
-        raise typer.Exit(143 if getattr(_on_sigterm, "received", False) else 130) from None
+        raise typer.Exit(143 if terminated else 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     run_figures(result.run_dir)
