@@ -60,7 +60,7 @@ class TrainConfig:
 
     source: str = option("", "file, folder or dataset short name", cli=False)
     targets: list[str] = option(  # noqa: RUF009
-        help="target (repeat or comma-separate for several)", flags=("--target", "-t"), factory=list, metavar="NAME"
+        help="repeatable (default: the source's only label)", flags=("--target", "-t"), factory=list, metavar="NAME"
     )
     site_target: str | None = option(
         None, "per-site target (e.g. magmom, abs_magmom): train a per-site model", metavar="NAME"
@@ -102,7 +102,7 @@ class TrainConfig:
         metavar="EPOCHS",
     )
     out: str = option(
-        "runs/run", "run folder [default: runs/SOURCE-TARGET-MODEL-sSEED]", flags=("--out", "-o"), show_default=False
+        "runs/run", "run folder (default: runs/SOURCE-TARGET-MODEL-sSEED)", flags=("--out", "-o"), show_default=False
     )
     atom_init: str | None = option(None, "CGCNN atom_init.json to use as atom features", metavar="FILE")
     structure_column: str | None = option(None, "table column holding the structures (default: detected)")
