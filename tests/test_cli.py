@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tinydata import CGCNN_PRETRAINED, perovskite_rows, write_cif_folder, write_jsonl
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
+from tinydata import CGCNN_PRETRAINED, perovskite_rows, write_cif_folder, write_jsonl
 
 runner = CliRunner()
 
@@ -128,9 +128,7 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
     test_preds = pd.read_csv(run / "predictions.csv")
     merged = test_preds.merge(preds, on="id", suffixes=("_run", "_eval"))
     assert len(merged) == len(test_preds) == 8
-    pd.testing.assert_series_equal(
-        merged["prediction_run"], merged["prediction_eval"], check_names=False, rtol=1e-6
-    )
+    pd.testing.assert_series_equal(merged["prediction_run"], merged["prediction_eval"], check_names=False, rtol=1e-6)
 
     # predict on a folder of CIF files (one unreadable): CSV with id and prediction
     out = tmp_path / "pred.csv"
@@ -153,8 +151,19 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
 
 
 def test_train_errors(files, tmp_path) -> None:
-    r, text = invoke("train", files["table"], "-o", tmp_path / "x", "--no-progress")
-    assert r.exit_code == 1 and "no target" in text
+    # no --target: the source's only label is the default; several or none is an error
+    from crystalgnn.training.config import TrainConfig
+    from crystalgnn.training.run_data import resolve_default_target
+
+    assert resolve_default_target(TrainConfig(source=str(files["table"]), n_jobs=1, progress=False)) == ["heat_all"]
+    rows = perovskite_rows(8)
+    several = write_jsonl(tmp_path / "two.jsonl", rows, columns=("id", "cif", "heat_all", "dir_gap"))
+    r, text = invoke("train", several, "-o", tmp_path / "x", "--no-progress")
+    assert r.exit_code == 1 and "several labels: heat_all, dir_gap; choose with --target" in text
+    assert not (tmp_path / "x").exists()
+    unlabelled = write_jsonl(tmp_path / "none.jsonl", rows, columns=("id", "cif"))
+    r, text = invoke("train", unlabelled, "-o", tmp_path / "x", "--no-progress")
+    assert r.exit_code == 1 and "no graph-level label" in text
     r, text = invoke("train", files["table"], "-t", "heat_all", "-m", "bogus_option=1", "-o", tmp_path / "y")
     assert r.exit_code == 1 and "bogus_option" in text
     r, text = invoke("train", "-t", "heat_all", "-o", tmp_path / "z")
@@ -170,7 +179,9 @@ def test_import_cgcnn(tmp_path, files) -> None:
     assert r.exit_code == 0, r.output
     assert "wrote" in text
     ckpt = torch.load(str(out), map_location="cpu", weights_only=True)
-    assert ckpt["hyper_parameters"]["targets"] == ["band_gap"]
+    assert ckpt["hyper_parameters"]["target"]["names"] == ["band_gap"]
+    assert ckpt["hyper_parameters"]["target"]["units"] == {"band_gap": "eV"}
+    assert ckpt["crystalgnn_format_version"] == 2 and ckpt["hyper_parameters"]["readout"] == "graph"
     r, _ = invoke("predict", out, files["good"], "-o", tmp_path / "bg.csv")
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "bg.csv")
