@@ -7,7 +7,7 @@ Usage::
 
 One split, 60/20/20 **by structure** (``random_split(n, (0.6, 0.2, 0.2), seed)``, saved in the
 CGCNN run folder and reused for the baselines), one seed. The per-site CGCNN is trained with
-``crystalgnn.training.site_run.train_sites`` (the same code as ``crystalgnn train site-magmoms
+``crystalgnn.training.run.train`` (the same code as ``crystalgnn train site-magmoms
 --site-target abs_magmom``); the baselines are fitted on the training structures' sites only
 (the MLP uses the validation structures for early stopping). Writes ``results.json`` and, per
 model, a report folder (predictions.csv, per_element.csv, parity, per-element MAE heatmap,
@@ -45,9 +45,10 @@ def main() -> None:
     from crystalgnn.baselines.site_baselines import NeighbourMLPBaseline, PerElementSiteBaseline
     from crystalgnn.data.splits import Split
     from crystalgnn.evaluation.site_report import ELEMENTS_3D, write_site_report
+    from crystalgnn.prediction.results import SitePredictions
     from crystalgnn.training.config import TrainConfig
-    from crystalgnn.training.site_run import prepare_site_data, site_label_counts, train_sites
-    from crystalgnn.training.site_task import SitePredictions
+    from crystalgnn.training.run import prepare_inputs, train
+    from crystalgnn.training.targets import site_label_counts
 
     name = args.site_target
     cfg = TrainConfig(
@@ -66,7 +67,7 @@ def main() -> None:
         progress=False,
     )
     t0 = time.perf_counter()
-    res = train_sites(cfg)
+    res = train(cfg)
     t_cgcnn = time.perf_counter() - t0
     results: dict[str, dict] = {
         "per-site CGCNN": {
@@ -80,8 +81,7 @@ def main() -> None:
     print(f"per-site CGCNN: test site MAE {res.metrics['test']['mae']:.4f} ({t_cgcnn:.0f} s)")
 
     # the same data, graphs (from the cache) and split for the baselines
-    data = prepare_site_data(cfg, Path(cfg.out))
-    ds, graphs = data["dataset"], data["graphs"]
+    ds, graphs, *_ = prepare_inputs(cfg, [name], "site")
     split = Split.load(Path(cfg.out) / "split.json", ds.ids)
     labels = ds.site_targets[name]
     unit = ds.units.get(name, "")

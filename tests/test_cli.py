@@ -151,8 +151,22 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
 
 
 def test_train_errors(files, tmp_path) -> None:
+    # no --target: the source's only label is the default; several or none is an error
+    from crystalgnn.training.config import TrainConfig
+    from crystalgnn.training.run_data import resolve_default_target
+
+    assert resolve_default_target(TrainConfig(source=str(files["table"]), n_jobs=1, progress=False)) == ["heat_all"]
+    rows = perovskite_rows(8)
+    several = write_jsonl(tmp_path / "two.jsonl", rows, columns=("id", "cif", "heat_all", "dir_gap"))
+    r, text = invoke("train", several, "-o", tmp_path / "x", "--no-progress")
+    assert r.exit_code == 1 and "several labels: heat_all, dir_gap; choose with --target" in text
+    assert not (tmp_path / "x").exists()
+    unlabelled = write_jsonl(tmp_path / "none.jsonl", rows, columns=("id", "cif"))
+    r, text = invoke("train", unlabelled, "-o", tmp_path / "x", "--no-progress")
+    assert r.exit_code == 1 and "no graph-level label" in text
+    # a catalog dataset's labels are known without reading it: the same error at once
     r, text = invoke("train", "perovskites", "-o", tmp_path / "x", "--no-progress")
-    assert r.exit_code == 2 and "several labels" in text and "choose with --target" in text
+    assert r.exit_code == 1 and "perovskites: several labels: heat_all, heat_ref, dir_gap, ind_gap" in text
     r, text = invoke("train", files["table"], "-t", "heat_all", "-m", "bogus_option=1", "-o", tmp_path / "y")
     assert r.exit_code == 1 and "bogus_option" in text
     r, text = invoke("train", "-t", "heat_all", "-o", tmp_path / "z")
@@ -168,8 +182,9 @@ def test_import_cgcnn(tmp_path, files) -> None:
     assert r.exit_code == 0, r.output
     assert "wrote" in text
     ckpt = torch.load(str(out), map_location="cpu", weights_only=True)
-    hp = ckpt["hyper_parameters"]
-    assert (hp["target"]["names"] if "target" in hp else hp["targets"]) == ["band_gap"]
+    assert ckpt["hyper_parameters"]["target"]["names"] == ["band_gap"]
+    assert ckpt["hyper_parameters"]["target"]["units"] == {"band_gap": "eV"}
+    assert ckpt["crystalgnn_format_version"] == 2 and ckpt["hyper_parameters"]["readout"] == "graph"
     r, _ = invoke("predict", out, files["good"], "-o", tmp_path / "bg.csv")
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "bg.csv")

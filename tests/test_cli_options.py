@@ -96,7 +96,7 @@ def test_bad_option_is_one_line_usage_error(args: list[str], needle: str, tmp_pa
 def test_missing_source_or_target(tmp_path: Path) -> None:
     # a catalog dataset's labels are known without reading it: several labels -> choose one
     r, _ = invoke("train", "perovskites", "-o", tmp_path / "r")
-    one_line_error(r, 2, "perovskites: several labels: heat_all, heat_ref, dir_gap, ind_gap; choose with --target")
+    one_line_error(r, 1, "perovskites: several labels: heat_all, heat_ref, dir_gap, ind_gap; choose with --target")
     assert not (tmp_path / "r").exists()
     r, _ = invoke("train", "site-magmoms", "--site-target", "magmom", "-t", "net_magmom")
     one_line_error(r, 2, "not both")
@@ -122,7 +122,7 @@ def test_bad_options_and_missing_target_import_no_heavy_library() -> None:
     assert p.returncode == 2 and "--epochs must be >= 1" in p.stderr
     assert not imported & HEAVY
     p, imported = _imported("train", "perovskites")
-    assert p.returncode == 2 and "several labels" in p.stderr
+    assert p.returncode == 1 and "several labels" in p.stderr
     assert not imported & {"torch", "lightning", "pytorch_lightning", "pandas", "torch_geometric"}
 
 

@@ -1,4 +1,4 @@
-"""Tests for crystalgnn.models.cgcnn: CGCNN and its gated convolution."""
+"""Tests for crystalgnn.models.cgcnn: the CGCNN encoder + readout and its gated convolution."""
 
 from __future__ import annotations
 
@@ -7,19 +7,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 from pymatgen.core import Lattice, Structure
-from tinydata import perovskite_rows, structures_of
 from torch_geometric.data import Batch
 
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.crystal_graph import build_graph
-from crystalgnn.models.cgcnn import CGCNN, CGCNNConfig, CGConvLayer
+from crystalgnn.models.base import CrystalModel
+from crystalgnn.models.basis import GaussianBasis, gaussian_basis
+from crystalgnn.models.cgcnn import CGCNNConfig, CGCNNEncoder, CGCNNReadout, CGConvLayer, uniform_degree
+from crystalgnn.models.readouts import SoftplusMLP
 from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
+from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
+from tinydata import perovskite_rows, structures_of
 
 SMALL = CGCNNConfig(atom_fea_len=32, h_fea_len=64)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def cgcnn(config: CGCNNConfig, table: torch.Tensor, out_dim: int = 1, task: str = "regression") -> CrystalModel:
+    """CGCNN (encoder + its published graph readout), as the registry builds it."""
+    return build_model("cgcnn", config, table, out_dim=out_dim, task=task)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +44,11 @@ def graphs_of(structures: list[Structure], config: CGCNNConfig = SMALL) -> list:
 
 
 @pytest.fixture(scope="module")
-def trained(table, perovskites) -> tuple[CGCNN, list, torch.Tensor, tuple[float, float]]:
+def trained(table, perovskites) -> tuple[CrystalModel, list, torch.Tensor, tuple[float, float]]:
     """CGCNN overfitted (full batch, Adam) to 32 perovskite formation energies."""
     structures, y = perovskites
     torch.manual_seed(0)
-    model = CGCNN(SMALL, table)
+    model = cgcnn(SMALL, table)
     graphs = graphs_of(structures)
     batch = Batch.from_data_list(graphs)
     mean, std = float(y.mean()), float(y.std())
@@ -54,7 +63,7 @@ def trained(table, perovskites) -> tuple[CGCNN, list, torch.Tensor, tuple[float,
     return model, graphs, y, (mean, std)
 
 
-def predict(model: CGCNN, structures: list[Structure]) -> np.ndarray:
+def predict(model: CrystalModel, structures: list[Structure]) -> np.ndarray:
     with torch.no_grad():
         return model(Batch.from_data_list(graphs_of(structures)))[:, 0].numpy()
 
@@ -62,14 +71,18 @@ def predict(model: CGCNN, structures: list[Structure]) -> np.ndarray:
 # ----------------------------------------------------------------------------- basics
 def test_registry_and_config() -> None:
     assert "cgcnn" in model_names()
-    assert get_spec("cgcnn").model_cls is CGCNN
+    spec = get_spec("cgcnn")
+    assert spec.encoder_cls is CGCNNEncoder and spec.readout_cls is CGCNNReadout and spec.config_cls is CGCNNConfig
     cfg = make_config("cgcnn", {"n_conv": 2})
     assert cfg == CGCNNConfig(n_conv=2)
+    # the reference's option name is still accepted (old configs and checkpoints)
+    assert make_config("cgcnn", {"max_num_nbr": 8}) == CGCNNConfig(max_neighbors=8)
+    assert "max_num_nbr" not in CGCNNConfig().to_dict()
     with pytest.raises(KeyError, match="n_convs"):
         make_config("cgcnn", {"n_convs": 2})
     with pytest.raises(KeyError, match="unknown model"):
         get_spec("no-such-model")
-    g = CGCNNConfig(radius=6.0, max_num_nbr=8, pad_to_max_neighbors=True).graph_config()
+    g = CGCNNConfig(radius=6.0, max_neighbors=8, pad_to_max_neighbors=True).graph_config()
     assert (g.radius, g.max_neighbors, g.pad_to_max_neighbors) == (6.0, 8, True)
 
 
@@ -91,37 +104,55 @@ def test_output_shapes(table, structures, config, out_dim, task) -> None:
     assert torch.isfinite(out).all()
     emb = model.node_embeddings(batch)
     assert emb.shape == (batch.num_nodes, config.atom_fea_len)
-    assert len(model.convs) == config.n_conv
-    assert len(model.fcs) == config.n_h - 1
-    assert model.expansion.num_features == 41
-    assert model.dropout.p == (config.dropout if task == "classification" else 0.0)
+    torch.testing.assert_close(model.encoder(batch).x, emb)
+    assert isinstance(model.encoder, CGCNNEncoder) and isinstance(model.readout, CGCNNReadout)
+    assert model.level == "graph" and model.config == config and model.encoder.out_channels == config.atom_fea_len
+    assert len(model.encoder.convs) == config.n_conv
+    assert isinstance(model.readout.mlp, SoftplusMLP)
+    assert len(model.readout.mlp.fcs) == config.n_h - 1
+    assert model.encoder.expansion.num_features == 41
+    assert model.readout.mlp.dropout.p == (config.dropout if task == "classification" else 0.0)
     assert model.atom_features.num_features == 92
-    # embedding 92 -> F, conv fc_full (2F + 41) -> 2F
+    assert model.atom_features is model.encoder.atom_features
+    # embedding 92 -> F, conv fc_full (2F + 41) -> 2F, head F -> h -> out
     if config.conv == "gated":
-        assert model.convs[0].fc_full.weight.shape == (2 * config.atom_fea_len, 2 * config.atom_fea_len + 41)
+        assert model.encoder.convs[0].fc_full.weight.shape == (2 * config.atom_fea_len, 2 * config.atom_fea_len + 41)
+    assert model.readout.mlp.conv_to_fc.weight.shape == (config.h_fea_len, config.atom_fea_len)
+    assert model.readout.mlp.fc_out.weight.shape == (out_dim, config.h_fea_len)
 
 
 def test_repr(table) -> None:
-    model = CGCNN(CGCNNConfig(n_conv=4, h_fea_len=32), table, out_dim=2, task="classification")
+    model = cgcnn(CGCNNConfig(n_conv=4, h_fea_len=32), table, out_dim=2, task="classification")
     r = repr(model)
-    assert r.startswith("CGCNN(")
-    for part in ("atom_fea_len=64", "h_fea_len=32", "n_conv=4", "n_h=1", "conv=gated", "out_dim=2", "task=classification"):
+    assert r.startswith("CrystalModel(")
+    for part in ("name='cgcnn'", "task='classification'", "level='graph'"):
         assert part in r
-    assert repr(model.convs[0]) == "CGConvLayer(64, edge_dim=41, shared=False)"
-    assert "centres=41" in repr(model.expansion)
+    assert repr(model.encoder) == "CGCNNEncoder(atom_fea_len=64, n_conv=4, conv=gated, radius=8.0)"
+    assert "(encoder): CGCNNEncoder(atom_fea_len=64, n_conv=4, conv=gated, radius=8.0)" in r
+    ro = repr(model.readout)
+    assert ro.startswith("CGCNNReadout(") and "(readout): CGCNNReadout(" in r
+    # h_fea_len=32, n_h=1 (no hidden fcs), out_dim=2, classification dropout
+    assert "(conv_to_fc): Linear(in_features=64, out_features=32, bias=True)" in ro
+    assert "(fcs): ModuleList()" in ro
+    assert "(fc_out): Linear(in_features=32, out_features=2, bias=True)" in ro
+    assert "Dropout(p=0.5" in ro
+    assert repr(model.encoder.convs[0]) == "CGConvLayer(64, edge_dim=41, shared=False)"
+    assert "centres=41" in repr(model.encoder.expansion)
 
 
 def test_parameter_count(table) -> None:
     # the original CGCNN sizes (atom_fea_len 64, h_fea_len 128, 3 convs, 1 hidden layer)
-    model = CGCNN(CGCNNConfig(), table)
+    model = cgcnn(CGCNNConfig(), table)
     f, g, h = 64, 41, 128
     expected = (92 * f + f) + 3 * ((2 * f + g) * 2 * f + 2 * f + 2 * (2 * f) + 2 * f) + (f * h + h) + (h + 1)
-    assert sum(p.numel() for p in model.parameters()) == expected
+    assert sum(p.numel() for p in model.parameters()) == expected == model.n_parameters()
+    enc = sum(p.numel() for p in model.encoder.parameters())
+    assert enc == (92 * f + f) + 3 * ((2 * f + g) * 2 * f + 2 * f + 2 * (2 * f) + 2 * f)
 
 
 def test_reset_parameters_reinitialises(table, structures) -> None:
     torch.manual_seed(0)
-    model = CGCNN(SMALL, table)
+    model = cgcnn(SMALL, table)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     # wreck everything, including batch-norm statistics
     with torch.no_grad():
@@ -139,7 +170,7 @@ def test_reset_parameters_reinitialises(table, structures) -> None:
             assert torch.equal(v, torch.zeros_like(v)), k
         elif k.endswith("running_var"):
             assert torch.equal(v, torch.ones_like(v)), k
-        elif k in ("atom_features.table", "expansion.centres"):
+        elif k in ("encoder.atom_features.table", "encoder.expansion.centres"):
             assert torch.equal(v.nan_to_num(-1), before[k].nan_to_num(-1)), k  # fixed buffers untouched
         elif "bn" in k.split(".")[-2]:
             assert torch.equal(v, torch.ones_like(v) if k.endswith("weight") else torch.zeros_like(v)), k
@@ -207,8 +238,6 @@ def test_split_evaluation_equals_concat(shared: bool, train_mode: bool) -> None:
 @pytest.mark.parametrize("train_mode", [True, False])
 def test_dense_neighbour_path_equals_scatter(shared: bool, train_mode: bool) -> None:
     """Edges sorted by centre with k per atom: the broadcast/sum path gives the scatter's numbers."""
-    from crystalgnn.models.layers import uniform_degree
-
     gen = torch.Generator().manual_seed(5)
     n, f, g, k = 7, 6, 5, 4
     dst = torch.arange(n).repeat_interleave(k)
@@ -227,8 +256,6 @@ def test_dense_neighbour_path_equals_scatter(shared: bool, train_mode: bool) -> 
 
 
 def test_uniform_degree_detects_irregular_edges() -> None:
-    from crystalgnn.models.layers import uniform_degree
-
     assert uniform_degree(torch.tensor([0, 0, 1, 1, 2, 2]), 3) == 2
     assert uniform_degree(torch.tensor([0, 1, 0, 1, 2, 2]), 3) is None  # not grouped by centre
     assert uniform_degree(torch.tensor([0, 0, 0, 1, 2, 2]), 3) is None  # unequal degrees
@@ -238,25 +265,23 @@ def test_uniform_degree_detects_irregular_edges() -> None:
 
 def test_batch_of_irregular_graphs_matches_per_graph_predictions(table, structures) -> None:
     """Padding-free graphs with unequal degrees take the scatter path; per-graph and batched agree."""
-    from crystalgnn.models.layers import uniform_degree
-
-    config = CGCNNConfig(atom_fea_len=8, h_fea_len=8, n_conv=2, radius=3.0, max_num_nbr=12)
+    config = CGCNNConfig(atom_fea_len=8, h_fea_len=8, n_conv=2, radius=3.0, max_neighbors=12)
     graphs = graphs_of(list(structures.values()), config)
     batch = Batch.from_data_list(graphs)
     assert uniform_degree(batch.edge_index[1], batch.num_nodes) is None  # some atom has < 12 within 3 Å
     torch.manual_seed(0)
-    model = CGCNN(config, table).eval()
+    model = cgcnn(config, table).eval()
     with torch.no_grad():
         together = model(batch)
         alone = torch.cat([model(Batch.from_data_list([g])) for g in graphs])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("dmin", "dmax", "step"), [(0, 8, 0.2), (0, 5, 0.3), (0, 7.5, 0.2), (0.5, 6, 0.5), (0, 10, 0.7)])
+@pytest.mark.parametrize(
+    ("dmin", "dmax", "step"), [(0, 8, 0.2), (0, 5, 0.3), (0, 7.5, 0.2), (0.5, 6, 0.5), (0, 10, 0.7)]
+)
 def test_gaussian_expansion_matches_reference(dmin, dmax, step) -> None:
-    from crystalgnn.models.layers import GaussianExpansion
-
-    exp = GaussianExpansion(dmin, dmax, step)
+    exp = GaussianBasis.cgcnn(dmin, dmax, step)
     centres = np.arange(dmin, dmax + step, step)  # the original code's GaussianDistance.filter
     assert exp.num_features == len(centres)
     np.testing.assert_allclose(exp.centres.numpy(), centres, atol=1e-6)
@@ -269,8 +294,6 @@ def test_gaussian_basis_floor_only_touches_underflowing_values() -> None:
     """The exponent floor (a speed measure) leaves every value above exp(-87) (~ float32's
     smallest normal number) as it was, puts the rest under 2e-38, and the gradient path gives
     the same values."""
-    from crystalgnn.models.layers import gaussian_basis
-
     d = torch.linspace(0.0, 8.0, 4001)
     centres = torch.arange(41, dtype=torch.float32) * 0.2
     got = gaussian_basis(d, centres, 25.0)
@@ -317,7 +340,7 @@ def _assert_close(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def test_predictions_are_not_trivial(trained, probe_structures) -> None:
-    model, _, y, (mean, std) = trained
+    model = trained[0]
     p = predict(model, probe_structures)
     assert np.std(p) > 0.1  # normalised units: the model tells structures apart
 
@@ -364,9 +387,9 @@ def test_eval_mode_is_deterministic(trained, probe_structures) -> None:
 # ----------------------------------------------------------------------------- classification
 def test_classification_probabilities_sum_to_one(table, structures) -> None:
     torch.manual_seed(0)
-    task = CrystalTask(
-        "cgcnn", SMALL.to_dict(), SMALL.graph_config().to_dict(), ["is_metal"], task="classification", atom_table=table
-    ).eval()
+    target = TargetSpec(["is_metal"], kind="classification").to_dict()
+    task = CrystalTask("cgcnn", SMALL.to_dict(), SMALL.graph_config().to_dict(), target, atom_table=table).eval()
+    assert task.is_classification and task.model.task == "classification"
     batch = Batch.from_data_list(graphs_of(list(structures.values())))
     with torch.no_grad():
         p = task(batch)
@@ -379,10 +402,8 @@ def test_classification_probabilities_sum_to_one(table, structures) -> None:
 
 
 def test_regression_task_denormalises(table, structures) -> None:
-    norm = {"mean": [2.0, -1.0], "std": [3.0, 0.5]}
-    task = CrystalTask(
-        "cgcnn", SMALL.to_dict(), SMALL.graph_config().to_dict(), ["a", "b"], normalizer=norm, atom_table=table
-    ).eval()
+    target = TargetSpec(["a", "b"], mean=[2.0, -1.0], std=[3.0, 0.5]).to_dict()
+    task = CrystalTask("cgcnn", SMALL.to_dict(), SMALL.graph_config().to_dict(), target, atom_table=table).eval()
     batch = Batch.from_data_list([build_graph(s) for s in structures.values()])
     with torch.no_grad():
         raw = task.model(batch)

@@ -1,4 +1,4 @@
-"""Tests for crystalgnn.models.cgcnn_import: the original CGCNN's published checkpoints."""
+"""Tests for crystalgnn.prediction.cgcnn_import: the original CGCNN's published checkpoints."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tinydata import CGCNN_PRETRAINED
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
-from crystalgnn.evaluation.predict import Predictor
-from crystalgnn.models.cgcnn_import import ORIGINAL_TARGETS, import_cgcnn_task, load_original_checkpoint
+from crystalgnn.prediction import Predictor
+from crystalgnn.prediction.cgcnn_import import ORIGINAL_TARGETS, import_cgcnn_task, load_original_checkpoint
+from tinydata import CGCNN_PRETRAINED
 
 REFERENCE = CGCNN_PRETRAINED / "reference_predictions.csv"
 MODELS = sorted(ORIGINAL_TARGETS)
@@ -83,7 +83,7 @@ def test_reproduces_reference_predictions(name, reference, dataset, no_unsafe_lo
     np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-7)
     # what the task and units say
     target, unit = ORIGINAL_TARGETS[name]
-    assert pred.targets == [target]
+    assert pred.targets == [target] and pred.units == {target: unit}
     assert pred.kind == ("classification" if name == "semi-metal-classification" else "regression")
     if pred.kind == "classification":
         assert ((have >= 0) & (have <= 1)).all()
@@ -101,9 +101,15 @@ def test_imported_architecture_from_args() -> None:
     # the normaliser of the original checkpoint became the task's
     assert float(task.y_mean) == pytest.approx(float(ckpt["normalizer"]["mean"]))
     assert float(task.y_std) == pytest.approx(float(ckpt["normalizer"]["std"]))
-    # weights copied one to one
+    # weights copied one to one: the reference's embedding/convs into the encoder, its
+    # post-pooling network into the readout's MLP
+    ours = task.model.state_dict()
     for k, v in ckpt["state_dict"].items():
-        assert torch.equal(task.model.state_dict()[k], v), k
+        top = k.split(".")[0]
+        new = f"readout.mlp.{k}" if top in ("conv_to_fc", "fcs", "fc_out") else f"encoder.{k}"
+        assert torch.equal(ours[new], v), k
+    n_ref = sum(v.numel() for k, v in ckpt["state_dict"].items() if "running" not in k and "num_batches" not in k)
+    assert task.model.n_parameters() == n_ref
 
 
 def test_cli_import_then_predict_gives_same_values(tmp_path, reference, dataset, no_unsafe_load) -> None:
@@ -123,9 +129,7 @@ def test_cli_import_then_predict_gives_same_values(tmp_path, reference, dataset,
         for k in direct:
             assert via_ckpt[k] == direct[k], k
         expected = reference[reference["model"] == name]
-        np.testing.assert_allclose(
-            [via_ckpt[i] for i in expected["id"]], expected["prediction"], rtol=1e-4, atol=1e-7
-        )
+        np.testing.assert_allclose([via_ckpt[i] for i in expected["id"]], expected["prediction"], rtol=1e-4, atol=1e-7)
         # and through `crystalgnn predict` on CIF files
         cif_dir = tmp_path / f"cifs-{name}"
         cif_dir.mkdir()

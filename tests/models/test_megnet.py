@@ -11,9 +11,8 @@ from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
 from crystalgnn.graphs.crystal_graph import build_graph
-from crystalgnn.models.megnet import MEGNet, MEGNetConfig
-from crystalgnn.models.registry import build_model, make_config
-
+from crystalgnn.models.megnet import MEGNetConfig, MEGNetEncoder, MEGNetReadout
+from crystalgnn.models.registry import build_model, get_spec, make_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,8 +20,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def batch() -> Batch:
     cells = [
-        Structure(Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100), ["Sr", "Ti", "O", "O", "O"],
-                  [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]]),
+        Structure(
+            Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100),
+            ["Sr", "Ti", "O", "O", "O"],
+            [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]],
+        ),
         Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
     ]
     return Batch.from_data_list([build_graph(s, MEGNetConfig().graph_config()) for s in cells])
@@ -38,13 +40,15 @@ def test_defaults_follow_the_reference():
 def test_architecture_sizes(table):
     torch.manual_seed(0)
     m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
-    assert isinstance(m, MEGNet)
-    assert len(m.blocks) == 3 and len(m.block_ff) == 2  # the first block has no dense pre-block
-    assert m.blocks[0].phi_e.sizes == [4 * 32, 64, 64, 32]  # v_i + v_j + e + u
-    assert m.blocks[0].phi_v.sizes == [3 * 32, 64, 64, 32]
-    assert m.blocks[0].phi_u.sizes == [3 * 32, 64, 64, 32]
-    assert m.readout.sizes == [2 * 16 + 2 * 16 + 32, 32, 16]  # Set2Set(atoms) + Set2Set(bonds) + state
-    assert m.bond_ff.sizes == [100, 64, 32]
+    assert get_spec("megnet").encoder_cls is MEGNetEncoder and get_spec("megnet").readout_cls is MEGNetReadout
+    assert isinstance(m.encoder, MEGNetEncoder) and isinstance(m.readout, MEGNetReadout)
+    enc = m.encoder
+    assert len(enc.blocks) == 3 and len(enc.block_ff) == 2  # the first block has no dense pre-block
+    assert enc.blocks[0].phi_e.sizes == [4 * 32, 64, 64, 32]  # v_i + v_j + e + u
+    assert enc.blocks[0].phi_v.sizes == [3 * 32, 64, 64, 32]
+    assert enc.blocks[0].phi_u.sizes == [3 * 32, 64, 64, 32]
+    assert m.readout.mlp.sizes == [2 * 16 + 2 * 16 + 32, 32, 16]  # Set2Set(atoms) + Set2Set(bonds) + state
+    assert enc.bond_ff.sizes == [100, 64, 32]
     assert sum(p.numel() for p in m.parameters()) == 170033
 
 
@@ -53,14 +57,15 @@ def test_gaussian_bond_features_match_reference_formula(table):
     d = torch.tensor([0.0, 1.234, 4.99])
     centres = np.linspace(0, 5, 100)
     ref = np.exp(-((d.numpy()[:, None] - centres[None, :]) ** 2) / 0.5**2)
-    np.testing.assert_allclose(m.expand_distances(d).numpy(), ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.encoder.bond_basis(d).numpy(), ref, rtol=1e-5, atol=1e-6)
 
 
 def test_shifted_softplus_is_zero_at_zero(table):
     m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
     x = torch.tensor([-3.0, 0.0, 2.0])
-    torch.testing.assert_close(m.atom_ff.act(x), torch.nn.functional.softplus(x) - math.log(2.0))
-    assert float(m.atom_ff.act(torch.zeros(1))) == 0.0
+    act = m.encoder.atom_ff.act
+    torch.testing.assert_close(act(x), torch.nn.functional.softplus(x) - math.log(2.0))
+    assert float(act(torch.zeros(1))) == 0.0
 
 
 def test_global_state_input(table, batch):
@@ -80,6 +85,11 @@ def test_node_embeddings_and_dropout(table, batch):
     torch.manual_seed(0)
     m = build_model("megnet", make_config("megnet", {"dropout": 0.5}), table, out_dim=2, task="classification")
     assert m.node_embeddings(batch).shape == (batch.num_nodes, 32)
+    # the encoding carries the bond features and the global state the readout pools
     m.eval()
+    with torch.no_grad():
+        enc = m.encoder(batch)
+    assert enc.edge_attr.shape == (batch.edge_index.shape[1], 32) and enc.state.shape == (2, 32)
+    assert torch.equal(enc.edge_index, batch.edge_index)
     with torch.no_grad():
         torch.testing.assert_close(m(batch), m(batch))  # no dropout at inference

@@ -11,8 +11,8 @@ from torch_geometric.data import Batch
 from torch_geometric.nn.models.schnet import InteractionBlock
 
 from crystalgnn.graphs.crystal_graph import build_graph
-from crystalgnn.models.registry import build_model, make_config
-
+from crystalgnn.models.registry import build_model, get_spec, make_config
+from crystalgnn.models.schnet import SchNetConfig, SchNetEncoder, SchNetReadout
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -32,12 +32,19 @@ def model(table, **opts):
 
 def test_defaults_and_pyg_blocks(table):
     c = make_config("schnet")
-    assert (c.hidden_channels, c.num_filters, c.num_interactions, c.cutoff) == (64, 64, 6, 5.0)
+    assert (c.hidden_channels, c.num_filters, c.num_interactions, c.radius, c.pooling) == (64, 64, 6, 5.0, "mean")
     assert c.graph_config().radius == 5.0 and c.graph_config().max_neighbors is None
+    # the former option names are still accepted (old configs and checkpoints)
+    assert make_config("schnet", {"cutoff": 4.0, "readout": "sum"}) == SchNetConfig(radius=4.0, pooling="sum")
+    assert get_spec("schnet").encoder_cls is SchNetEncoder and get_spec("schnet").readout_cls is SchNetReadout
     m = model(table)
-    assert len(m.interactions) == 6 and all(isinstance(b, InteractionBlock) for b in m.interactions)
-    offsets = m.distance_expansion.offset
+    assert isinstance(m.encoder, SchNetEncoder) and isinstance(m.readout, SchNetReadout)
+    enc = m.encoder
+    assert len(enc.interactions) == 6 and all(isinstance(b, InteractionBlock) for b in enc.interactions)
+    offsets = enc.distance_expansion.centres
     assert offsets.numel() == 51 and math.isclose(float(offsets[1] - offsets[0]), 0.1, rel_tol=1e-5)
+    # PyG's GaussianSmearing width: gamma = 0.5 / spacing^2
+    assert math.isclose(enc.distance_expansion.gamma, 0.5 / 0.1**2, rel_tol=1e-4)
 
 
 def test_cosine_cutoff_makes_edges_at_the_cutoff_vanish(table):
@@ -58,7 +65,7 @@ def test_mean_and_sum_readouts_under_supercell(table):
     both = Batch.from_data_list([build_graph(s, gcfg), build_graph(s * (1, 2, 1), gcfg)])
     with torch.no_grad():
         mean = model(table)(both)
-        total = model(table, readout="sum")(both)
+        total = model(table, pooling="sum")(both)
     torch.testing.assert_close(mean[1], mean[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(total[1], 2 * total[0], atol=1e-4, rtol=1e-5)
 

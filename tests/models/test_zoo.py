@@ -1,4 +1,5 @@
-"""Every registered model behind the one interface: learning, invariances, heads, checkpoints."""
+"""Every registered model behind the one interface (encoder + readout): learning, invariances,
+heads, checkpoints."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from torch_geometric.data import Batch
 
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.graphs.neighbors import periodic_neighbors
+from crystalgnn.models.base import CrystalModel, Encoder, Encoding, GraphReadout
 from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
+from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
 
 MODELS = ["cgcnn", "megnet", "schnet", "alignn"]
@@ -94,7 +97,10 @@ def permuted(s: Structure, seed: int) -> Structure:
 def test_registry_lists_every_model():
     assert set(MODELS) <= set(model_names())
     for name in MODELS:
-        assert get_spec(name).description
+        spec = get_spec(name)
+        assert spec.description
+        assert issubclass(spec.encoder_cls, Encoder) and issubclass(spec.readout_cls, GraphReadout)
+        assert spec.site_readouts  # every graph model has per-atom features
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -110,11 +116,23 @@ def test_config_round_trip_and_unknown_option(name):
 def test_forward_shapes_and_repr(name, table):
     torch.manual_seed(0)
     model = build_model(name, make_config(name), table, out_dim=3, task="regression").eval()
+    spec = get_spec(name)
+    assert isinstance(model, CrystalModel) and model.name == name and model.level == "graph"
+    assert type(model.encoder) is spec.encoder_cls and type(model.readout) is spec.readout_cls
+    assert model.config == make_config(name)
     b = batch_of(crystals(3), name)
-    assert model(b).shape == (3, 3)
+    out = model(b)
+    assert out.shape == (3, 3)
+    with torch.no_grad():
+        enc = model.encoder(b)
+        assert isinstance(enc, Encoding)
+        torch.testing.assert_close(model.readout(enc, b), out.detach())  # forward = readout(encoder(batch))
     emb = model.node_embeddings(b)
-    assert emb.shape[0] == b.num_nodes and emb.ndim == 2
-    assert name.lower() in repr(model).lower()
+    assert emb.shape == (b.num_nodes, model.encoder.out_channels) and emb.ndim == 2
+    r = repr(model)
+    assert r.startswith("CrystalModel(") and f"name={name!r}" in r
+    assert repr(model.encoder).startswith(spec.encoder_cls.__name__ + "(")
+    assert f"(readout): {spec.readout_cls.__name__}(" in r
     before = [p.detach().clone() for p in model.parameters()]
     torch.manual_seed(1)
     model.reset_parameters()
@@ -176,9 +194,7 @@ def test_classification_probabilities(name):
         model_name=name,
         model_config=cfg.to_dict(),
         graph_config=cfg.graph_config().to_dict(),
-        targets=["cls"],
-        task="classification",
-        n_classes=3,
+        target=TargetSpec(["cls"], kind="classification", n_classes=3).to_dict(),
     ).eval()
     with torch.no_grad():
         p = task(batch_of(crystals(4), name))
@@ -190,8 +206,10 @@ def test_classification_probabilities(name):
 # ----------------------------------------------------------------------------- checkpoints
 @pytest.mark.parametrize("name", MODELS)
 def test_checkpoint_dict_round_trip_is_exact(name, tmp_path):
-    """A checkpoint dict (hyper-parameters + state_dict) rebuilds the same network."""
-    from crystalgnn.evaluation.predict import Predictor
+    """A checkpoint dict (hyper-parameters + state_dict, current format) rebuilds the same network."""
+    from crystalgnn.prediction import Predictor
+    from crystalgnn.training.checkpoints import format_version, read_checkpoint, save_task
+    from crystalgnn.training.migration import FORMAT_VERSION
 
     torch.manual_seed(0)
     cfg = make_config(name, SMALL[name])
@@ -199,8 +217,7 @@ def test_checkpoint_dict_round_trip_is_exact(name, tmp_path):
         model_name=name,
         model_config=cfg.to_dict(),
         graph_config=cfg.graph_config().to_dict(),
-        targets=["a", "b"],
-        normalizer={"mean": [1.0, -2.0], "std": [0.5, 3.0]},
+        target=TargetSpec(["a", "b"], mean=[1.0, -2.0], std=[0.5, 3.0]).to_dict(),
     )
     graphs = [build_graph(s, cfg.graph_config()) for s in crystals(5, seed=4)]
     task.train()
@@ -208,11 +225,24 @@ def test_checkpoint_dict_round_trip_is_exact(name, tmp_path):
         task.model(Batch.from_data_list(graphs))  # batch-norm statistics move away from init
     task.eval()
     path = tmp_path / "model.ckpt"
-    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict()}, path)
+    torch.save(
+        {
+            "hyper_parameters": dict(task.hparams),
+            "state_dict": task.state_dict(),
+            "crystalgnn_format_version": FORMAT_VERSION,
+        },
+        path,
+    )
     with torch.no_grad():
         expected = task(Batch.from_data_list(graphs)).numpy()
     got = Predictor.load(path).predict_graphs(graphs)
     np.testing.assert_array_equal(got, expected)
+    # the same through save_task, which writes the current format
+    saved = save_task(task, tmp_path / "saved.ckpt")
+    assert format_version(read_checkpoint(saved)) == FORMAT_VERSION
+    loaded = Predictor.load(saved)
+    assert loaded.kind == "regression" and loaded.targets == ["a", "b"]
+    np.testing.assert_array_equal(loaded.predict_graphs(graphs), expected)
 
 
 def write_cif_folder(folder, structs, values) -> None:
@@ -230,7 +260,7 @@ def test_train_one_epoch_then_predict_from_run_folder(name, tmp_path):
     """Train one epoch through ``run.train`` (Lightning, checkpoints, test report), then
     ``Predictor.load(run_dir)`` on the CIF files must reproduce the run's test predictions."""
     from crystalgnn.data.readers import load_source
-    from crystalgnn.evaluation.predict import Predictor
+    from crystalgnn.prediction import Predictor
     from crystalgnn.training.config import TrainConfig
     from crystalgnn.training.run import train
 

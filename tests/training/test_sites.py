@@ -14,10 +14,19 @@ from torch_geometric.data import Batch
 
 from crystalgnn.data.readers import read_objects
 from crystalgnn.graphs.crystal_graph import build_graph
+from crystalgnn.prediction import Predictor
 from crystalgnn.training.losses import masked_regression_loss
-from crystalgnn.training.site_task import SitePredictor, SiteTask, attach_site_targets
+from crystalgnn.training.targets import TargetSpec, attach_site_targets
+from crystalgnn.training.task import CrystalTask
 
 SMALL = {"atom_fea_len": 16, "h_fea_len": 16, "n_conv": 2}
+GRAPH = {"radius": 8.0, "max_neighbors": 12}
+
+
+def site_task(mean: float = 0.0, std: float = 1.0, hidden: int = 128) -> CrystalTask:
+    """A per-site CGCNN task on the target ``q`` (what ``--site-target q`` trains)."""
+    target = TargetSpec(["q"], level="site", mean=[mean], std=[std]).to_dict()
+    return CrystalTask("cgcnn", SMALL, GRAPH, target, readout="site", readout_options={"site_head_hidden": hidden})
 
 
 def _triclinic() -> Structure:
@@ -29,18 +38,21 @@ def _triclinic() -> Structure:
     )
 
 
-def _predictor(seed: int = 0) -> SitePredictor:
+def _predictor(seed: int = 0) -> Predictor:
     torch.manual_seed(seed)
-    task = SiteTask("cgcnn", SMALL, {"radius": 8.0, "max_neighbors": 12}, "q", head_hidden=16)
+    task = site_task(hidden=16)
+    assert task.model.level == "site" and task.model.readout.mlp.conv_to_fc.out_features == 16
     # non-trivial batch-norm statistics, so eval mode is not an identity
     for m in task.modules():
         if isinstance(m, torch.nn.BatchNorm1d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
-    return SitePredictor(task)
+    pred = Predictor(task)
+    assert pred.kind == "site" and pred.site_target == "q"
+    return pred
 
 
-def _predict(pred: SitePredictor, structures: list[Structure]) -> list[np.ndarray]:
+def _predict(pred: Predictor, structures: list[Structure]) -> list[np.ndarray]:
     res = pred.predict(read_objects(structures), show_progress=False)
     assert not res.rejected
     return res.values
@@ -80,7 +92,7 @@ def test_masked_sites_do_not_contribute_to_the_loss() -> None:
     # the whole model: the loss and every gradient with site 1 masked (NaN) equal those of a
     # hand-written MSE over the other sites, whatever label site 1 would have had
     torch.manual_seed(0)
-    task = SiteTask("cgcnn", SMALL, {"radius": 8.0, "max_neighbors": 12}, "q", normalizer={"mean": 0.2, "std": 1.5})
+    task = site_task(mean=0.2, std=1.5)
     task.train()
     s = _triclinic()
 
@@ -91,7 +103,7 @@ def test_masked_sites_do_not_contribute_to_the_loss() -> None:
     task.zero_grad()
     loss, _, n = task._loss(Batch.from_data_list([g]))
     loss.backward()
-    masked = (float(loss), grads())
+    masked = (float(loss.detach()), grads())
     assert int(n) == 4
     for hidden_label in (9.0, -4.0):
         labelled = torch.tensor([0.1, hidden_label, 0.3, -0.2, 3.0])
@@ -112,7 +124,7 @@ def test_masked_sites_do_not_contribute_to_the_loss() -> None:
 def test_site_metrics_count_unlabelled_sites() -> None:
     import pandas as pd
 
-    from crystalgnn.evaluation.site_report import per_element_metrics, site_metrics
+    from crystalgnn.metrics import per_element_metrics, site_metrics
 
     df = pd.DataFrame(
         {

@@ -14,20 +14,30 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
 from crystalgnn.data.readers import load_source
-from crystalgnn.evaluation.predict import Predictor
+from crystalgnn.evaluation.reports import run_figures
+from crystalgnn.prediction import Predictor
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.run import RunConfigMismatch, train
+from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 
 EPOCHS = 5
 BAD_CIF = "data_broken\n_cell_length_a 3.0\nthis is not a CIF\n"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses NaN and infinities (not JSON, though Python writes them)."""
+
+    def refuse(constant: str):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +88,10 @@ def run_a(data_dir, tmp_path_factory):
 
 def test_run_folder_outputs(run_a) -> None:
     d = run_a.run_dir
+    # training writes data files only; the figures are drawn from them afterwards
+    assert not (d / "parity.png").exists() and not (d / "training.png").exists()
+    made = run_figures(d)
+    assert {p.name for p in made} == {"parity.png", "training.png"}
     for name in (
         "config.yaml",
         "split.json",
@@ -88,10 +102,11 @@ def test_run_folder_outputs(run_a) -> None:
         "metrics.json",
         "predictions.csv",
         "parity.png",
+        "training.png",
     ):
         assert (d / name).is_file(), name
         assert (d / name).stat().st_size > 0, name
-    m = json.loads((d / "metrics.json").read_text())
+    m = strict_json((d / "metrics.json").read_text())
     assert m == json.loads(json.dumps(run_a.metrics))
     for key in ("mae", "rmse", "r2"):
         assert np.isfinite(m["test"][key]), key
@@ -147,7 +162,9 @@ def test_graphs_on_disk_train_identically(run_a, data_dir, tmp_path) -> None:
     d = train(config(data_dir, tmp_path / "d", graphs_on_disk=True, cache_dir=str(tmp_path / "cache")))
     assert d.metrics["test"] == run_a.metrics["test"]
     assert d.metrics["n_rejected"] == run_a.metrics["n_rejected"] == 2
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "d" / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "d" / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv")
+    )
     # a subset is drawn from the parsed entries before graph building, on disk as in memory
     sub = {"subset": 40, "epochs": 2, "cache_dir": str(tmp_path / "cache")}
     on_disk = train(config(data_dir, tmp_path / "sd", graphs_on_disk=True, **sub))
@@ -195,9 +212,7 @@ def test_resume_after_kill_gives_uninterrupted_result(run_a, data_dir, tmp_path)
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs_run"] == EPOCHS
     assert m["test"] == run_a.metrics["test"]
-    pd.testing.assert_frame_equal(
-        pd.read_csv(out / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv")
-    )
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv"))
     # the per-epoch log covers the epochs of both processes, with the values of the straight run
     log = pd.read_csv(out / "log" / "metrics.csv")
     ref = pd.read_csv(run_a.run_dir / "log" / "metrics.csv")
@@ -217,8 +232,15 @@ def test_resume_after_kill_gives_uninterrupted_result(run_a, data_dir, tmp_path)
 def test_other_config_in_same_folder_is_refused(run_a, data_dir) -> None:
     with pytest.raises(RunConfigMismatch, match=r"differs in: lr"):
         train(config(data_dir, run_a.run_dir, lr=0.01))
-    with pytest.raises(RunConfigMismatch, match=r"epochs"):
-        train(config(data_dir, run_a.run_dir, epochs=EPOCHS + 1))
+    with pytest.raises(RunConfigMismatch, match=r"differs in: batch_size"):
+        train(config(data_dir, run_a.run_dir, batch_size=8))
+    # fewer epochs than the finished run: reported as it is, nothing trained (more epochs extend
+    # a run: test_extending_a_finished_run)
+    before = (run_a.run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    fewer = train(config(data_dir, run_a.run_dir, epochs=EPOCHS - 1))
+    assert fewer.metrics == strict_json((run_a.run_dir / "metrics.json").read_text())
+    assert fewer.metrics["epochs_run"] == EPOCHS
+    assert (run_a.run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
     r = CliRunner().invoke(app, [*cli_args(data_dir, run_a.run_dir), "--seed", "3"])
     assert r.exit_code != 0
     text = " ".join(r.output.split())
@@ -240,6 +262,8 @@ def test_classification_run(data_dir, tmp_path) -> None:
     for key in ("roc_auc", "accuracy", "precision", "recall", "f1"):
         assert np.isfinite(m["test"][key]), key
     assert 0 <= m["test"]["roc_auc"] <= 1
+    assert not (res.run_dir / "roc.png").exists()  # figures are drawn by run_figures
+    assert {p.name for p in run_figures(res.run_dir)} == {"roc.png", "training.png"}
     assert (res.run_dir / "roc.png").stat().st_size > 0
     assert not (res.run_dir / "parity.png").exists()
     pred = pd.read_csv(res.run_dir / "predictions.csv")
@@ -288,3 +312,111 @@ def test_failed_start_does_not_lock_the_run_folder(tmp_path) -> None:
     (out / "checkpoints" / "last.ckpt").write_bytes(b"x")
     with _pytest.raises(RunConfigMismatch):
         _check_run_dir(out, second)
+
+
+# ----------------------------------------------------------------------------- small runs
+TINY = {"atom_fea_len": 16, "h_fea_len": 16, "n_conv": 1}
+
+
+@pytest.fixture(scope="module")
+def small_table(tmp_path_factory) -> Path:
+    """12 perovskites: with --split 0.5,0.4,0.1 that is 7 train, 4 validation and 1 test."""
+    return write_jsonl(tmp_path_factory.mktemp("small") / "perov12.jsonl", perovskite_rows(12))
+
+
+def small_config(table: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(
+        source=str(table), targets=["heat_all"], model_options=dict(TINY), epochs=2, batch_size=4,
+        optimizer="adam", lr=0.003, split="0.5,0.4,0.1", out=str(out), progress=False, n_jobs=1, num_threads=1,
+        use_cache=False,
+    )  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize(("split", "empty"), [("0.9,0.0,0.1", "0 validation"), ("0.9,0.1,0.0", "0 test")])
+def test_empty_validation_or_test_split_is_refused(small_table, tmp_path, split, empty) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=rf"{empty} .*every part needs at least one"):
+        train(small_config(small_table, out, split=split))
+    assert not out.exists()  # nothing half-made is left behind
+    # the same through the CLI: an error message, not a traceback
+    r = CliRunner().invoke(
+        app,
+        ["train", str(small_table), "-t", "heat_all", "--split", split, "-o", str(out), "--no-progress", "--jobs", "1"],
+    )
+    assert r.exit_code != 0
+    assert "every part needs at least one" in " ".join(r.output.split())
+
+
+def test_metrics_json_is_strict_json(small_table, tmp_path) -> None:
+    """One test entry: R² is undefined (NaN in memory) and written as null, never as NaN."""
+    res = train(small_config(small_table, tmp_path / "run", epochs=1))
+    assert res.metrics["n_test"] == 1 and np.isnan(res.metrics["test"]["r2"])
+    text = (tmp_path / "run" / "metrics.json").read_text()
+    m = strict_json(text)
+    assert m["test"]["r2"] is None and np.isfinite(m["test"]["mae"])
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_extending_a_finished_run(small_table, tmp_path) -> None:
+    """The same config with more epochs continues a finished run from its last epoch; the result
+    is that of a run asked for the larger number of epochs from the start."""
+    out = tmp_path / "run"
+    first = train(small_config(small_table, out, epochs=2))
+    assert first.metrics["epochs_run"] == 2
+    log2 = pd.read_csv(out / "log" / "metrics.csv").dropna(subset=["val_mae"])
+    assert log2["epoch"].tolist() == [0, 1]
+    more = train(small_config(small_table, out, epochs=3))
+    m = strict_json((out / "metrics.json").read_text())
+    assert more.metrics["epochs_run"] == m["epochs_run"] == 3
+    assert TrainConfig.from_yaml(out / "config.yaml").epochs == 3
+    assert _checkpoint_epoch(out / "checkpoints" / "last.ckpt") == 2  # epochs 0, 1, 2
+    log = pd.read_csv(out / "log" / "metrics.csv").dropna(subset=["val_mae"])
+    assert log["epoch"].tolist() == [0, 1, 2]  # the first process's epochs are kept
+    np.testing.assert_array_equal(log["val_mae"].to_numpy()[:2], log2["val_mae"].to_numpy())
+    train(small_config(small_table, tmp_path / "straight", epochs=3))
+    assert m["test"] == strict_json((tmp_path / "straight" / "metrics.json").read_text())["test"]
+    ref = pd.read_csv(tmp_path / "straight" / "log" / "metrics.csv").dropna(subset=["val_mae"])
+    np.testing.assert_array_equal(log["val_mae"].to_numpy(), ref["val_mae"].to_numpy())
+    # asked again for 3 (or fewer) epochs: reported, not trained again
+    before = (out / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    assert train(small_config(small_table, out, epochs=3)).metrics["epochs_run"] == 3
+    assert (out / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_site_linear_run_end_to_end(small_table, tmp_path, reduce) -> None:
+    """``readout="site-linear"`` trains through ``run.train``; the checkpoint restores the
+    per-atom contributions, which pool (mean or sum) into the saved test predictions."""
+    from torch_geometric.data import Batch
+
+    from crystalgnn.graphs.crystal_graph import build_graph
+    from crystalgnn.models.readouts import SiteLinearReadout
+
+    options = {**TINY, **({"site_reduce": "sum"} if reduce == "sum" else {})}
+    out = tmp_path / "run"
+    res = train(small_config(small_table, out, readout="site-linear", model_options=options))
+    m = res.metrics
+    assert m["readout"] == "site-linear" and m["level"] == "graph" and m["task"] == "regression"
+    assert m["epochs_run"] == 2 and np.isfinite(m["test"]["mae"])
+    pred = Predictor.load(out)
+    assert pred.kind == "regression" and pred.targets == ["heat_all"]
+    model = pred.task.model
+    assert isinstance(model.readout, SiteLinearReadout) and model.readout.reduce == reduce
+    assert pred.task.hparams.readout == "site-linear"
+    # the saved test predictions are reproduced from the checkpoint ...
+    split = json.loads((out / "split.json").read_text())
+    ds = load_source(str(small_table), show_progress=False, n_jobs=1)
+    test = ds.subset(ds.index_of(split["test"]))
+    got = pred.predict(test, show_progress=False, n_jobs=1)
+    saved = pd.read_csv(out / "predictions.csv")
+    assert got.ids == list(saved["id"])
+    np.testing.assert_array_equal(got.values[:, 0].astype(np.float32), saved["prediction"].to_numpy(np.float32))
+    # ... and each is the pooled per-atom contributions (de-normalised)
+    b = Batch.from_data_list([build_graph(s, pred.graph_config) for s in test.structures])
+    with torch.no_grad():
+        c = model.readout.contributions(model.encoder(b))[:, 0]
+    pooled = c.sum() if reduce == "sum" else c.mean()
+    expected = pooled * pred.task.y_std[0] + pred.task.y_mean[0]
+    np.testing.assert_allclose(got.values[0, 0], float(expected), rtol=1e-5, atol=1e-5)

@@ -164,13 +164,16 @@ def resolve_config(ctx: typer.Context, source: str | None, config: Path | None, 
             flags["source"] = source
         cfg = TrainConfig.resolve(flags, config)
         cfg.validate()
-        check_default_target(cfg)
-        if cfg.out == _DEFAULTS["out"]:
-            cfg.out = default_run_dir(cfg)
     except FileNotFoundError as exc:
         fail(message(exc))
     except (ValueError, KeyError, TypeError) as exc:
         fail(message(exc), code=USAGE)
+    try:
+        check_default_target(cfg)
+    except ValueError as exc:  # exit 1, as when the library finds it reading the source
+        fail(message(exc))
+    if cfg.out == _DEFAULTS["out"]:
+        cfg.out = default_run_dir(cfg)
     return cfg
 
 

@@ -94,28 +94,31 @@ class EdgeGatedGraphConv(nn.Module):
     Args:
         channels: node and edge feature size.
         residual: add the input (the reference uses residuals in every layer).
+        edge_output: compute the updated edge features (the last layer of a stack whose edge
+            features are not read again skips them, so it has no parameters without gradient;
+            it then returns its input edge features).
 
     Shapes:
         x (N, C), edge_index (2, M), e (M, C) -> ((N, C), (M, C))
     """
 
-    def __init__(self, channels: int, residual: bool = True) -> None:
+    def __init__(self, channels: int, residual: bool = True, edge_output: bool = True) -> None:
         super().__init__()
-        self.channels, self.residual = channels, residual
+        self.channels, self.residual, self.edge_output = channels, residual, edge_output
         self.gate_src = nn.Linear(channels, channels)
         self.gate_dst = nn.Linear(channels, channels)
         self.gate_edge = nn.Linear(channels, channels)
         self.update_self = nn.Linear(channels, channels)
         self.update_nbr = nn.Linear(channels, channels)
         self.bn_nodes = nn.BatchNorm1d(channels)
-        self.bn_edges = nn.BatchNorm1d(channels)
+        self.bn_edges = nn.BatchNorm1d(channels) if edge_output else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for m in self.children():
             m.reset_parameters()  # type: ignore[operator]
 
-    def forward(self, x: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
         src, dst = edge_index
         m = self.gate_src(x)[src] + self.gate_dst(x)[dst] + self.gate_edge(e)
         sigma = torch.sigmoid(m)
@@ -123,14 +126,15 @@ class EdgeGatedGraphConv(nn.Module):
         den = x.new_zeros(x.shape[0], self.channels).index_add_(0, dst, sigma)
         h = self.update_self(x) + num / (den + 1e-6)
         x_new = F.silu(self.bn_nodes(h))
-        e_new = F.silu(self.bn_edges(m))
         if self.residual:
             x_new = x + x_new
-            e_new = e + e_new
-        return x_new, e_new
+        if self.bn_edges is None:
+            return x_new, e
+        e_new = F.silu(self.bn_edges(m))
+        return x_new, e + e_new if self.residual else e_new
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.channels}, residual={self.residual})"
+        return f"{self.__class__.__name__}({self.channels}, residual={self.residual}, edge_output={self.edge_output})"
 
 
 class ALIGNNConv(nn.Module):
@@ -146,10 +150,10 @@ class ALIGNNConv(nn.Module):
         x (N, C), e (E, C), t (T, C), edge_index (2, E), line_index (2, T) -> same shapes
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, angle_output: bool = True) -> None:
         super().__init__()
         self.node_update = EdgeGatedGraphConv(channels)
-        self.edge_update = EdgeGatedGraphConv(channels)
+        self.edge_update = EdgeGatedGraphConv(channels, edge_output=angle_output)
 
     def reset_parameters(self) -> None:
         self.node_update.reset_parameters()
@@ -195,8 +199,13 @@ class ALIGNNEncoder(Encoder):
             MLPLayer(c.triplet_input_features, c.embedding_features),
             MLPLayer(c.embedding_features, c.hidden_features),
         )
-        self.alignn_layers = nn.ModuleList(ALIGNNConv(c.hidden_features) for _ in range(c.alignn_layers))
-        self.gcn_layers = nn.ModuleList(EdgeGatedGraphConv(c.hidden_features) for _ in range(c.gcn_layers))
+        # the angle features after the last ALIGNN layer and the bond features after the last
+        # gated GCN are never read: those layers do not compute them (no unused parameters)
+        n_a, n_g = c.alignn_layers, c.gcn_layers
+        self.alignn_layers = nn.ModuleList(ALIGNNConv(c.hidden_features, angle_output=k < n_a - 1) for k in range(n_a))
+        self.gcn_layers = nn.ModuleList(
+            EdgeGatedGraphConv(c.hidden_features, edge_output=k < n_g - 1) for k in range(n_g)
+        )
         self.out_channels = c.hidden_features
 
     def reset_parameters(self) -> None:

@@ -117,6 +117,10 @@ class Encoder(nn.Module):
     def forward(self, batch: Any) -> Encoding:
         raise NotImplementedError
 
+    def prune_for_site_readout(self) -> None:
+        """Remove layers whose output only a graph-level readout reads (called by the registry
+        when a per-site readout is attached), so no parameter is left without a gradient."""
+
 
 class GraphReadout(nn.Module):
     """Base of the architectures' own graph-level readouts (their published pooling and head).

@@ -129,9 +129,15 @@ class MEGNetBlock(nn.Module):
         self.phi_v = DenseStack([out + node_dim + state_dim, *units], last_activation=False)
         self.phi_u = DenseStack([out + out + state_dim, *units], last_activation=False)
 
+    def drop_state_update(self) -> None:
+        """Remove :math:`\phi_u` (the last block of an encoder whose state is not read: per-site
+        readouts); the block then returns its input state."""
+        self.phi_u = None  # type: ignore[assignment]
+
     def reset_parameters(self) -> None:
         for phi in (self.phi_e, self.phi_v, self.phi_u):
-            phi.reset_parameters()
+            if phi is not None:
+                phi.reset_parameters()
 
     def forward(
         self, x: Tensor, e: Tensor, u: Tensor, edge_index: Tensor, batch: Tensor
@@ -142,6 +148,8 @@ class MEGNetBlock(nn.Module):
         e_new = self.phi_e(torch.cat((x[dst], x[src], e, u[edge_batch]), dim=-1))
         b_ev = scatter(e_new, dst, dim=0, dim_size=x.shape[0], reduce="mean")
         x_new = self.phi_v(torch.cat((b_ev, x, u[batch]), dim=-1))
+        if self.phi_u is None:
+            return x_new, e_new, u
         b_eu = scatter(e_new, edge_batch, dim=0, dim_size=n_graphs, reduce="mean")
         b_vu = scatter(x_new, batch, dim=0, dim_size=n_graphs, reduce="mean")
         u_new = self.phi_u(torch.cat((b_eu, b_vu, u), dim=-1))
@@ -235,6 +243,10 @@ class MEGNetEncoder(Encoder):
         for ffs in self.block_ff:
             for ff in ffs:  # type: ignore[union-attr]
                 ff.reset_parameters()  # type: ignore[operator]
+
+    def prune_for_site_readout(self) -> None:
+        """A per-site readout reads only atom features: the last block's state update goes."""
+        self.blocks[-1].drop_state_update()  # type: ignore[operator]
 
     def _state(self, batch: Batch) -> Tensor:
         state = getattr(batch, "state", None)

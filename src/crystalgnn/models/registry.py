@@ -160,6 +160,7 @@ def build_model(
         if not spec.site_readouts:
             raise ValueError(f"model {name!r} has no per-atom features: only --readout graph applies")
         ro = dict(readout_options or {})
+        encoder.prune_for_site_readout()
         head = site_readout(
             readout,
             encoder.out_channels,

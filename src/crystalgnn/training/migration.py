@@ -73,6 +73,17 @@ def _v1_site_key(model: str, key: str) -> str | None:
     return key
 
 
+def _dropped_in_v2(model: str, config: dict[str, Any], readout: str) -> tuple[str, ...]:
+    """Format-1 weights of layers format 2 no longer builds (their outputs were never read)."""
+    cfg = get_spec(model).config_cls(**config)
+    if model == "alignn":
+        return (f"model.encoder.alignn_layers.{cfg.alignn_layers - 1}.edge_update.bn_edges.",
+                f"model.encoder.gcn_layers.{cfg.gcn_layers - 1}.bn_edges.")  # fmt: skip
+    if model == "megnet" and readout != "graph":
+        return (f"model.encoder.blocks.{cfg.nblocks - 1}.phi_u.",)
+    return ()
+
+
 def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint dict in this release's format (a new dict; the input is not modified).
 
@@ -116,6 +127,8 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
                   "std": list(norm.get("std") or []), "n_classes": int(hp.get("n_classes", 2))}  # fmt: skip
         readout, readout_options = "graph", {}
         new_state = {v1_graph_key(model, k): v for k, v in state.items()}
+    dropped = _dropped_in_v2(model, model_config, readout)
+    new_state = {k: v for k, v in new_state.items() if not k.startswith(dropped)} if dropped else new_state
     new_hp = {
         "model_name": model,
         "model_config": model_config,

@@ -172,7 +172,7 @@ def fit_and_test(
 
 
 # ----------------------------------------------------------------------------- the run kinds
-def _graph_inputs(cfg: TrainConfig, names: list[str], level: str) -> tuple[CrystalDataset, Any, Any, torch.Tensor, str]:
+def prepare_inputs(cfg: TrainConfig, names: list[str], level: str) -> tuple[CrystalDataset, Any, Any, torch.Tensor, str]:
     """Dataset, graphs with labels attached, model config, atom table and its name."""
     arch_opts, _ = split_options(cfg.model_options)
     model_cfg = make_config(cfg.model, arch_opts)
@@ -245,7 +245,7 @@ def train(cfg: TrainConfig) -> RunResult:
 def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> RunResult:
     t_start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    ds, graphs, model_cfg, table, feat_name = _graph_inputs(cfg, names, level)
+    ds, graphs, model_cfg, table, feat_name = prepare_inputs(cfg, names, level)
     data_time = time.perf_counter() - t_start
     ds.write_rejections(run_dir / "rejected.csv")
     split = run_split(cfg, ds, run_dir)
