@@ -313,7 +313,7 @@ def _check_type(name: str, value: Any, annotation: str) -> None:
 
 
 def parse_split(text: Any) -> tuple[float, float, float]:
-    """``"0.8,0.1,0.1"`` -> (0.8, 0.1, 0.1): three non-negative numbers summing to 1, train and val > 0."""
+    """``"0.8,0.1,0.1"`` -> (0.8, 0.1, 0.1): three positive numbers summing to 1."""
     msg = f"--split takes three ratios train,val,test summing to 1, e.g. 0.8,0.1,0.1 (got {text!r})"
     try:
         parts = [float(x) for x in (text.split(",") if isinstance(text, str) else text)]
@@ -321,8 +321,8 @@ def parse_split(text: Any) -> tuple[float, float, float]:
         raise ValueError(msg) from None
     if len(parts) != 3 or not all(math.isfinite(p) and p >= 0 for p in parts) or abs(sum(parts) - 1.0) > 1e-6:
         raise ValueError(msg)
-    if parts[0] <= 0 or parts[1] <= 0:
-        raise ValueError(f"--split needs positive train and validation parts (got {text!r})")
+    if min(parts) <= 0:
+        raise ValueError(f"--split {text}: every part needs at least one entry (train, val and test ratios > 0)")
     return parts[0], parts[1], parts[2]
 
 
