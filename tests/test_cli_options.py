@@ -337,3 +337,13 @@ def test_saved_run_config_is_a_valid_config_file(tmp_path: Path) -> None:
     TrainConfig.resolve({"source": "x.jsonl", "targets": ["y"], "model": "schnet"}).save(saved)
     cfg = shown_config("--config", saved)
     assert cfg["model"] == "schnet" and cfg["batch_size"] == 32 and cfg["targets"] == ["y"]
+
+
+def test_static_model_names_match_the_registry() -> None:
+    """config.MODELS is a static copy (checking --model must not import torch): keep it in step."""
+    from crystalgnn.models.registry import make_config, model_names, split_options
+
+    assert sorted(C.MODELS) == sorted(model_names())
+    for model in C.recipe_names():  # the example configs' model options are valid
+        options, _ = split_options(C.read_yaml_options(ROOT / "configs" / f"{model}.yaml").get("model_options"))
+        make_config(model, options)
