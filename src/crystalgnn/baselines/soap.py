@@ -241,7 +241,7 @@ def soap_features(
     compact = [_compact(s) for s in structures]
     if cache_dir is False:
         return compute_soap(compact, config, species, n_jobs=n_jobs, show_progress=show_progress)
-    folder = Path(cache_dir) if cache_dir not in (None, True) else default_cache_dir()
+    folder = Path(cache_dir) if cache_dir is not None and cache_dir is not True else default_cache_dir()
     path = folder / f"{cache_key(compact, config, species)}.npy"
     if path.is_file():
         try:

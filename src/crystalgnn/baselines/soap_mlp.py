@@ -80,7 +80,7 @@ def train_soap_mlp(
     if len(X) != len(dataset):
         raise ValueError(f"features have {len(X)} rows for {len(dataset)} entries")
     soap_config = soap_config or THESIS_SOAP
-    opts = {"r_cut": soap_config.r_cut, "n_max": soap_config.n_max, "l_max": soap_config.l_max}
+    opts: dict[str, Any] = {"r_cut": soap_config.r_cut, "n_max": soap_config.n_max, "l_max": soap_config.l_max}
     opts |= {"average": soap_config.average, **(model_options or {}), "n_features": int(X.shape[1])}
     model_cfg = SoapMLPConfig(**opts)
     cfg.model = "soap-mlp"

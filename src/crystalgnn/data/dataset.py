@@ -124,9 +124,9 @@ class CrystalDataset:
         for k, v in self.targets.items():
             if len(v) != n:
                 raise ValueError(f"target {k!r} has {len(v)} values for {n} entries")
-        for k, v in self.site_targets.items():
-            if len(v) != n:
-                raise ValueError(f"site target {k!r} has {len(v)} entries for {n} structures")
+        for k, arrays in self.site_targets.items():
+            if len(arrays) != n:
+                raise ValueError(f"site target {k!r} has {len(arrays)} entries for {n} structures")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -188,6 +188,7 @@ class CrystalDataset:
         For a per-site target: entries without one value per site, with no finite value, or with
         an infinite value (a NaN site is an unlabelled site and is kept).
         """
+        bad: Iterable[int]  # positions of the entries to drop
         for name in names:
             if name in self.targets:
                 bad = np.flatnonzero(~np.isfinite(self.targets[name]))

@@ -87,7 +87,7 @@ def read_id_prop_folder(
             continue
         if path.suffix.lower() != ".cif" and "_cell_length_a" not in text:
             try:
-                [(_, text)] = read_structure_file(path)  # type: ignore[assignment]
+                [(_, text)] = read_structure_file(path)
             except Exception as exc:
                 rejections.append(
                     Rejection(entry_id, str(path), f"unparsable structure ({type(exc).__name__}: {exc})")

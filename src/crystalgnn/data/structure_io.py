@@ -117,7 +117,7 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
             while i < n and lines[i].strip().startswith("_"):
                 cols.append(lines[i].strip().split()[0])
                 i += 1
-            rows: list[list[str]] = []
+            rows: list[str] = []
             while i < n:
                 s = lines[i].strip()
                 if not s or s.startswith("_") or s == "loop_" or s.startswith("data_") or s.startswith("#"):
@@ -282,9 +282,10 @@ def structure_from_any(obj: Any) -> Structure:
     try:
         from ase import Atoms
     except ImportError:  # pragma: no cover - ase is a dependency
-        Atoms = ()  # type: ignore[assignment]
-    if isinstance(obj, Atoms):
-        return structure_from_atoms(obj)
+        pass
+    else:
+        if isinstance(obj, Atoms):
+            return structure_from_atoms(obj)
     raise StructureParseError(f"cannot turn a {type(obj).__name__} into a Structure")
 
 

@@ -34,7 +34,7 @@ ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
 def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
     # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)  # type: ignore[return-value]
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
     return path.open("r", encoding="utf-8-sig", newline=newline)
 
 

@@ -11,6 +11,7 @@ heatmap of the per-element MAE, and true vs predicted distributions per 3d trans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,9 @@ def site_figures(out_dir: str | Path, df: Any, *, target: str, unit: str = "") -
     made: list[Path] = []
     table = per_element_metrics(df) if "element" in df else None
     label = target if not target.startswith("abs_") else f"|{target[4:]}|"
-    plots = [lambda: parity_plot(t, p, out_dir / "parity.png", label=f"{target} (per site)", unit=unit)]
+    plots: list[Callable[[], Path | None]] = [
+        lambda: parity_plot(t, p, out_dir / "parity.png", label=f"{target} (per site)", unit=unit)
+    ]
     if table is not None:
         plots += [
             lambda: periodic_table_heatmap(

@@ -325,7 +325,7 @@ class AtomFeaturizer:
         return cls(table, name=f"json:{path.name}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> AtomFeaturizer:
+    def from_dict(cls, d: dict[str, Any]) -> AtomFeaturizer:
         """Inverse of :meth:`to_dict`.
 
         Args:
@@ -352,7 +352,7 @@ class AtomFeaturizer:
             )
         return featurizer
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (for checkpoints).
 
         Returns:
@@ -436,7 +436,8 @@ class AtomFeaturizer:
             bad = sorted({int(x) for x in z[~ok]})
             names = ", ".join(_symbol(x) for x in bad)
             raise KeyError(f"{self.name} atom features: unsupported element(s) {names}")
-        return mat[z].copy()
+        rows: np.ndarray = mat[z].copy()
+        return rows
 
     def __len__(self) -> int:
         """Number of supported elements."""

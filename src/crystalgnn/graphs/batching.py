@@ -12,15 +12,17 @@ increment bookkeeping, so ``to_data_list`` and ``get_example`` work) equal to Py
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 
-def _fields(g: Data) -> dict:
+def _fields(g: Data) -> dict[str, Any]:
     """The graph's attribute dict (PyG's storage mapping; read-only use)."""
-    return g._store._mapping  # type: ignore[attr-defined]
+    fields: dict[str, Any] = g._store._mapping
+    return fields
 
 
 def collate_graphs(graphs: Sequence[Data]) -> Batch:

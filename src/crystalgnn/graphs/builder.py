@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from pymatgen.core import Structure
@@ -42,7 +43,10 @@ class GraphBuildReport:
     keys: list[bytes | None] = field(default_factory=list)
 
 
-def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> object:
+_ChunkResult = tuple[list[str | None], GraphColumns | None]
+
+
+def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> _ChunkResult:
     """Graphs of one chunk: the reason per structure that failed (``None`` where built) and the
     built graphs as columns (one array per field; in worker processes this pickles a few large
     arrays instead of seven small ones per graph)."""
@@ -94,9 +98,10 @@ def build_graph_list(
     rejected_now = {i for i, _ in report.rejected}
     pending = [i for i in range(len(structures)) if i not in rejected_now]
     if cache is not None and pending:
-        for i in pending:
-            keys[i] = structure_key(*raw[i], ckey)
-        for i, buf in zip(pending, cache.get_many([keys[i] for i in pending]), strict=True):
+        pending_keys = [structure_key(*raw[i], ckey) for i in pending]
+        for i, key in zip(pending, pending_keys, strict=True):
+            keys[i] = key
+        for i, buf in zip(pending, cache.get_many(pending_keys), strict=True):
             if buf is None:
                 todo.append(i)
             else:
@@ -114,9 +119,9 @@ def build_graph_list(
     size = max(64, min(512, len(items) // (4 * n_jobs) + 1)) if parallel else 512
     jobs = [(items[k : k + size], config) for k in range(0, len(items), size)]
 
-    def collect(packed: object, at: int) -> int:
+    def collect(packed: _ChunkResult, at: int) -> int:
         """Results of todo[at : ...], taken in as they arrive (the workers go on); returns their count."""
-        errors, columns = packed  # type: ignore[misc]
+        errors, columns = packed
         built = [i for i, why in zip(todo[at : at + len(errors)], errors, strict=True) if why is None]
         report.rejected.extend((i, why) for i, why in zip(todo[at : at + len(errors)], errors) if why is not None)
         if columns is not None:
@@ -124,7 +129,8 @@ def build_graph_list(
                 graphs[i] = g
             report.n_built += len(built)
             if cache is not None:
-                new_items.extend(zip([keys[i] for i in built], pack_records(columns), strict=True))
+                # every structure built was hashed above (there is a cache): no None key
+                new_items.extend(zip(cast("list[bytes]", [keys[i] for i in built]), pack_records(columns), strict=True))
         return len(errors)
 
     done = 0
@@ -189,7 +195,7 @@ def build_dataset_graphs(
 
 
 def build_chunked_graphs(
-    chunks: Iterable[CrystalDataset], config: GraphConfig | None = None, **kwargs: object
+    chunks: Iterable[CrystalDataset], config: GraphConfig | None = None, **kwargs: Any
 ) -> tuple[CrystalDataset, CachedGraphs, GraphBuildReport]:
     """Graphs of a dataset that arrives in chunks (:func:`~crystalgnn.data.readers.iter_source_chunks`),
     built into the cache (``cache=`` is required) one chunk at a time.

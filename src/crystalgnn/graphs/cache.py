@@ -114,7 +114,7 @@ class GraphCache:
         return f"GraphCache({str(self.path)!r}, entries={len(self)})"
 
 
-class CachedGraphs(Sequence):
+class CachedGraphs(Sequence[Data]):
     """Graphs that stay in a :class:`GraphCache` until asked for.
 
     Only the keys (32 bytes a graph) and the targets are held in memory, so a dataset whose

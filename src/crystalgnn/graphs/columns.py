@@ -29,6 +29,7 @@ import copy
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +54,8 @@ _SHAPES = {"pos": (3,), "lattice": (3, 3), "edge_vec": (3,), "edge_dist": (), "e
 
 def record_words(n_nodes: np.ndarray, n_edges: np.ndarray) -> np.ndarray:
     """Words in the cache record of graphs with these atom and edge counts."""
-    return _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + 9 * np.asarray(n_edges)
+    words: np.ndarray = _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + 9 * np.asarray(n_edges)
+    return words
 
 
 @dataclass
@@ -104,14 +106,16 @@ class GraphColumns:
         """
         nodes, edges = self.n_nodes.tolist(), self.n_edges.tolist()
         f = {k: torch.from_numpy(v) for k, v in self.fields.items()}
-        z, pos = f["z"].split(nodes), f["pos"].split(nodes)
+        z, pos = torch.split(f["z"], nodes), torch.split(f["pos"], nodes)
         lattice = f["lattice"].unsqueeze(1).unbind(0)
-        edge_index = f["edge_index"].split([2 * e for e in edges])
-        edge_shift, edge_vec, edge_dist = f["edge_shift"].split(edges), f["edge_vec"].split(edges), f["edge_dist"].split(edges)
+        edge_index = torch.split(f["edge_index"], [2 * e for e in edges])
+        edge_shift, edge_vec, edge_dist = (
+            torch.split(f["edge_shift"], edges), torch.split(f["edge_vec"], edges), torch.split(f["edge_dist"], edges)
+        )
         out = []
         for k, (n, e) in enumerate(zip(nodes, edges, strict=True)):
             data = new_data()
-            data._store._mapping.update(  # type: ignore[attr-defined]
+            data._store._mapping.update(
                 z=z[k],
                 pos=pos[k],
                 lattice=lattice[k],
@@ -184,7 +188,7 @@ def new_data() -> Data:
     return data
 
 
-_STORE_CLS = type(_EMPTY._store)
+_STORE_CLS: Any = type(_EMPTY._store)
 
 
 def _field_gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

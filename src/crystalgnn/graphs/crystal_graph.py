@@ -231,7 +231,7 @@ def _search_ranges(
     n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
     lat = np.stack([it[0] for it in items]).astype(np.float64)
     volume = np.abs(np.linalg.det(lat))
-    r0 = _start_radius(n, np.maximum(volume, 1e-12), max_neighbors)
+    r0 = np.asarray(_start_radius(n, np.maximum(volume, 1e-12), max_neighbors))  # an array: n is one
     with np.errstate(divide="ignore", invalid="ignore"):  # degenerate cells: never batched
         reach = image_reach(lat, r0)
     reach[volume <= 1e-6] = 0
@@ -248,6 +248,7 @@ def _dense_groups(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], co
     reach_key = [tuple(r) for r in reach[order].tolist()]
     groups: list[list[int]] = []
     current: list[int] = []
+    current_reach: tuple[int, ...]  # set with the first member of each group
     for i, rk, c in zip(order.tolist(), reach_key, candidates[order].tolist(), strict=True):
         # candidates grow with n, which is sorted: the last member's count bounds the batch
         if current and (rk != current_reach or (len(current) + 1) * c > DENSE_BATCH_BUDGET):

@@ -93,7 +93,7 @@ def bond_cosines(edge_vec: Tensor, line_index: Tensor) -> Tensor:
     """
     a = edge_vec[line_index[0]]
     b = -edge_vec[line_index[1]]
-    cos = (a * b).sum(dim=-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp(min=1e-12)
+    cos: Tensor = (a * b).sum(dim=-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp(min=1e-12)
     return cos.clamp(-1.0, 1.0)
 
 

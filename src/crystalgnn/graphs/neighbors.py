@@ -74,7 +74,7 @@ def periodic_neighbors(
     elif backend == "ase":
         from ase.neighborlist import primitive_neighbor_list
 
-        i, j, s, d = primitive_neighbor_list(
+        i, j, s, d = primitive_neighbor_list(  # type: ignore[no-untyped-call]  # ase leaves it unannotated
             "ijSd", [True, True, True], cell, cart, float(cutoff), self_interaction=False
         )
         s = s.astype(np.int64)
@@ -108,7 +108,8 @@ def image_reach(lattice: np.ndarray, cutoff: float | np.ndarray) -> np.ndarray:
     volume = np.abs(np.linalg.det(lattice))[..., None]
     cross = np.cross(lattice[..., [1, 2, 0], :], lattice[..., [2, 0, 1], :])
     spacing = volume / np.linalg.norm(cross, axis=-1)
-    return np.ceil(np.asarray(cutoff, dtype=np.float64)[..., None] / spacing).astype(np.int64)
+    reach: np.ndarray = np.ceil(np.asarray(cutoff, dtype=np.float64)[..., None] / spacing).astype(np.int64)
+    return reach
 
 
 def _dense_neighbors(cart: np.ndarray, cell: np.ndarray, cutoff: float, reach: np.ndarray) -> NeighborPairs:

@@ -214,7 +214,7 @@ class ALIGNNEncoder(Encoder):
             for m in seq:
                 m.reset_parameters()  # type: ignore[operator]
         for layer in (*self.alignn_layers, *self.gcn_layers):
-            layer.reset_parameters()  # type: ignore[operator]
+            layer.reset_parameters()
 
     def graphs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(edge_index, edge_vec, line_index, cos_theta) of the batch, as the model sees them."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +35,8 @@ class AtomFeatureTable(nn.Module):
     Shapes:
         input (N,) atomic numbers -> output (N, F)
     """
+
+    table: Tensor  # registered buffer
 
     def __init__(self, table: Tensor) -> None:
         super().__init__()
@@ -65,7 +67,7 @@ class ModelConfig:
         return GraphConfig(radius=self.radius, max_neighbors=self.max_neighbors)  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return dataclasses.asdict(cast(Any, self))  # the subclasses are dataclasses
 
 
 @dataclass
@@ -192,7 +194,8 @@ class CrystalModel(nn.Module):
 
     def node_embeddings(self, batch: Any) -> Tensor:
         """The encoder's per-atom features (|V|, F)."""
-        return self.encoder(batch).x
+        enc: Encoding = self.encoder(batch)
+        return enc.x
 
     def reset_parameters(self) -> None:
         """Re-initialise the encoder, then the readout."""

@@ -45,6 +45,8 @@ class GaussianBasis(nn.Module):
         input (E,) -> output (E, K)
     """
 
+    centres: Tensor  # registered buffer
+
     def __init__(self, centres: Tensor, gamma: float) -> None:
         super().__init__()
         self.register_buffer("centres", torch.as_tensor(centres, dtype=torch.float32))

@@ -184,7 +184,7 @@ class CGCNNEncoder(Encoder):
 
     def reset_parameters(self) -> None:
         for m in (self.embedding, *self.convs):
-            m.reset_parameters()  # type: ignore[operator]
+            m.reset_parameters()
 
     def forward(self, batch: Batch) -> Encoding:
         x = self.embedding(self.atom_features(batch.z))

@@ -10,7 +10,9 @@ implementation (``materialsvirtuallab/megnet``, ``megnet/models/megnet.py`` and
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -81,7 +83,7 @@ class DenseStack(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for lin in self.layers:
+        for lin in cast("Iterable[nn.Linear]", self.layers):
             nn.init.xavier_uniform_(lin.weight)
             nn.init.zeros_(lin.bias)
 
@@ -188,7 +190,7 @@ class ProjectedSet2Set(nn.Module):
 
     @property
     def out_channels(self) -> int:
-        return self.set2set.out_channels
+        return int(self.set2set.out_channels)
 
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.proj.weight)
@@ -196,7 +198,8 @@ class ProjectedSet2Set(nn.Module):
         self.set2set.reset_parameters()
 
     def forward(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
-        return self.set2set(self.proj(x), index, dim_size=dim_size)
+        out: Tensor = self.set2set(self.proj(x), index, dim_size=dim_size)
+        return out
 
 
 class MEGNetEncoder(Encoder):
@@ -239,17 +242,17 @@ class MEGNetEncoder(Encoder):
     def reset_parameters(self) -> None:
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)  # Keras Embedding default
         for m in (self.atom_ff, self.bond_ff, self.state_ff, *self.blocks):
-            m.reset_parameters()  # type: ignore[operator]
+            m.reset_parameters()
         for ffs in self.block_ff:
-            for ff in ffs:  # type: ignore[union-attr]
-                ff.reset_parameters()  # type: ignore[operator]
+            for ff in cast("Iterable[DenseStack]", ffs):
+                ff.reset_parameters()
 
     def prune_for_site_readout(self) -> None:
         """A per-site readout reads only atom features: the last block's state update goes."""
         self.blocks[-1].drop_state_update()  # type: ignore[operator]
 
     def _state(self, batch: Batch) -> Tensor:
-        state = getattr(batch, "state", None)
+        state: Tensor | None = getattr(batch, "state", None)
         if state is None:
             return torch.zeros(batch.num_graphs, self.config.state_dim, device=batch.z.device)
         return state.to(torch.float32).view(batch.num_graphs, self.config.state_dim)
@@ -262,7 +265,7 @@ class MEGNetEncoder(Encoder):
             if t == 0:
                 x1, e1, u1 = x, e, u
             else:
-                ff_x, ff_e, ff_u = self.block_ff[t - 1]  # type: ignore[misc]
+                ff_x, ff_e, ff_u = cast("Sequence[DenseStack]", self.block_ff[t - 1])
                 x1, e1, u1 = ff_x(x), ff_e(e), ff_u(u)
             x1, e1, u1 = block(x1, e1, u1, batch.edge_index, batch.batch)
             x = x + self.dropout(x1)

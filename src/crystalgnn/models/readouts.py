@@ -56,7 +56,7 @@ class SoftplusMLP(nn.Module):
 
     def reset_parameters(self) -> None:
         for m in (self.conv_to_fc, *self.fcs, self.fc_out):
-            m.reset_parameters()  # type: ignore[operator]
+            m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         if self.input_activation:
@@ -124,7 +124,8 @@ class SiteLinearReadout(nn.Module):
 
     def forward(self, enc: Encoding, batch: Any) -> Tensor:
         c = self.contributions(enc)
-        return scatter(c, batch.batch, dim=0, dim_size=batch.num_graphs, reduce=self.reduce)
+        pooled: Tensor = scatter(c, batch.batch, dim=0, dim_size=batch.num_graphs, reduce=self.reduce)
+        return pooled
 
     def extra_repr(self) -> str:
         return f"reduce={self.reduce!r}"

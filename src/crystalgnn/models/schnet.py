@@ -129,7 +129,8 @@ class SchNetReadout(GraphReadout):
 
     def forward(self, enc: Encoding, batch: Batch) -> Tensor:
         out = self.lin2(self.act(self.lin1(enc.x)))
-        return scatter(out, batch.batch, dim=0, dim_size=batch.num_graphs, reduce=self.config.pooling)
+        pooled: Tensor = scatter(out, batch.batch, dim=0, dim_size=batch.num_graphs, reduce=self.config.pooling)
+        return pooled
 
 
 __all__ = ["SchNetConfig", "SchNetEncoder", "SchNetReadout"]

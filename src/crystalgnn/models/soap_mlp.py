@@ -74,6 +74,8 @@ class SoapScaler(Encoder):
     """
 
     config: SoapMLPConfig
+    feature_mean: Tensor  # registered buffers
+    feature_scale: Tensor
 
     def build(self, config: SoapMLPConfig) -> None:
         if config.n_features <= 0:

@@ -49,7 +49,7 @@ def predictable_graphs(
         Rejection(dataset.ids[i], str(dataset.metadata[i].get("source", dataset.name)), why)
         for i, why in report.rejected
     ]
-    return [graphs[i] for i in keep], keep, rejected  # type: ignore[misc]
+    return [graphs[i] for i in keep], keep, rejected
 
 
 class Predictor:
@@ -65,7 +65,7 @@ class Predictor:
     def __init__(self, task: CrystalTask, source: str = "") -> None:
         self.task = task.eval()
         self.source = source
-        hp = task.hparams
+        hp: Any = task.hparams  # attribute access (Lightning types hparams as a MutableMapping)
         spec = task.spec
         self.graph_config = GraphConfig.from_dict(hp.graph_config)
         self.targets: list[str] = list(spec.names)

@@ -107,7 +107,7 @@ def predict_examples(show_progress: bool = False) -> Any:
 
     from crystalgnn.data.examples import examples_dir
     from crystalgnn.data.readers import load_source
-    from crystalgnn.prediction import Predictor
+    from crystalgnn.prediction import Predictions, Predictor
     from crystalgnn.graphs.builder import build_graph_list
 
     ds = load_source(str(examples_dir()), show_progress=show_progress)
@@ -125,6 +125,7 @@ def predict_examples(show_progress: bool = False) -> Any:
             continue
         pred = Predictor.load(row["name"])
         res = pred.predict(ds, show_progress=show_progress)
+        assert isinstance(res, Predictions)  # the shipped models are all graph-level
         got = dict(zip(res.ids, res.values if res.values.ndim == 1 else res.values[:, 0], strict=True))
         values = [got.get(i, float("nan")) for i in ds.ids]
         unit = row["unit"]

@@ -63,10 +63,10 @@ def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDatase
         df.to_csv(run_dir / "predictions.csv", index=False)
         return {"test": classification_metrics(y, values)}
     per = {}
-    for k, t in enumerate(spec.names):
-        y = ds.targets[t][np.asarray(idx, dtype=int)]
-        sfx = "" if len(spec.names) == 1 else f"_{t}"
+    for k, name in enumerate(spec.names):
+        y = ds.targets[name][np.asarray(idx, dtype=int)]
+        sfx = "" if len(spec.names) == 1 else f"_{name}"
         df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
-        per[t] = regression_metrics(y, values[:, k])
+        per[name] = regression_metrics(y, values[:, k])
     df.to_csv(run_dir / "predictions.csv", index=False)
     return {"test": per[spec.names[0]] if len(per) == 1 else per}

@@ -50,7 +50,8 @@ def make_loader(
             _BatchReader(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=_as_is
         )
     return DataLoader(
-        list(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
+        list(graphs),  # type: ignore[arg-type]  # a list is a map-style dataset (torch types it as Dataset only)
+        batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
     )
 
 

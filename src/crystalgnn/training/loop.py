@@ -13,6 +13,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def fit(
         deterministic=True,
         log_every_n_steps=1,
         num_sanity_val_steps=0,
-        max_time={"minutes": cfg.max_time_minutes} if cfg.max_time_minutes else None,
+        max_time=timedelta(minutes=cfg.max_time_minutes) if cfg.max_time_minutes else None,
     )
     last = ckpt_dir / "last.ckpt"
     log_csv = run_dir / "log" / "metrics.csv"

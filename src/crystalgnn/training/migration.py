@@ -103,8 +103,10 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
         spec = get_spec(model)
     except KeyError as exc:
         raise CheckpointError(str(exc).strip("'\"")) from exc
-    model_config = {spec.aliases.get(k, k): v for k, v in dict(hp.get("model_config") or {}).items()}
+    old_config: dict[str, Any] = dict(hp.get("model_config") or {})
+    model_config = {spec.aliases.get(k, k): v for k, v in old_config.items()}
     state = ckpt["state_dict"]
+    target: dict[str, Any]
     if "site_target" in hp:
         norm = hp.get("normalizer") or {"mean": 0.0, "std": 1.0}
         name = str(hp["site_target"])

@@ -13,6 +13,7 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], optim: dict[str, Any], 
     name = str(optim.get("optimizer", "sgd")).lower()
     lr = float(optim.get("lr", 0.01))
     wd = float(optim.get("weight_decay", 0.0))
+    opt: torch.optim.Optimizer
     if name == "sgd":
         opt = torch.optim.SGD(params, lr=lr, momentum=float(optim.get("momentum", 0.9)), weight_decay=wd)
     elif name == "adam":
@@ -25,6 +26,7 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], optim: dict[str, Any], 
     epochs = int(optim.get("epochs", 30))
     if sched in ("none", "constant"):
         return opt
+    s: torch.optim.lr_scheduler.LRScheduler
     if sched == "multistep":
         milestones = list(optim.get("lr_milestones", [100]))
         s = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)

@@ -33,6 +33,7 @@ import torch
 
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import Split
+from crystalgnn.graphs.cache import CachedGraphs
 from crystalgnn.models.registry import make_config, split_options
 from crystalgnn.training.checkpoints import load_task
 from crystalgnn.training.config import TrainConfig
@@ -178,6 +179,7 @@ def prepare_inputs(cfg: TrainConfig, names: list[str], level: str) -> tuple[Crys
     model_cfg = make_config(cfg.model, arch_opts)
     gcfg = model_cfg.graph_config()
     streamed = stream_run_graphs(cfg, gcfg) if cfg.graphs_on_disk and level == "graph" else None
+    graphs: list[Any] | CachedGraphs
     if streamed is not None:
         ds, graphs, _, table, feat_name = streamed
     else:

@@ -13,7 +13,7 @@ from crystalgnn.data.chunked import iter_source_chunks
 from crystalgnn.data.readers import load_source
 from crystalgnn.data.splits import Split, random_split
 from crystalgnn.graphs.atom_features import AtomFeaturizer
-from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
+from crystalgnn.graphs.builder import GraphBuildReport, build_chunked_graphs, build_dataset_graphs
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.loaders import make_loader, select_graphs
@@ -64,7 +64,9 @@ def graph_options(cfg: TrainConfig, table: torch.Tensor) -> dict[str, Any]:
     return {"cache": cache, "supported_elements": supported, "n_jobs": cfg.n_jobs, "show_progress": cfg.progress}
 
 
-def build_run_graphs(cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: torch.Tensor) -> tuple[list[Any], Any]:
+def build_run_graphs(
+    cfg: TrainConfig, ds: CrystalDataset, gcfg: Any, table: torch.Tensor
+) -> tuple[list[Any] | CachedGraphs, GraphBuildReport]:
     """Graphs of ``ds`` (elements without atom features rejected; ``cfg``'s cache and jobs)."""
     return build_dataset_graphs(ds, gcfg, on_disk=cfg.graphs_on_disk, **graph_options(cfg, table))
 

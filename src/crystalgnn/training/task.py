@@ -43,6 +43,9 @@ class CrystalTask(L.LightningModule):
         extra: free-form provenance (source, training-set size, import origin, ...).
     """
 
+    y_mean: Tensor  # registered buffers: the target normaliser
+    y_std: Tensor
+
     def __init__(
         self,
         model_name: str,
@@ -83,6 +86,11 @@ class CrystalTask(L.LightningModule):
 
     # ---------------------------------------------------------------- inference
     @property
+    def _hp(self) -> Any:
+        """``self.hparams`` (Lightning types it as a plain ``MutableMapping``, without attribute access)."""
+        return self.hparams
+
+    @property
     def is_classification(self) -> bool:
         return self.spec.kind == "classification"
 
@@ -106,12 +114,12 @@ class CrystalTask(L.LightningModule):
         y = self._labels(batch)
         if self.is_classification:
             return F.cross_entropy(out, y[:, 0].long()), out, int(batch.num_graphs)
-        loss, n = masked_regression_loss(out, (y - self.y_mean) / self.y_std, (self.hparams.optim or {}).get("loss", "mse"))
+        loss, n = masked_regression_loss(out, (y - self.y_mean) / self.y_std, (self._hp.optim or {}).get("loss", "mse"))
         size = int(batch.num_graphs) if self.spec.level == "graph" else max(int(n), 1)
         return loss, out, size
 
     def on_train_epoch_start(self) -> None:
-        torch.manual_seed(int(self.hparams.seed) * 100003 + self.current_epoch)
+        torch.manual_seed(int(self._hp.seed) * 100003 + self.current_epoch)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss, _, size = self._loss(batch)
@@ -145,7 +153,7 @@ class CrystalTask(L.LightningModule):
         from crystalgnn.training.optim import make_optimizer
 
         params = [p for p in self.model.parameters() if p.requires_grad]
-        return make_optimizer(params, self.hparams.optim or {}, self.trainer)
+        return make_optimizer(params, self._hp.optim or {}, self.trainer)
 
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
