@@ -57,14 +57,14 @@ def test_data_inspect_lists_rejection(files, tmp_path) -> None:
     rej = tmp_path / "rejected.csv"
     r, text = invoke("data", "inspect", files["cifs"], "--rejected", rej)
     assert r.exit_code == 0, r.output
-    assert "6 structures, 1 rejected" in text
+    assert "6 usable structures of 6 read, 1 problems" in text
     assert "garbage" in text
     df = pd.read_csv(rej)
     assert df["id"].tolist() == ["garbage"]
     assert "CIF" in df["reason"][0]
     r, text = invoke("data", "inspect", files["cifs"], "--strict")
     assert r.exit_code == 2
-    assert "--strict: 1 entries rejected" in text
+    assert "--strict: 1 problems" in text
     r, _ = invoke("data", "inspect", files["good"], "--strict")
     assert r.exit_code == 0, r.output
     r, text = invoke("data", "inspect", files["table"], "--json")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 
+import pandas as pd
+
 import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
@@ -133,3 +135,23 @@ def test_a_dataset_given_is_not_changed(bad_folder):
     n = len(ds)
     insp = inspect_source(ds, targets=["target"])
     assert len(ds) == n and len(insp.dataset) == 3
+
+
+def test_cli_data_inspect_names_every_problem_of_a_bad_cgcnn_folder(bad_folder, tmp_path):
+    """``crystalgnn data inspect`` shows every bad entry of the folder (graph-stage problems and
+    NaN labels included) with its whole reason, keeps the good ones, and writes them all."""
+    from typer.testing import CliRunner
+
+    from crystalgnn.cli import app
+
+    out = tmp_path / "problems.csv"
+    r = CliRunner().invoke(app, ["data", "inspect", str(bad_folder), "--target", "target", "--rejected", str(out)])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "3 usable structures of 7 read, 10 problems" in text
+    for k, (_, _, stage, reason) in BAD.items():
+        assert f"- {k} (" in text and reason in text, (k, reason)
+    assert "unparsable CIF (not a number: '4.0abc')" in text  # not cut
+    assert len(pd.read_csv(out)) == 10
+    r = CliRunner().invoke(app, ["data", "inspect", str(bad_folder), "--strict"])
+    assert r.exit_code == 2

@@ -34,7 +34,9 @@ def _check_split(split: str) -> None:
 @app.command()
 def benchmark(
     source: str = typer.Argument(..., help="file, folder or dataset short name"),
-    targets: str = typer.Option(..., "--targets", "-t", help="comma-separated targets"),
+    targets: str = typer.Option(
+        "", "--targets", "-t", help="comma-separated targets (default: the source's only label, e.g. a CGCNN folder's)"
+    ),
     models: str = typer.Option("cgcnn,soap-svr,soap-mlp,per-element,mean", "--models", help="comma-separated models"),
     repeats: int | None = typer.Option(
         None, min=1, help="random splits (seeds 0..N-1; default 3) or Matbench folds (default 5)"
@@ -89,7 +91,7 @@ def benchmark(
 @app.command("learning-curve")
 def learning_curve(
     source: str = typer.Argument(..., help="file, folder or dataset short name"),
-    target: str = typer.Option(..., "--target", "-t"),
+    target: str = typer.Option("", "--target", "-t", help="the target (default: the source's only label)"),
     models: str = typer.Option("cgcnn,soap-svr", "--models", help="comma-separated models"),
     sizes: str = typer.Option("500,1000,2000,4000,6000", help="comma-separated training-set sizes"),
     repeats: int = typer.Option(2, min=1, help="random splits (seeds 0..N-1); test set fixed per repeat"),

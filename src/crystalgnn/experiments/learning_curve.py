@@ -83,6 +83,11 @@ def run_learning_curve(
     Arguments as :func:`~crystalgnn.experiments.orchestration.run_benchmark`; ``sizes`` are
     training-set sizes (each at most the training part of ``split``).
     """
+    if not target:  # the source's only label (a CGCNN / ALIGNN folder); several: the error lists them
+        from crystalgnn.data.readers import load_source
+        from crystalgnn.data.targets import default_targets
+
+        target = default_targets(load_source(source, show_progress=False, subset=64))[0]
     out = Path(out)
     models = list(dict.fromkeys(models))
     sizes = sorted({int(s) for s in sizes})

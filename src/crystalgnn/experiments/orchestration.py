@@ -222,10 +222,16 @@ def run_benchmark(
     """
     import pandas as pd
 
+    from crystalgnn.data.readers import load_source
+
     out = Path(out)
     targets, models = list(dict.fromkeys(targets)), list(dict.fromkeys(models))
-    if not targets or not models:
-        raise ValueError("give at least one target and one model")
+    if not models:
+        raise ValueError("give at least one model")
+    if not targets:  # the source's only label (a CGCNN / ALIGNN folder); several: the error lists them
+        from crystalgnn.data.targets import default_targets
+
+        targets = default_targets(load_source(source, show_progress=False, subset=64))
     for m in models:
         model_kind(m)
     repeats = repeats if repeats is not None else (5 if protocol == "matbench" else 3)

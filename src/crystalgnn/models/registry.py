@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor
 
@@ -29,8 +29,9 @@ from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapScaler, SoapMLPReadout
 def _reset_cgcnn(model: CrystalModel) -> None:
     """CGCNN's initialisation in the reference order (embedding, head, convolutions, hidden
     layers), so a seed gives the same initial weights as before the encoder/readout split."""
-    enc, mlp = model.encoder, model.readout.mlp  # type: ignore[union-attr]
-    for m in (enc.embedding, mlp.conv_to_fc, mlp.fc_out, *enc.convs, *mlp.fcs):  # type: ignore[union-attr]
+    enc = cast(CGCNNEncoder, model.encoder)
+    mlp = cast(CGCNNReadout, model.readout).mlp
+    for m in (enc.embedding, mlp.conv_to_fc, mlp.fc_out, *enc.convs, *mlp.fcs):
         m.reset_parameters()
 
 
