@@ -13,7 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
-from tinydata import CGCNN_PRETRAINED, perovskite_rows, write_cif_folder, write_jsonl
+from tinydata import CGCNN_PRETRAINED, perovskite_rows, read_predictions, write_cif_folder, write_jsonl
 
 runner = CliRunner()
 
@@ -121,11 +121,21 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
     assert r.exit_code == 0, r.output
     m = json.loads((ev / "metrics.json").read_text())
     assert m["metrics"]["n"] == 40 and m["n_rejected"] == 0
-    preds = pd.read_csv(ev / "predictions.csv")
+    # the run's own data: the entries it trained and validated on are counted and named
+    split = json.loads((run / "split.json").read_text())
+    assert m["n_in_train_split"] == len(split["train"]) == 24 and m["n_in_val_split"] == len(split["val"]) == 8
+    assert "24 of 40 entries were in this run's training split" in text and split["train"][0] in text
+    r, text = invoke("evaluate", run, files["table"], "-o", tmp_path / "eval-test", "--test-only")
+    assert r.exit_code == 0, r.output
+    mt = json.loads((tmp_path / "eval-test" / "metrics.json").read_text())
+    assert mt["metrics"]["n"] == len(split["test"]) == 8 and mt["evaluated"] == "test split only"
+    r, text = invoke("evaluate", "mp-band-gap", files["table"], "--test-only", "-o", tmp_path / "x")
+    assert r.exit_code == 2 and "needs a run folder" in text
+    preds = read_predictions(ev / "predictions.csv")
     assert len(preds) == 40 and {"id", "target", "prediction"} <= set(preds.columns)
     assert (ev / "parity.png").stat().st_size > 0
     # evaluate reproduces the run's own test predictions
-    test_preds = pd.read_csv(run / "predictions.csv")
+    test_preds = read_predictions(run / "predictions.csv")
     merged = test_preds.merge(preds, on="id", suffixes=("_run", "_eval"))
     assert len(merged) == len(test_preds) == 8
     pd.testing.assert_series_equal(merged["prediction_run"], merged["prediction_eval"], check_names=False, rtol=1e-6)
@@ -134,7 +144,7 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
     out = tmp_path / "pred.csv"
     r, text = invoke("predict", run, files["cifs"], "-o", out)
     assert r.exit_code == 0, r.output
-    df = pd.read_csv(out)
+    df = read_predictions(out)
     assert {"id", "prediction"} <= set(df.columns)
     assert sorted(df["id"]) == sorted(p.stem for p in files["good"].glob("*.cif"))
     by_id = dict(zip(preds["id"], preds["prediction"], strict=True))
@@ -144,7 +154,7 @@ def test_train_evaluate_predict(files, tmp_path) -> None:
     # a checkpoint file works as well as the run folder
     r, _ = invoke("predict", run / "checkpoints" / "best.ckpt", files["good"], "-o", tmp_path / "p2.csv")
     assert r.exit_code == 0, r.output
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p2.csv"), df)
+    pd.testing.assert_frame_equal(read_predictions(tmp_path / "p2.csv"), df)
     # errors are reported, not raised
     r, text = invoke("predict", tmp_path / "no-such-run", files["good"])
     assert r.exit_code == 1 and "not a file, run folder or shipped model" in text
@@ -187,7 +197,7 @@ def test_import_cgcnn(tmp_path, files) -> None:
     assert ckpt["crystalgnn_format_version"] == 2 and ckpt["hyper_parameters"]["readout"] == "graph"
     r, _ = invoke("predict", out, files["good"], "-o", tmp_path / "bg.csv")
     assert r.exit_code == 0, r.output
-    df = pd.read_csv(tmp_path / "bg.csv")
+    df = read_predictions(tmp_path / "bg.csv")
     assert len(df) == 6 and df["prediction"].notna().all()
     r, text = invoke("import-cgcnn", tmp_path / "missing.pth.tar", "-o", tmp_path / "m.ckpt")
     assert r.exit_code == 1 and "no such file" in text
@@ -199,6 +209,6 @@ def test_demo(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     for name in ("LiCoO2", "LiFePO4", "LiMn2O4", "LiMnPO4", "LiNiO2"):
         assert name in text
-    df = pd.read_csv(out)
+    df = read_predictions(out)
     assert sorted(df["structure"]) == ["LiCoO2", "LiFePO4", "LiMn2O4", "LiMnPO4", "LiNiO2"]
     assert (df["edges"] == 12 * df["atoms"]).all()

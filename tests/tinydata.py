@@ -110,3 +110,20 @@ def small_structures() -> dict[str, Structure]:
             [[0, 0, 0.5], [0, 0, 0], [1 / 3, 2 / 3, 0.26], [2 / 3, 1 / 3, 0.74]],
         ),
     }
+
+
+def read_predictions(path: Path) -> Any:
+    """A written ``predictions.csv`` with its unit-named headers (``<t> (<unit>)``,
+    ``predicted <t> (<unit>)``) back as ``target`` / ``prediction`` (``_<t>`` for several)."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    predicted = [c for c in df.columns if str(c).startswith("predicted ")]
+    mapping = {}
+    for c in predicted:
+        label = c[len("predicted ") :]
+        sfx = "" if len(predicted) == 1 else "_" + label.split(" (")[0]
+        mapping[c] = "prediction" + sfx
+        if label in df.columns:
+            mapping[label] = "target" + sfx
+    return df.rename(columns=mapping)

@@ -82,3 +82,32 @@ def per_element_metrics(df: Any) -> Any:
     cols = ["element", "n", "n_unlabelled", "mae", "rmse", "r2", "mean_target", "mean_prediction"]
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["n", "element"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _named(target: str, unit: str) -> tuple[str, str]:
+    label = f"{target} ({unit})" if unit else target
+    return label, f"predicted {label}"
+
+
+def unit_columns(df: Any, targets: Any, units: dict[str, str]) -> Any:
+    """A predictions table with headers that name the target and unit: ``target`` / ``prediction``
+    (one target) or ``target_<t>`` / ``prediction_<t>`` become ``<t> (<unit>)`` and
+    ``predicted <t> (<unit>)`` (what every ``predictions.csv`` is written with)."""
+    targets = list(targets)
+    mapping = {}
+    for t in targets:
+        sfx = "" if len(targets) == 1 else f"_{t}"
+        label, pred = _named(t, units.get(t, ""))
+        mapping["target" + sfx], mapping["prediction" + sfx] = label, pred
+    return df.rename(columns=mapping)
+
+
+def plain_columns(df: Any, targets: Any, units: dict[str, str]) -> Any:
+    """The inverse of :func:`unit_columns` (a written table back to ``target`` / ``prediction``)."""
+    targets = list(targets)
+    mapping = {}
+    for t in targets:
+        sfx = "" if len(targets) == 1 else f"_{t}"
+        label, pred = _named(t, units.get(t, ""))
+        mapping[label], mapping[pred] = "target" + sfx, "prediction" + sfx
+    return df.rename(columns=mapping)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tinydata import read_predictions
 from crystalgnn.data.splits import random_split
 from crystalgnn.experiments.learners import Learner, SoapFeatures
 from crystalgnn.experiments.network_learners import GNNLearner, SoapMLPLearner
@@ -19,7 +20,7 @@ OPTIONS = {"batch_size": 16, "num_threads": 1}
 
 
 def _run_predictions(run_dir) -> pd.Series:  # type: ignore[no-untyped-def]
-    return pd.read_csv(run_dir / "predictions.csv").set_index("id")["prediction"]
+    return read_predictions(run_dir / "predictions.csv").set_index("id")["prediction"]
 
 
 def test_gnn_learner_on_its_own_writes_its_data_and_predicts_like_its_run(perov_dataset, tmp_path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tinydata import read_predictions
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
@@ -31,7 +32,7 @@ def test_benchmark_end_to_end_and_resume(table: Path, tmp_path: Path, monkeypatc
     # all models of a repeat share the test set
     for r in (0, 1):
         ids = {
-            m: set(pd.read_csv(out / "runs" / f"{m}-energy-r{r}" / "predictions.csv")["id"]) for m in models
+            m: set(read_predictions(out / "runs" / f"{m}-energy-r{r}" / "predictions.csv")["id"]) for m in models
         }
         assert len({frozenset(v) for v in ids.values()}) == 1
     assert (out / "runs" / "cgcnn-energy-r0" / "checkpoints" / "best.ckpt").is_file()

@@ -13,6 +13,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
+from tinydata import read_predictions
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.graphs.neighbors import periodic_neighbors
 from crystalgnn.models.base import CrystalModel, Encoder, Encoding, GraphReadout
@@ -284,7 +285,7 @@ def test_train_one_epoch_then_predict_from_run_folder(name, tmp_path):
     )
     result = train(cfg)
     assert result.metrics["model"] == name and result.metrics["n_parameters"] > 0
-    saved = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    saved = read_predictions(tmp_path / "run" / "predictions.csv")
     pred = Predictor.load(tmp_path / "run")
     assert pred.model_name == name and dataclasses.asdict(make_config(name, SMALL[name])) == dict(
         pred.task.hparams.model_config

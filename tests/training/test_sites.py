@@ -192,7 +192,10 @@ def test_tiny_site_run_trains_evaluates_and_predicts_via_cli(tmp_path: Path, str
     assert metrics["sites"]["train"]["unlabelled"] == sum(v is None for i in split["train"] for v in labels[i])
     with (run / "predictions.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["id", "site_index", "element", "target", "prediction"]
+    unit = metrics["units"]["abs_q"]
+    label = f"abs_q ({unit})" if unit else "abs_q"
+    assert list(rows[0]) == ["id", "site_index", "element", label, f"predicted {label}"]  # headers name target and unit
+    rows = [{"target": r[label], "prediction": r[f"predicted {label}"], **r} for r in rows]
     assert len(rows) == n_test_sites
     row = rows[0]
     expected = labels[row["id"]][int(row["site_index"])]
@@ -215,7 +218,9 @@ def test_tiny_site_run_trains_evaluates_and_predicts_via_cli(tmp_path: Path, str
     with out_csv.open() as f:
         prows = list(csv.DictReader(f))
     assert len(prows) == sum(len(v) for v in labels.values())
-    assert {"id", "site_index", "element", "prediction"} <= set(prows[0])
+    pred_col = next(c for c in prows[0] if c.startswith("predicted abs_q"))  # the header names target and unit
+    assert {"id", "site_index", "element"} <= set(prows[0])
+    prows = [{"prediction": p[pred_col], **p} for p in prows]
     s = Structure.from_file(sdir / "x3.json")
     preds_x3 = [float(p["prediction"]) for p in prows if p["id"] == "x3"]
     np.testing.assert_allclose(s.site_properties["predicted_abs_q"], preds_x3, rtol=1e-6)

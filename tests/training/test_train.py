@@ -22,7 +22,7 @@ from crystalgnn.evaluation.reports import run_figures
 from crystalgnn.prediction import Predictor
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.run import RunConfigMismatch, train
-from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
+from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl, read_predictions
 
 EPOCHS = 5
 BAD_CIF = "data_broken\n_cell_length_a 3.0\nthis is not a CIF\n"
@@ -130,7 +130,7 @@ def test_run_folder_outputs(run_a) -> None:
     assert set(reasons) == {"broken", "overlap"}
     assert "overlapping" in reasons["overlap"]
     # predictions of the test split
-    pred = pd.read_csv(d / "predictions.csv")
+    pred = read_predictions(d / "predictions.csv")
     assert list(pred.columns) == ["id", "target", "prediction"]
     assert sorted(pred["id"]) == sorted(split["test"])
     err = np.abs(pred["prediction"] - pred["target"])
@@ -145,8 +145,8 @@ def test_same_seed_identical_metrics(run_a, data_dir, tmp_path) -> None:
     b = train(config(data_dir, tmp_path / "b"))
     assert b.metrics["test"] == run_a.metrics["test"]
     assert (tmp_path / "b" / "split.json").read_text() == (run_a.run_dir / "split.json").read_text()
-    pa = pd.read_csv(run_a.run_dir / "predictions.csv")
-    pb = pd.read_csv(tmp_path / "b" / "predictions.csv")
+    pa = read_predictions(run_a.run_dir / "predictions.csv")
+    pb = read_predictions(tmp_path / "b" / "predictions.csv")
     pd.testing.assert_frame_equal(pa, pb)
     # a different seed gives another split and other weights
     c = train(config(data_dir, tmp_path / "c", seed=1, epochs=1))
@@ -163,7 +163,7 @@ def test_graphs_on_disk_train_identically(run_a, data_dir, tmp_path) -> None:
     assert d.metrics["test"] == run_a.metrics["test"]
     assert d.metrics["n_rejected"] == run_a.metrics["n_rejected"] == 2
     pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "d" / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv")
+        read_predictions(tmp_path / "d" / "predictions.csv"), read_predictions(run_a.run_dir / "predictions.csv")
     )
     # a subset is drawn from the parsed entries before graph building, on disk as in memory
     sub = {"subset": 40, "epochs": 2, "cache_dir": str(tmp_path / "cache")}
@@ -212,7 +212,7 @@ def test_resume_after_kill_gives_uninterrupted_result(run_a, data_dir, tmp_path)
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs_run"] == EPOCHS
     assert m["test"] == run_a.metrics["test"]
-    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(run_a.run_dir / "predictions.csv"))
+    pd.testing.assert_frame_equal(read_predictions(out / "predictions.csv"), read_predictions(run_a.run_dir / "predictions.csv"))
     # the per-epoch log covers the epochs of both processes, with the values of the straight run
     log = pd.read_csv(out / "log" / "metrics.csv")
     ref = pd.read_csv(run_a.run_dir / "log" / "metrics.csv")
@@ -266,7 +266,7 @@ def test_classification_run(data_dir, tmp_path) -> None:
     assert {p.name for p in run_figures(res.run_dir)} == {"roc.png", "training.png"}
     assert (res.run_dir / "roc.png").stat().st_size > 0
     assert not (res.run_dir / "parity.png").exists()
-    pred = pd.read_csv(res.run_dir / "predictions.csv")
+    pred = read_predictions(res.run_dir / "predictions.csv")
     assert ((pred["prediction"] >= 0) & (pred["prediction"] <= 1)).all()
     assert set(pred["target"]) == {0, 1}
     log = pd.read_csv(res.run_dir / "log" / "metrics.csv")
@@ -281,7 +281,7 @@ def test_predictor_reproduces_predictions_csv(run_a, data_dir) -> None:
     pred = Predictor.load(d)
     assert pred.source.endswith("best.ckpt")
     res = pred.predict(test, show_progress=False, n_jobs=1)
-    saved = pd.read_csv(d / "predictions.csv")
+    saved = read_predictions(d / "predictions.csv")
     assert res.ids == list(saved["id"])
     got = res.values[:, 0].astype(np.float32)
     assert np.array_equal(got, saved["prediction"].to_numpy().astype(np.float32))
@@ -410,7 +410,7 @@ def test_site_linear_run_end_to_end(small_table, tmp_path, reduce) -> None:
     ds = load_source(str(small_table), show_progress=False, n_jobs=1)
     test = ds.subset(ds.index_of(split["test"]))
     got = pred.predict(test, show_progress=False, n_jobs=1)
-    saved = pd.read_csv(out / "predictions.csv")
+    saved = read_predictions(out / "predictions.csv")
     assert got.ids == list(saved["id"])
     np.testing.assert_array_equal(got.values[:, 0].astype(np.float32), saved["prediction"].to_numpy(np.float32))
     # ... and each is the pooled per-atom contributions (de-normalised)

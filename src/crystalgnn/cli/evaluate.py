@@ -17,11 +17,20 @@ def evaluate(
     sources: list[str] = typer.Argument(..., help="labelled data: file(s), folder(s) or dataset names"),
     out: Path = typer.Option(Path("evaluation"), "--out", "-o", help="folder for metrics, predictions.csv, plots"),
     target: str | None = typer.Option(None, help="label column if it differs from the model's target name"),
+    test_only: bool = typer.Option(
+        False, "--test-only", help="a run folder's model: evaluate only the entries of its test split"
+    ),
 ) -> None:
-    """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data."""
+    """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data.
+
+    Given a run folder, entries of the run's training and validation splits are counted and named
+    (their metrics flatter the model); --test-only keeps the test split's entries only."""
     pred = load_predictor(model)
+    split = _run_split_ids(model)
+    if test_only and split is None:
+        fail("--test-only needs a run folder (with split.json) as MODEL", code=2)
     if pred.kind == "site":  # a per-site checkpoint: one value per site
-        _evaluate_sites(pred, sources, out, target)
+        _evaluate_sites(pred, sources, out, target, split, test_only)
         return
     import numpy as np
 
@@ -31,6 +40,7 @@ def evaluate(
     ds = load(sources, names)
     if target is not None:
         ds.targets[pred.targets[0]] = ds.targets[target]
+    ds, seen = _against_split(ds, split, test_only)
     res = pred.predict(ds)
     _nothing_usable(res, out)
     idx = np.array(ds.index_of(res.ids), dtype=int)
@@ -38,17 +48,57 @@ def evaluate(
         out, ds, idx, res.values, kind=pred.kind, targets=pred.targets, units=pred.units, prefix="metrics"
     )
     metrics["n_rejected"] = len(res.rejected)
+    metrics.update(seen)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps(metrics, indent=1))
     _report(res, out)
 
 
-def _evaluate_sites(pred: Any, sources: list[str], out: Path, target: str | None) -> None:
+def _run_split_ids(model: str) -> dict[str, set[str]] | None:
+    """The ids of each part of a run folder's split, or None for other model references."""
+    path = Path(model) / "split.json"
+    if not path.is_file():
+        return None
+    try:
+        parts = json.loads(path.read_text())
+        return {p: {str(i) for i in parts.get(p, [])} for p in ("train", "val", "test")}
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _against_split(ds: Any, split: dict[str, set[str]] | None, test_only: bool) -> tuple[Any, dict[str, Any]]:
+    """Keep the test split's entries (``--test-only``), or count and name the entries the run
+    trained or validated on; returns the dataset and what goes into metrics.json."""
+    if split is None:
+        return ds, {}
+    if test_only:
+        keep = [i for i, k in enumerate(ds.ids) if k in split["test"]]
+        if not keep:
+            fail("--test-only: none of these entries is in the run's test split")
+        console.print(f"--test-only: {len(keep)} of {len(ds)} entries are in the run's test split")
+        return ds.subset(keep), {"evaluated": "test split only", "n_in_test_split": len(keep)}
+    seen: dict[str, Any] = {}
+    for part, word in (("train", "training"), ("val", "validation")):
+        ids = [k for k in ds.ids if k in split[part]]
+        seen[f"n_in_{part}_split"] = len(ids)
+        if ids:
+            shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+            err.print(
+                f"[yellow]{len(ids)} of {len(ds)} entries were in this run's {word} split[/] ({shown}): "
+                "their errors flatter the model; --test-only evaluates the test split only"
+            )
+    return ds, seen
+
+
+def _evaluate_sites(
+    pred: Any, sources: list[str], out: Path, target: str | None, split: Any = None, test_only: bool = False
+) -> None:
     """``evaluate`` for per-site checkpoints: per-site metrics, per-element table and figures."""
     from crystalgnn.evaluation.site_report import write_site_report
 
     name = target or pred.site_target
     ds = load(sources, [name])
+    ds, seen = _against_split(ds, split, test_only)
     res = pred.predict(ds, show_progress=len(ds) > 500)
     _nothing_usable(res, out)
     df = res.to_frame(ds, target=name)
@@ -56,6 +106,7 @@ def _evaluate_sites(pred: Any, sources: list[str], out: Path, target: str | None
         out, df, target=pred.site_target, unit=pred.units.get(pred.site_target, ""), prefix="metrics"
     )
     metrics["n_rejected"] = len(res.rejected)
+    metrics.update(seen)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("_per_element")}, indent=1))
     console.print(f"per-element metrics: {out / 'per_element.csv'}")

@@ -36,7 +36,9 @@ def predict(
     print_frame(df, limit, title=f"{pred.model_name} -> {', '.join(pred.targets)} ({_units(pred)})")
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(output, index=False)
+        from crystalgnn.metrics import unit_columns
+
+        unit_columns(df, pred.targets, pred.units).to_csv(output, index=False)
         console.print(f"wrote {output}")
     if structures_out is not None:
         res.write_structures(ds, structures_out)

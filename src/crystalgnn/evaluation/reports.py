@@ -11,7 +11,7 @@ import numpy as np
 
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.evaluation.plots import parity_plot, roc_plot, training_curve_plot
-from crystalgnn.metrics import classification_metrics, regression_metrics
+from crystalgnn.metrics import classification_metrics, plain_columns, regression_metrics, unit_columns
 
 
 def write_report(
@@ -53,7 +53,7 @@ def write_report(
             per[t] = regression_metrics(y, values[:, k])
             parity_plot(y, values[:, k], out_dir / f"parity{sfx}.png", label=t, unit=units.get(t, ""))
         metrics[prefix] = per[targets[0]] if len(per) == 1 else per
-    df.to_csv(out_dir / "predictions.csv", index=False)
+    unit_columns(df, targets, units).to_csv(out_dir / "predictions.csv", index=False)
     return metrics
 
 
@@ -76,7 +76,7 @@ def run_figures(run_dir: str | Path) -> list[Path]:
     preds = run_dir / "predictions.csv"
     if not preds.is_file() or not targets:
         return made
-    df = pd.read_csv(preds)
+    df = plain_columns(pd.read_csv(preds), targets, units)
     try:
         if metrics.get("level") == "site":
             from crystalgnn.evaluation.site_report import site_figures

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from crystalgnn.metrics import per_element_metrics, site_metrics
+from crystalgnn.metrics import per_element_metrics, site_metrics, unit_columns
 
 ELEMENTS_3D = ("Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
 
@@ -143,7 +143,7 @@ def write_site_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / "predictions.csv", index=False)
+    unit_columns(df, [target], {target: unit}).to_csv(out_dir / "predictions.csv", index=False)
     if "target" not in df:
         return {}
     metrics: dict[str, Any] = {prefix: site_metrics(df)}

@@ -53,7 +53,7 @@ import numpy as np
 from crystalgnn.baselines.runner import labelled_indices
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import Split
-from crystalgnn.metrics import classification_metrics, regression_metrics
+from crystalgnn.metrics import classification_metrics, regression_metrics, unit_columns
 from crystalgnn.experiments.factory import make_learner
 from crystalgnn.experiments.learners import FitReport, Learner, model_kind
 from crystalgnn.experiments.network_learners import train_config_for
@@ -142,9 +142,8 @@ def score_test_part(
     predict_time = time.perf_counter() - t0
     y_test = y_all[test]
     run_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"id": [ds.ids[i] for i in test], "target": y_test, "prediction": pred}).to_csv(
-        run_dir / "predictions.csv", index=False
-    )
+    frame = pd.DataFrame({"id": [ds.ids[i] for i in test], "target": y_test, "prediction": pred})
+    unit_columns(frame, [target], ds.units).to_csv(run_dir / "predictions.csv", index=False)
     facts = {
         "name": learner.name, "target": target, "unit": ds.units.get(target, ""),
         "mae": float(np.mean(np.abs(pred - y_test))) if len(test) else float("nan"),

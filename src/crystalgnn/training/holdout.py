@@ -9,7 +9,13 @@ import numpy as np
 import torch
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.metrics import classification_metrics, per_element_metrics, regression_metrics, site_metrics
+from crystalgnn.metrics import (
+    classification_metrics,
+    per_element_metrics,
+    regression_metrics,
+    site_metrics,
+    unit_columns,
+)
 from crystalgnn.training.loaders import make_loader
 from crystalgnn.training.task import CrystalTask
 
@@ -51,7 +57,7 @@ def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDatase
             rows["target"] += list(np.full(len(v), np.nan) if t is None else np.asarray(t, dtype=float))
             rows["prediction"] += list(v)
         df = pd.DataFrame(rows)
-        df.to_csv(run_dir / "predictions.csv", index=False)
+        unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
         table = per_element_metrics(df)
         table.to_csv(run_dir / "per_element.csv", index=False)
         per_el = {r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])} for _, r in table.iterrows()}
@@ -60,7 +66,7 @@ def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDatase
     if spec.kind == "classification":
         y = ds.targets[spec.names[0]][np.asarray(idx, dtype=int)]
         df["target"], df["prediction"] = y, values
-        df.to_csv(run_dir / "predictions.csv", index=False)
+        unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
         return {"test": classification_metrics(y, values)}
     per = {}
     for k, name in enumerate(spec.names):
@@ -68,5 +74,5 @@ def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDatase
         sfx = "" if len(spec.names) == 1 else f"_{name}"
         df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
         per[name] = regression_metrics(y, values[:, k])
-    df.to_csv(run_dir / "predictions.csv", index=False)
+    unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
     return {"test": per[spec.names[0]] if len(per) == 1 else per}
