@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pymatgen.core import Structure
+
 from tinydata import small_structures
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")

@@ -21,11 +21,13 @@ def test_readme_has_a_python_api_example() -> None:
 
 
 @pytest.mark.skipif(not (SHARED / "castelli_perovskites_cdvae.jsonl.gz").is_file(), reason="needs ../shared/data")
-def test_readme_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_python_api_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRYSTALGNN_CACHE_DIR", str(tmp_path / "cache"))
     namespace: dict[str, object] = {}
-    exec(compile(_python_blocks()[0], "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(_python_blocks()[0], "README.md", "exec"), namespace)
     run = namespace["run"]
     assert (tmp_path / "runs" / "perov-api" / "metrics.json").is_file()
     assert run.metrics["readout"] == "site-linear" and run.metrics["test"]["mae"] > 0  # type: ignore[attr-defined]

@@ -1,12 +1,14 @@
-"""The Python API in three calls, as users of matgl and pymatgen expect it::
+"""The Python API in three calls, as users of matgl and pymatgen expect it.
+
+Example::
 
     import crystalgnn
 
-    model = crystalgnn.load_model("mp-band-gap")        # shipped name, run folder, .ckpt or .pth.tar
-    preds = model.predict([structure, atoms])           # pymatgen Structures / ASE Atoms / paths
+    model = crystalgnn.load_model("mp-band-gap")  # shipped name, run folder, .ckpt or .pth.tar
+    preds = model.predict([structure, atoms])  # pymatgen Structures / ASE Atoms / paths
     preds.values, preds.to_frame()
 
-    data = crystalgnn.load_dataset("perovskites")       # any source the readers accept
+    data = crystalgnn.load_dataset("perovskites")  # any source the readers accept
     run = crystalgnn.train("perovskites", target="heat_all", epochs=30, out="runs/perov")
     run.metrics["test"]["mae"], run.run_dir
 

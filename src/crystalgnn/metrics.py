@@ -1,5 +1,6 @@
 """Metrics: MAE, RMSE, R^2 for regression; accuracy, ROC-AUC, precision, recall, F1 for classes;
-per-site metrics overall and per element (tables with a row per site)."""
+per-site metrics overall and per element (tables with a row per site).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err**2).mean())),
         "r2": float(1.0 - (err**2).sum() / ss_tot) if ss_tot > 0 else float("nan"),
-        "n": int(len(t)),
+        "n": len(t),
     }
 
 
@@ -40,7 +41,7 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: floa
         "precision": float(precision_score(y, pred, zero_division=0)) if len(y) else float("nan"),
         "recall": float(recall_score(y, pred, zero_division=0)) if len(y) else float("nan"),
         "f1": float(f1_score(y, pred, zero_division=0)) if len(y) else float("nan"),
-        "n": int(len(y)),
+        "n": len(y),
     }
     out["roc_auc"] = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
     return out
@@ -50,7 +51,7 @@ def site_metrics(df: Any) -> dict[str, Any]:
     """MAE/RMSE/R² over labelled sites, with the number of unlabelled sites and structures."""
     t = df["target"].to_numpy(dtype=float)
     m: dict[str, Any] = regression_metrics(t, df["prediction"].to_numpy(dtype=float))
-    m["n_sites"] = int(len(df))
+    m["n_sites"] = len(df)
     m["n_unlabelled"] = int((~np.isfinite(t)).sum())
     m["n_structures"] = int(df["id"].nunique())
     return m
@@ -58,7 +59,8 @@ def site_metrics(df: Any) -> dict[str, Any]:
 
 def per_element_metrics(df: Any) -> Any:
     """A table (one row per element, most sites first): element, n, n_unlabelled, mae, rmse, r2,
-    mean_target, mean_prediction."""
+    mean_target, mean_prediction.
+    """
     import pandas as pd
 
     rows = []
@@ -92,7 +94,8 @@ def _named(target: str, unit: str) -> tuple[str, str]:
 def unit_columns(df: Any, targets: Any, units: dict[str, str]) -> Any:
     """A predictions table with headers that name the target and unit: ``target`` / ``prediction``
     (one target) or ``target_<t>`` / ``prediction_<t>`` become ``<t> (<unit>)`` and
-    ``predicted <t> (<unit>)`` (what every ``predictions.csv`` is written with)."""
+    ``predicted <t> (<unit>)`` (what every ``predictions.csv`` is written with).
+    """
     targets = list(targets)
     mapping = {}
     for t in targets:

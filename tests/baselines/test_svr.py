@@ -52,7 +52,9 @@ def test_runner_on_synthetic_dataset(make_structures):
     structures = make_structures(list(constants), 80, seed=7)
     y = np.array([sum(constants[site.specie.symbol] for site in s) / len(s) for s in structures])
     y[5] = np.nan  # a missing label is left out, not an error
-    ds = CrystalDataset(ids=[f"s{i}" for i in range(80)], structures=structures, targets={"e": y}, units={"e": "eV/atom"})
+    ds = CrystalDataset(
+        ids=[f"s{i}" for i in range(80)], structures=structures, targets={"e": y}, units={"e": "eV/atom"}
+    )
     split = random_split(80, (0.7, 0.1, 0.2), seed=0)
     results = {}
     for name in BASELINES:

@@ -82,7 +82,7 @@ def test_perovskites_units_and_per_atom_target(shared_data):
     load_source(ds, targets=["heat_all_per_atom"], **KW)
     assert ds.units["heat_all_per_atom"] == "eV/atom"
     np.testing.assert_allclose(ds.targets["heat_all_per_atom"], ds.targets["heat_all"] / 5)
-    assert -0.5 < ds.targets["heat_all"].min() and ds.targets["heat_all"].max() < 5.0
+    assert ds.targets["heat_all"].min() > -0.5 and ds.targets["heat_all"].max() < 5.0
 
 
 def test_alias_loads_the_same_file(shared_data):
@@ -136,7 +136,9 @@ def test_electrodes_end_members(shared_data):
         assert len(dis.structures[k]) == r["nsites_discharged"] and len(ch.structures[k]) == r["nsites_charged"]
         ion = r["working_ion"]
         # the discharged end member is the ion-rich one
-        assert dis.structures[k].composition.get_atomic_fraction(ion) >= ch.structures[k].composition.get_atomic_fraction(ion)
+        assert dis.structures[k].composition.get_atomic_fraction(ion) >= ch.structures[
+            k
+        ].composition.get_atomic_fraction(ion)
         n_differ += d.composition != c.composition
     assert n_differ == len(rows)
     with pytest.raises(ValueError, match="end_member"):
@@ -172,7 +174,9 @@ def test_site_magmoms_aligned_with_sites(shared_data):
     assert ds.units["magmom"] == "μB"
     rows = {r["id"]: r for r in raw_rows(shared_data / CATALOG["site-magmoms"].file, 80)}
     load_source(ds, targets=["abs_magmom"], **KW)
-    for i, s, m, am in zip(ds.ids, ds.structures, ds.site_targets["magmom"], ds.site_targets["abs_magmom"], strict=True):
+    for i, s, m, am in zip(
+        ds.ids, ds.structures, ds.site_targets["magmom"], ds.site_targets["abs_magmom"], strict=True
+    ):
         assert m.shape == (len(s),)
         # each site of the stored structure dict carries its own moment: same order
         np.testing.assert_allclose(m, [site.properties["magmom"] for site in s])

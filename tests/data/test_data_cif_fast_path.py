@@ -72,7 +72,14 @@ def test_unsorted_p1_cif_is_sorted_like_pymatgen():
     s = Structure(
         Lattice.hexagonal(3.1, 5.0),
         ["O", "Ar", "Li", "Fe", "O", "Li"],
-        [[1 / 3, 2 / 3, 0.1], [0, 0, 0.5], [2 / 3, 1 / 3, 0.25], [0, 0, 0], [0.3333333, 0.6666667, 0.9], [1.0, 0.5, -0.2]],
+        [
+            [1 / 3, 2 / 3, 0.1],
+            [0, 0, 0.5],
+            [2 / 3, 1 / 3, 0.25],
+            [0, 0, 0],
+            [0.3333333, 0.6666667, 0.9],
+            [1.0, 0.5, -0.2],
+        ],
     )
     text = str(CifWriter(s))
     assert parse_p1_cif(text) is not None
@@ -82,7 +89,9 @@ def test_unsorted_p1_cif_is_sorted_like_pymatgen():
 def test_label_only_and_oxidation_state_cifs_fall_back_to_pymatgen():
     s = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     text = str(CifWriter(s))
-    label_only = text.replace(" _atom_site_type_symbol\n", "").replace("  Na  Na0", "  Na0").replace("  Cl  Cl1", "  Cl1")
+    label_only = (
+        text.replace(" _atom_site_type_symbol\n", "").replace("  Na  Na0", "  Na0").replace("  Cl  Cl1", "  Cl1")
+    )
     assert parse_p1_cif(label_only) is None
     assert [x.species_string for x in structure_from_cif_text(label_only)] == ["Na", "Cl"]
     charged = text.replace("  Na  Na0", "  Na+  Na0").replace("  Cl  Cl1", "  Cl-  Cl1")
@@ -132,9 +141,7 @@ def test_non_p1_rocksalt_falls_back_to_pymatgen():
 
 
 def test_symmetrized_cifwriter_output_falls_back_to_pymatgen():
-    conventional = Structure.from_spacegroup(
-        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    )
+    conventional = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert len(conventional) == 8
     text = str(CifWriter(conventional, symprec=0.1))
     assert "Fm-3m" in text
@@ -191,8 +198,10 @@ def test_lattice_matrix_has_the_bits_of_pymatgen() -> None:
     from crystalgnn.data.structure_io import _lattice_matrix
 
     rng = np.random.default_rng(0)
-    params = [
-        (*rng.uniform(2.0, 30.0, 3), *rng.uniform(45.0, 135.0, 3)) for _ in range(2000)
-    ] + [(4.0, 4.0, 4.0, 90.0, 90.0, 90.0), (3.1, 3.1, 5.0, 90.0, 90.0, 120.0), (5.0, 5.0, 5.0, 60.0, 60.0, 60.0)]
+    params = [(*rng.uniform(2.0, 30.0, 3), *rng.uniform(45.0, 135.0, 3)) for _ in range(2000)] + [
+        (4.0, 4.0, 4.0, 90.0, 90.0, 90.0),
+        (3.1, 3.1, 5.0, 90.0, 90.0, 120.0),
+        (5.0, 5.0, 5.0, 60.0, 60.0, 60.0),
+    ]
     for p in params:
         assert np.array_equal(_lattice_matrix(*p), Lattice.from_parameters(*p).matrix), p

@@ -13,7 +13,11 @@ from crystalgnn.data.targets import ensure_targets
 
 def toy(n: int = 4) -> CrystalDataset:
     structs = [
-        Structure(Lattice.cubic(3.0 + k), ["Cs", "Cl"] + ["Cl"] * k, [[0, 0, 0], [0.5, 0.5, 0.5]] + [[0.1 * j + 0.2, 0, 0] for j in range(k)])
+        Structure(
+            Lattice.cubic(3.0 + k),
+            ["Cs", "Cl"] + ["Cl"] * k,
+            [[0, 0, 0], [0.5, 0.5, 0.5]] + [[0.1 * j + 0.2, 0, 0] for j in range(k)],
+        )
         for k in range(n)
     ]
     return CrystalDataset(

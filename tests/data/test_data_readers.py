@@ -144,7 +144,9 @@ def write_cgcnn_folder(folder: Path, structures, rows: list[list[str]], atom_ini
     with (folder / "id_prop.csv").open("w", newline="") as f:
         csv.writer(f).writerows(rows)
     if atom_init:
-        (folder / "atom_init.json").write_text(json.dumps({str(z): [float(z == i) for i in range(1, 5)] for z in range(1, 101)}))
+        (folder / "atom_init.json").write_text(
+            json.dumps({str(z): [float(z == i) for i in range(1, 5)] for z in range(1, 101)})
+        )
 
 
 def test_cgcnn_folder_regression(tmp_path, structures):
@@ -229,7 +231,9 @@ def _table_rows(structures, kind: str) -> list[dict]:
     rows = []
     for k, (key, s) in enumerate(structures.items()):
         payload = cif(s) if kind == "cif" else s.as_dict()
-        rows.append({"id": f"id-{key}", "structure": payload, "energy": -1.0 - k, "is_metal": k % 2 == 0, "formula": s.formula})
+        rows.append(
+            {"id": f"id-{key}", "structure": payload, "energy": -1.0 - k, "is_metal": k % 2 == 0, "formula": s.formula}
+        )
     return rows
 
 
@@ -373,7 +377,11 @@ def test_matbench_json_with_a_long_index(tmp_path, structures, columns_first):
     n = 600
     s = structures["nacl"].as_dict()
     index = list(range(n))
-    doc = {"columns": ["structure", "y"], "index": index} if columns_first else {"index": index, "columns": ["structure", "y"]}
+    doc = (
+        {"columns": ["structure", "y"], "index": index}
+        if columns_first
+        else {"index": index, "columns": ["structure", "y"]}
+    )
     doc["data"] = [[s, float(i)] for i in range(n)]
     path = write_gz_or_plain(tmp_path / "mb.json.gz", json.dumps(doc, indent=None if columns_first else 2))
     ds = load_source(path, **KW)

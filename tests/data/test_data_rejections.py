@@ -200,7 +200,10 @@ def test_null_labels_in_a_table_rejected_only_when_requested(tmp_path):
     assert load_source(path, targets=["ef"], **KW).ids == ["b", "c"]
     ds = load_source(path, targets=["gap"], **KW)
     assert ds.ids == ["a"]
-    assert reasons(ds) == {"b": "label 'gap' is missing, NaN or infinite", "c": "label 'gap' is missing, NaN or infinite"}
+    assert reasons(ds) == {
+        "b": "label 'gap' is missing, NaN or infinite",
+        "c": "label 'gap' is missing, NaN or infinite",
+    }
     assert load_source(path, **KW).ids == ["a", "b", "c"]
 
 
@@ -228,7 +231,9 @@ def test_unknown_target_is_a_clear_error(tmp_path):
 
 
 def test_write_rejections_csv(tmp_path):
-    folder = write_cgcnn(tmp_path / "cg", ["a,1.0", "b,nan", "ghost,2", "x,3"], {"a": GOOD_CIF, "b": GOOD_CIF, "x": BAD_CIFS["partial"]})
+    folder = write_cgcnn(
+        tmp_path / "cg", ["a,1.0", "b,nan", "ghost,2", "x,3"], {"a": GOOD_CIF, "b": GOOD_CIF, "x": BAD_CIFS["partial"]}
+    )
     ds = load_source(folder, targets=["target"], **KW)
     out = ds.write_rejections(tmp_path / "run" / "rejected.csv")
     assert out == tmp_path / "run" / "rejected.csv"
@@ -303,7 +308,10 @@ def test_drop_and_require_targets_keep_arrays_aligned():
     np.testing.assert_allclose(ds.targets["y"], [1.0, 4.0])
     np.testing.assert_allclose(ds.site_targets["m"][1], [3, -3])
     assert [s.lattice.a for s in ds.structures] == [3.0, 6.0]
-    assert [(r.id, r.reason) for r in ds.rejections] == [("b", "label 'y' is missing, NaN or infinite"), ("c", "manual")]
+    assert [(r.id, r.reason) for r in ds.rejections] == [
+        ("b", "label 'y' is missing, NaN or infinite"),
+        ("c", "manual"),
+    ]
     assert ds.rejections[1].source == "test"
 
 

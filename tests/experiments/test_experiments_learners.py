@@ -88,7 +88,11 @@ def test_floor_learners_match_fit_predict_baseline(perov_dataset, tmp_path, name
     learner = make_learner(name)
     report = learner.fit(ds, split, target="energy", out_dir=tmp_path)
     np.testing.assert_allclose(learner.predict(ds, ref["test_indices"]), ref["predictions"], rtol=1e-12)
-    assert (report.n_train, report.n_parameters, report.model_bytes) == (ref["n_train"], ref["n_parameters"], ref["model_bytes"])
+    assert (report.n_train, report.n_parameters, report.model_bytes) == (
+        ref["n_train"],
+        ref["n_parameters"],
+        ref["model_bytes"],
+    )
 
 
 def test_soap_svr_learner_fits_and_predicts(perov_dataset, tmp_path) -> None:

@@ -32,8 +32,18 @@ def test_learning_curve(table: Path, tmp_path: Path) -> None:
     assert (df["n_train"] == df["size"]).all()
     assert (out / "learning_curve.png").is_file() and (out / "learning_curve_summary.csv").is_file()
     assert res.n_run == 12
-    assert run_learning_curve(str(table), "energy", ["mean", "per-element"], [12, 24, 48], out=out, repeats=2,
-                              show_progress=False, verbose=False).n_run == 0
+    assert (
+        run_learning_curve(
+            str(table),
+            "energy",
+            ["mean", "per-element"],
+            [12, 24, 48],
+            out=out,
+            repeats=2,
+            show_progress=False,
+            verbose=False,
+        ).n_run
+        == 0
+    )
     with pytest.raises(ValueError, match="exceed"):
         learning_curve_splits(60, [100], 0)
-

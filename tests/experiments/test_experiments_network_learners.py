@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tinydata import read_predictions
 from crystalgnn.data.splits import random_split
 from crystalgnn.experiments.learners import Learner, SoapFeatures
 from crystalgnn.experiments.network_learners import GNNLearner, SoapMLPLearner
+from tinydata import read_predictions
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 pytestmark = pytest.mark.usefixtures("one_thread")

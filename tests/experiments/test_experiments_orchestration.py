@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from tinydata import read_predictions
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
+
 
 def test_benchmark_end_to_end_and_resume(table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from crystalgnn.experiments import network_learners, orchestration
@@ -31,9 +33,7 @@ def test_benchmark_end_to_end_and_resume(table: Path, tmp_path: Path, monkeypatc
     assert (df["n_test"] == 5).all()  # 50 entries, 0.8/0.1/0.1
     # all models of a repeat share the test set
     for r in (0, 1):
-        ids = {
-            m: set(read_predictions(out / "runs" / f"{m}-energy-r{r}" / "predictions.csv")["id"]) for m in models
-        }
+        ids = {m: set(read_predictions(out / "runs" / f"{m}-energy-r{r}" / "predictions.csv")["id"]) for m in models}
         assert len({frozenset(v) for v in ids.values()}) == 1
     assert (out / "runs" / "cgcnn-energy-r0" / "checkpoints" / "best.ckpt").is_file()
     assert (out / "runs" / "soap-mlp-energy-r1" / "checkpoints" / "best.ckpt").is_file()
@@ -61,7 +61,9 @@ def test_benchmark_end_to_end_and_resume(table: Path, tmp_path: Path, monkeypatc
         orchestration.run_benchmark(str(table), ["energy"], models, **{**kw, "epochs": 3})
 
 
-def test_interrupted_network_cell_resumes_from_its_run_folder(table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_network_cell_resumes_from_its_run_folder(
+    table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A cell whose run folder finished but that is missing from results.csv is not retrained."""
     from crystalgnn.experiments import network_learners, orchestration
 
@@ -119,14 +121,18 @@ def test_per_model_repeats(table: Path, tmp_path: Path) -> None:
     from crystalgnn.experiments import run_benchmark
 
     kw = dict(out=tmp_path / "pm", show_progress=False, verbose=False)
-    res = run_benchmark(str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw)
+    res = run_benchmark(
+        str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw
+    )
     df = res.results
     assert sorted(df.loc[df["model"] == "mean", "repeat"].astype(int)) == [0, 1, 2]
     assert sorted(df.loc[df["model"] == "per-element", "repeat"].astype(int)) == [0, 1]
     counts = dict(zip(res.summary["model"], res.summary["n_runs"], strict=True))
     assert counts == {"mean": 3, "per-element": 2}
     # same split per repeat for every model: identical test-set sizes, and re-running computes nothing
-    again = run_benchmark(str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw)
+    again = run_benchmark(
+        str(table), ["energy"], ["mean", "per-element"], repeats=3, model_repeats={"per-element": 2}, **kw
+    )
     assert again.n_run == 0 and again.n_skipped == 5
     with pytest.raises(ValueError, match="not in the benchmark"):
         run_benchmark(str(table), ["energy"], ["mean"], repeats=2, model_repeats={"soap-svr": 1}, **kw)

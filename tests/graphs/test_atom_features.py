@@ -17,9 +17,8 @@ from crystalgnn.graphs.atom_features import (
     cgcnn_raw_properties,
 )
 
-REFERENCE = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "aux" / "cgcnn_atom_init.json"
-)
+REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "aux" / "cgcnn_atom_init.json"
+
 
 def _has_mendeleev() -> bool:
     try:
@@ -74,7 +73,7 @@ def test_segments_are_contiguous_and_sum_to_92() -> None:
     ]
     assert [s.size for s in CGCNN_SEGMENTS] == [19, 7, 10, 10, 12, 10, 10, 4, 10]
     assert CGCNN_SEGMENTS[0].start == 0
-    for a, b in zip(CGCNN_SEGMENTS, CGCNN_SEGMENTS[1:]):
+    for a, b in zip(CGCNN_SEGMENTS, CGCNN_SEGMENTS[1:], strict=False):
         assert a.stop == b.start
     assert CGCNN_SEGMENTS[-1].stop == 92
 
@@ -136,9 +135,7 @@ def test_known_elements(table: dict[int, np.ndarray]) -> None:
 
 
 @needs_mendeleev
-def test_matches_reference_except_documented(
-    table: dict[int, np.ndarray], reference: dict[int, np.ndarray]
-) -> None:
+def test_matches_reference_except_documented(table: dict[int, np.ndarray], reference: dict[int, np.ndarray]) -> None:
     assert sorted(reference) == list(range(1, 101))
     exceptions = set(CGCNN_REFERENCE_EXCEPTIONS)
     assert len(exceptions) <= 20, "exception list must stay small"
@@ -245,7 +242,7 @@ def test_from_json_reference(reference: dict[int, np.ndarray]) -> None:
         '{"H": [0, 1]}',  # non-integer key
         '{"1.5": [0, 1]}',  # non-integer key
         '{"1": "abc"}',  # not a list
-        '[[0, 1]]',  # not an object
+        "[[0, 1]]",  # not an object
         "{not json",
     ],
 )

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
-from tinydata import MP_ELASTIC, read_rows, small_structures, structures_of
 
 from crystalgnn.graphs.batching import collate_graphs
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache, default_cache_dir, pack_graph, structure_key, unpack_graph
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig, arrays_to_data, build_graph_arrays, structure_arrays
+from tinydata import MP_ELASTIC, read_rows, small_structures, structures_of
 
 FIELDS = ("z", "pos", "lattice", "edge_index", "edge_shift", "edge_vec", "edge_dist")
 
@@ -126,7 +126,11 @@ def test_pack_unpack_round_trip(items) -> None:
 def test_many_records_unpack_together_and_become_data(items) -> None:
     """Records of graphs of different sizes (one with padding) unpack in one call to the same
     arrays as one by one, and to Data objects equal to the freshly built ones."""
-    built = [build_graph_arrays(*structure_arrays(s), cfg) for s in items[:-1] for cfg in (GraphConfig(), GraphConfig(radius=4.0, pad_to_max_neighbors=True))]
+    built = [
+        build_graph_arrays(*structure_arrays(s), cfg)
+        for s in items[:-1]
+        for cfg in (GraphConfig(), GraphConfig(radius=4.0, pad_to_max_neighbors=True))
+    ]
     columns = GraphColumns.from_arrays(built)
     records = pack_records(columns)
     assert records == [pack_graph(a) for a in built]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 
 from crystalgnn.data.chunked import iter_source_chunks
 from crystalgnn.data.readers import load_source
 from crystalgnn.graphs.builder import build_chunked_graphs, build_dataset_graphs
 from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig
+from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl
 
 FIELDS = ("z", "pos", "lattice", "edge_index", "edge_shift", "edge_vec", "edge_dist")
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
-from tinydata import MP_ELASTIC, PEROVSKITES, read_rows, structures_of
 
 from crystalgnn.data.readers import read_objects
 from crystalgnn.graphs.builder import build_dataset_graphs, build_graph_list
@@ -22,6 +21,7 @@ from crystalgnn.graphs.crystal_graph import (
     structure_arrays,
 )
 from crystalgnn.graphs.neighbors import periodic_neighbors
+from tinydata import MP_ELASTIC, PEROVSKITES, read_rows, structures_of
 
 BACKENDS = ("numpy", "vesin", "ase", "pymatgen")
 
@@ -244,7 +244,9 @@ def test_batched_dense_neighbors_match_one_at_a_time(real_structures: list[Struc
         assert mine.sum() == len(ref.center) > 0
         pairs = {
             (int(i), int(j), *map(int, sh)): d
-            for i, j, sh, d in zip(got.center[mine], got.neighbor[mine], got.shift[mine], got.distance[mine], strict=True)
+            for i, j, sh, d in zip(
+                got.center[mine], got.neighbor[mine], got.shift[mine], got.distance[mine], strict=True
+            )
         }
         for i, j, sh, d in zip(ref.center, ref.neighbor, ref.shift, ref.distance, strict=True):
             assert abs(pairs[(int(i), int(j), *map(int, sh))] - d) < 1e-9
@@ -254,7 +256,9 @@ def test_batched_dense_neighbors_match_one_at_a_time(real_structures: list[Struc
 def test_unwrapped_coordinates_give_true_shifts() -> None:
     # positions far outside the cell: the vectors must still be r_j + S L - r_i
     s = triclinic()
-    far = Structure(s.lattice, s.species, s.frac_coords + np.array([[3, -2, 5], [-4, 0, 1], [0, 0, 0], [1, 1, 1], [-7, 2, 0]]))
+    far = Structure(
+        s.lattice, s.species, s.frac_coords + np.array([[3, -2, 5], [-4, 0, 1], [0, 0, 0], [1, 1, 1], [-7, 2, 0]])
+    )
     for b in BACKENDS:
         g = build_graph(far, GraphConfig(backend=b))
         j, i = g.edge_index.numpy()
@@ -411,7 +415,9 @@ def test_graph_config_validation() -> None:
     assert GraphConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def test_parallel_build_equals_serial_with_rejections(monkeypatch: pytest.MonkeyPatch, structures: dict[str, Structure]) -> None:
+def test_parallel_build_equals_serial_with_rejections(
+    monkeypatch: pytest.MonkeyPatch, structures: dict[str, Structure]
+) -> None:
     """Worker processes send each chunk's graphs back concatenated; split again they must equal
     the graphs built in this process, rejections (and their positions) included."""
     import crystalgnn.graphs.builder as builder_mod

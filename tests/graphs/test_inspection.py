@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 
 import pandas as pd
-
 import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
@@ -44,19 +43,41 @@ GOOD = {
     "good_nacl": str(CifWriter(Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))),
     "good_si": str(
         CifWriter(
-            Structure(Lattice.from_parameters(3.84, 3.84, 3.84, 60, 60, 60), ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+            Structure(
+                Lattice.from_parameters(3.84, 3.84, 3.84, 60, 60, 60), ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+            )
         )
     ),
     "good_cscl": p1_cif(["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], a=4.1),
 }
 #: id -> (CIF text or None for "no file", label, expected stage, expected reason start)
 BAD = {
-    "unparsable": (p1_cif(["Na"], [[0, 0, 0]], cell_a="4.0abc"), "1.0", "read", "unparsable CIF (not a number: '4.0abc')"),
+    "unparsable": (
+        p1_cif(["Na"], [[0, 0, 0]], cell_a="4.0abc"),
+        "1.0",
+        "read",
+        "unparsable CIF (not a number: '4.0abc')",
+    ),
     "empty": ("", "1.0", "read", "empty file"),
-    "disordered": (p1_cif(["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], occ=[0.5, 1.0]), "1.0", "read", "partial occupancy / disordered sites"),
+    "disordered": (
+        p1_cif(["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], occ=[0.5, 1.0]),
+        "1.0",
+        "read",
+        "partial occupancy / disordered sites",
+    ),
     "unknown_element": (p1_cif(["Xx"], [[0, 0, 0]]), "1.0", "read", "unknown element"),
-    "no_features": (p1_cif(["Md", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), "1.0", "graph", "no atom features for element(s) Md"),
-    "isolated": (p1_cif(["Na"], [[0, 0, 0]], a=20.0), "1.0", "graph", "isolated atom: site 0 (Z=11) has no neighbour within 8.0 Å"),
+    "no_features": (
+        p1_cif(["Md", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        "1.0",
+        "graph",
+        "no atom features for element(s) Md",
+    ),
+    "isolated": (
+        p1_cif(["Na"], [[0, 0, 0]], a=20.0),
+        "1.0",
+        "graph",
+        "isolated atom: site 0 (Z=11) has no neighbour within 8.0 Å",
+    ),
     "overlapping": (p1_cif(["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]]), "1.0", "graph", "overlapping atoms: sites"),
     "nan_label": (GOOD["good_nacl"], "nan", "label", "label 'target' is missing, NaN or infinite"),
     "missing_file": (None, "1.0", "read", "label file names a missing structure file (missing_file.cif)"),
@@ -116,7 +137,9 @@ def test_training_rejects_the_same_entries(bad_folder):
 
     insp = inspect_source(bad_folder, targets=["target"], **KW)
     ds = load_source(bad_folder, targets=["target"], **KW)
-    build_dataset_graphs(ds, GraphConfig(), supported_elements=AtomFeaturizer.cgcnn().elements, n_jobs=1, show_progress=False)
+    build_dataset_graphs(
+        ds, GraphConfig(), supported_elements=AtomFeaturizer.cgcnn().elements, n_jobs=1, show_progress=False
+    )
     assert ds.ids == insp.dataset.ids
     assert sorted((r.id, r.reason) for r in ds.rejections) == sorted((r.id, r.reason) for r in insp.rejections)
 
@@ -150,7 +173,7 @@ def test_cli_data_inspect_names_every_problem_of_a_bad_cgcnn_folder(bad_folder, 
     text = " ".join(r.output.split())
     assert "3 usable structures of 7 read, 10 problems" in text
     for k, (_, _, stage, reason) in BAD.items():
-        assert f"- {k} (" in text and reason in text, (k, reason)
+        assert f"- {k} (" in text and f", {stage}): {reason}" in text, (k, stage, reason)
     assert "unparsable CIF (not a number: '4.0abc')" in text  # not cut
     assert len(pd.read_csv(out)) == 10
     r = CliRunner().invoke(app, ["data", "inspect", str(bad_folder), "--strict"])

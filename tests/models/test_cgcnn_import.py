@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from crystalgnn.cli import app
 from crystalgnn.prediction import Predictor
 from crystalgnn.prediction.cgcnn_import import ORIGINAL_TARGETS, import_cgcnn_task, load_original_checkpoint
-from tinydata import CGCNN_PRETRAINED
+from tinydata import CGCNN_PRETRAINED, read_predictions
 
 REFERENCE = CGCNN_PRETRAINED / "reference_predictions.csv"
 MODELS = sorted(ORIGINAL_TARGETS)
@@ -138,7 +138,7 @@ def test_cli_import_then_predict_gives_same_values(tmp_path, reference, dataset,
         csv = tmp_path / f"{name}.csv"
         r = runner.invoke(app, ["predict", str(out), str(cif_dir), "-o", str(csv)])
         assert r.exit_code == 0, r.output
-        df = pd.read_csv(csv)
+        df = read_predictions(csv)
         assert sorted(df["id"]) == sorted(dataset.ids[:4])
         for i, p in zip(df["id"], df["prediction"], strict=True):
             assert p == pytest.approx(direct[i], rel=1e-5, abs=1e-6)

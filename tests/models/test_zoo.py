@@ -7,19 +7,18 @@ import csv
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from tinydata import read_predictions
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.graphs.neighbors import periodic_neighbors
 from crystalgnn.models.base import CrystalModel, Encoder, Encoding, GraphReadout
 from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
 from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
+from tinydata import read_predictions
 
 MODELS = ["cgcnn", "megnet", "schnet", "alignn"]
 #: small variants for the tests that train (the architecture is the same, only narrower/shallower)

@@ -22,7 +22,7 @@ from crystalgnn.evaluation.reports import run_figures
 from crystalgnn.prediction import Predictor
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.run import RunConfigMismatch, train
-from tinydata import OVERLAP_CIF, perovskite_rows, write_jsonl, read_predictions
+from tinydata import OVERLAP_CIF, perovskite_rows, read_predictions, write_jsonl
 
 EPOCHS = 5
 BAD_CIF = "data_broken\n_cell_length_a 3.0\nthis is not a CIF\n"
@@ -212,7 +212,9 @@ def test_resume_after_kill_gives_uninterrupted_result(run_a, data_dir, tmp_path)
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs_run"] == EPOCHS
     assert m["test"] == run_a.metrics["test"]
-    pd.testing.assert_frame_equal(read_predictions(out / "predictions.csv"), read_predictions(run_a.run_dir / "predictions.csv"))
+    pd.testing.assert_frame_equal(
+        read_predictions(out / "predictions.csv"), read_predictions(run_a.run_dir / "predictions.csv")
+    )
     # the per-epoch log covers the epochs of both processes, with the values of the straight run
     log = pd.read_csv(out / "log" / "metrics.csv")
     ref = pd.read_csv(run_a.run_dir / "log" / "metrics.csv")

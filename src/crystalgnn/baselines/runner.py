@@ -4,6 +4,7 @@
 of ``split`` (entries whose label is missing are left out) and predicts the test part::
 
     from crystalgnn.baselines import fit_predict_baseline
+
     out = fit_predict_baseline("soap-svr", ds, "heat_all", split)
     out["mae"], out["train_time_s"], out["n_parameters"]
 
@@ -66,7 +67,11 @@ def make_baseline(name: str, *, n_jobs: int | None = None, **options: Any) -> An
 
 def labelled_indices(y: np.ndarray, split: Any, parts: Sequence[str]) -> np.ndarray:
     """The entries of ``split``'s ``parts`` (concatenated, in order) whose label in ``y`` is finite."""
-    idx = np.concatenate([np.asarray(getattr(split, p), dtype=np.int64) for p in parts]) if parts else np.zeros(0, np.int64)
+    idx = (
+        np.concatenate([np.asarray(getattr(split, p), dtype=np.int64) for p in parts])
+        if parts
+        else np.zeros(0, np.int64)
+    )
     return idx[np.isfinite(np.asarray(y, dtype=float)[idx])]
 
 
@@ -88,7 +93,7 @@ def dataset_soap(
     config: SoapConfig | None = None,
     *,
     n_jobs: int | None = None,
-    cache_dir: str | Path | None | bool = None,
+    cache_dir: str | Path | bool | None = None,
     show_progress: bool = True,
 ) -> np.ndarray:
     """SOAP vectors of every entry of ``dataset`` (species: the dataset's elements), cached."""
@@ -109,7 +114,7 @@ def fit_predict_baseline(
     soap_config: SoapConfig | None = None,
     features: np.ndarray | None = None,
     n_jobs: int | None = None,
-    cache_dir: str | Path | None | bool = None,
+    cache_dir: str | Path | bool | None = None,
     show_progress: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
@@ -150,8 +155,10 @@ def fit_predict_baseline(
     inputs: Any = dataset.structures
     if BASELINE_INPUTS[name] == "soap":
         t0 = time.perf_counter()
-        inputs = features if features is not None else dataset_soap(
-            dataset, soap_config, n_jobs=n_jobs, cache_dir=cache_dir, show_progress=show_progress
+        inputs = (
+            features
+            if features is not None
+            else dataset_soap(dataset, soap_config, n_jobs=n_jobs, cache_dir=cache_dir, show_progress=show_progress)
         )
         feature_time = time.perf_counter() - t0
         if len(inputs) != len(dataset):

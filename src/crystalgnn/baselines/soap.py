@@ -129,7 +129,9 @@ def _compact(structure: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def cache_key(compact: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: SoapConfig, species: Sequence[str]) -> str:
+def cache_key(
+    compact: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: SoapConfig, species: Sequence[str]
+) -> str:
     """Hex key for one feature matrix: structure contents (in order) + config + species + versions."""
     import dscribe
 
@@ -165,7 +167,9 @@ def _worker_init(config: SoapConfig, species: list[str]) -> None:
     _WORKER_SOAP = _make_soap(config, species)
 
 
-def _soap_chunk(chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray]], soap: Any = None, periodic: bool = True) -> np.ndarray:
+def _soap_chunk(
+    chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray]], soap: Any = None, periodic: bool = True
+) -> np.ndarray:
     from ase import Atoms
 
     soap = soap if soap is not None else _WORKER_SOAP
@@ -214,7 +218,7 @@ def soap_features(
     config: SoapConfig | None = None,
     species: Sequence[str | int] | None = None,
     n_jobs: int | None = None,
-    cache_dir: str | Path | None | bool = None,
+    cache_dir: str | Path | bool | None = None,
     show_progress: bool = True,
 ) -> np.ndarray:
     """One SOAP vector per structure: float32 array of shape (n_structures, n_features).

@@ -64,7 +64,9 @@ class RBFKernelSVR(RegressorMixin, BaseEstimator):
     kernel. A scikit-learn estimator, so it works inside ``Pipeline`` and ``GridSearchCV``.
     """
 
-    def __init__(self, C: float = 1.0, epsilon: float = 0.1, gamma: float | str = "scale", cache_size: float = 1000.0) -> None:
+    def __init__(
+        self, C: float = 1.0, epsilon: float = 0.1, gamma: float | str = "scale", cache_size: float = 1000.0
+    ) -> None:
         self.C, self.epsilon, self.gamma, self.cache_size = C, epsilon, gamma, cache_size
 
     def _gamma(self, X: np.ndarray) -> float:
@@ -153,6 +155,7 @@ class SoapSVR:
     def _pipeline(self) -> Any:
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
+
         svr = RBFKernelSVR(C=self.C, epsilon=self.epsilon, gamma=self.gamma, cache_size=self.cache_size)
         return Pipeline([("scale", StandardScaler()), ("svr", svr)])
 
@@ -210,7 +213,8 @@ class SoapSVR:
     @property
     def n_parameters(self) -> int:
         """Stored numbers of the fitted SVR: support vectors x features, one dual coefficient
-        per support vector, and the intercept (the scaler's 2 x n_features are not counted)."""
+        per support vector, and the intercept (the scaler's 2 x n_features are not counted).
+        """
         if self.model_ is None:
             return 0
         sv = self.model_.named_steps["svr"].support_vectors_

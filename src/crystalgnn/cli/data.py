@@ -25,7 +25,8 @@ def data_inspect(
 ) -> None:
     """Counts, elements, sites per structure, label statistics with units, and every problem
     training would reject: unreadable entries, NaN labels and graph-stage problems (elements
-    without atom features, isolated or overlapping atoms), each named with its reason."""
+    without atom features, isolated or overlapping atoms), each named with its reason.
+    """
     from rich.table import Table
 
     from crystalgnn.graphs.inspection import inspect_source
@@ -37,7 +38,9 @@ def data_inspect(
     if as_json:
         console.print_json(json.dumps(s, default=str))
     else:
-        console.print(f"[bold]{s['name']}[/]: {s['entries']} usable structures of {s['read']} read, {s['rejected']} problems")
+        console.print(
+            f"[bold]{s['name']}[/]: {s['entries']} usable structures of {s['read']} read, {s['rejected']} problems"
+        )
         if s["entries"]:
             console.print(
                 f"sites per structure: min {s['sites_min']}, median {s['sites_median']:g}, max {s['sites_max']} "

@@ -24,7 +24,8 @@ def evaluate(
     """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data.
 
     Given a run folder, entries of the run's training and validation splits are counted and named
-    (their metrics flatter the model); --test-only keeps the test split's entries only."""
+    (their metrics flatter the model); --test-only keeps the test split's entries only.
+    """
     pred = load_predictor(model)
     split = _run_split_ids(model)
     if test_only and split is None:
@@ -68,7 +69,8 @@ def _run_split_ids(model: str) -> dict[str, set[str]] | None:
 
 def _against_split(ds: Any, split: dict[str, set[str]] | None, test_only: bool) -> tuple[Any, dict[str, Any]]:
     """Keep the test split's entries (``--test-only``), or count and name the entries the run
-    trained or validated on; returns the dataset and what goes into metrics.json."""
+    trained or validated on; returns the dataset and what goes into metrics.json.
+    """
     if split is None:
         return ds, {}
     if test_only:

@@ -208,7 +208,11 @@ def shared_data_dir() -> Path | None:
     if os.environ.get("CRYSTALGNN_DATA_DIR"):
         candidates.append(Path(os.environ["CRYSTALGNN_DATA_DIR"]))
     here = Path(__file__).resolve()
-    candidates += [here.parents[3].parent / "shared" / "data", Path.cwd() / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    candidates += [
+        here.parents[3].parent / "shared" / "data",
+        Path.cwd() / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+    ]
     for c in candidates:
         if (c / "README.md").is_file() or any(c.glob("*.jsonl.gz")):
             return c

@@ -1,6 +1,7 @@
 """A table source read in chunks of rows (datasets larger than RAM): each chunk is what
 :func:`~crystalgnn.data.readers.load_source` gives for its rows; ids repeated across chunks are
-rejected as duplicates, as in one pass."""
+rejected as duplicates, as in one pass.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +44,11 @@ def iter_source_chunks(
         def read(rows: list[dict[str, Any]]) -> CrystalDataset:
             return catalog.load_catalog(name, path=path, end_member=end_member, rows=rows, **kw)
 
-    elif isinstance(source, (str, Path)) and Path(source).is_file() and _suffix(Path(source)).startswith((".csv", ".jsonl", ".ndjson")):
+    elif (
+        isinstance(source, (str, Path))
+        and Path(source).is_file()
+        and _suffix(Path(source)).startswith((".csv", ".jsonl", ".ndjson"))
+    ):
         path = Path(source)
         if path.stat().st_size == 0:
             raise DataError(f"{path}: empty file")
@@ -56,9 +61,7 @@ def iter_source_chunks(
     return _chunks(path, read, targets, chunk_size)
 
 
-def _chunks(
-    path: Path, read: Any, targets: Sequence[str] | None, chunk_size: int
-) -> Iterator[CrystalDataset]:
+def _chunks(path: Path, read: Any, targets: Sequence[str] | None, chunk_size: int) -> Iterator[CrystalDataset]:
     seen: set[str] = set()
     rows = iter_table_rows(path)
     while chunk := list(itertools.islice(rows, max(1, chunk_size))):

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
-
 #: the longest reason a :class:`Rejection` keeps (longer ones end with an ellipsis)
 REASON_MAX_CHARS = 300
 
 
 def one_line(text: object, limit: int = REASON_MAX_CHARS) -> str:
     """``text`` on one line (runs of whitespace, newlines included, become one space), cut to
-    ``limit`` characters with a trailing ``…`` when longer."""
+    ``limit`` characters with a trailing ``…`` when longer.
+    """
     out = " ".join(str(text).split())
     if len(out) > limit:
         out = out[: max(1, limit - 1)].rstrip() + "…"
@@ -212,7 +212,8 @@ class CrystalDataset:
     # ------------------------------------------------------------------ reporting
     def rejection_counts(self) -> Counter[str]:
         """Number of rejections per kind of reason (:func:`reason_kind`: the reason without its
-        details, e.g. ``unparsable CIF``; the full reasons are in :attr:`rejections`)."""
+        details, e.g. ``unparsable CIF``; the full reasons are in :attr:`rejections`).
+        """
         return Counter(r.kind for r in self.rejections)
 
     def write_rejections(self, path: str | Path) -> Path:
@@ -259,7 +260,7 @@ def _stats(values: np.ndarray, n_missing: int, unit: str) -> dict[str, Any]:
     if len(values) == 0:
         return {"count": 0, "missing": n_missing, "unit": unit}
     return {
-        "count": int(len(values)),
+        "count": len(values),
         "missing": int(n_missing),
         "unit": unit,
         "min": float(values.min()),

@@ -1,5 +1,6 @@
 """The folders of the original CGCNN code (``id_prop.csv`` + ``<id>.cif`` [+ ``atom_init.json``])
-and of ALIGNN (``id_prop.csv`` whose first column names structure files)."""
+and of ALIGNN (``id_prop.csv`` whose first column names structure files).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def read_id_prop_rows(path: Path) -> tuple[list[list[str]], list[str] | None]:
         raise DataError(f"{path}: empty id_prop.csv")
     header = None
     first = rows[0]
-    if len(first) > 1 and all(not _is_float(c) for c in first[1:]) and first[0].strip().lower() in ID_COLUMNS + ("file", "filename", "structure"):
+    if (
+        len(first) > 1
+        and all(not _is_float(c) for c in first[1:])
+        and first[0].strip().lower() in ID_COLUMNS + ("file", "filename", "structure")
+    ):
         header, rows = [c.strip() for c in first], rows[1:]
     return rows, header
 
@@ -89,9 +94,7 @@ def read_id_prop_folder(
             try:
                 [(_, text)] = read_structure_file(path)
             except Exception as exc:
-                rejections.append(
-                    Rejection(entry_id, str(path), f"unparsable structure ({type(exc).__name__}: {exc})")
-                )
+                rejections.append(Rejection(entry_id, str(path), f"unparsable structure ({type(exc).__name__}: {exc})"))
                 continue
         ids.append(entry_id)
         payloads.append(text)

@@ -40,7 +40,8 @@ def default_jobs() -> int:
 @functools.lru_cache(maxsize=512)
 def _composition(symbol: str) -> Composition:
     """One shared single-element ``Composition`` per symbol: building each site's own is about
-    half the cost of rebuilding a ``Structure`` from arrays (compositions are immutable)."""
+    half the cost of rebuilding a ``Structure`` from arrays (compositions are immutable).
+    """
     return Composition({Element(symbol): 1})
 
 

@@ -108,8 +108,7 @@ def _folder_files(folder: Path) -> tuple[list[Path], list[str]]:
     # relative to ``folder`` is kept so that different files never collide as "duplicates".
     stems = Counter(file_id(p) for p in files)
     ids = [
-        file_id(p) if stems[file_id(p)] == 1 else (p.parent.relative_to(folder) / file_id(p)).as_posix()
-        for p in files
+        file_id(p) if stems[file_id(p)] == 1 else (p.parent.relative_to(folder) / file_id(p)).as_posix() for p in files
     ]
     return files, ids
 
@@ -118,13 +117,12 @@ def read_structure_folder(
     folder: str | Path, *, subset: int | None = None, subset_seed: int = 0, **kw: Any
 ) -> CrystalDataset:
     """Every structure file in ``folder`` (recursively), sorted by path; with ``subset``, a
-    seeded random sample of that many files (ids as in the whole folder)."""
+    seeded random sample of that many files (ids as in the whole folder).
+    """
     folder = Path(folder)
     files, ids = _folder_files(folder)
     picked = _pick(list(zip(files, ids, strict=True)), subset, subset_seed)
-    return read_structures(
-        [f for _, (f, _) in picked], name=folder.name, ids=[i for _, (_, i) in picked], **kw
-    )
+    return read_structures([f for _, (f, _) in picked], name=folder.name, ids=[i for _, (_, i) in picked], **kw)
 
 
 def read_matbench_json(path: str | Path, *, doc: dict[str, Any] | None = None, **kw: Any) -> CrystalDataset:
@@ -162,7 +160,8 @@ def read_objects(
     subset_seed: int = 0,
 ) -> CrystalDataset:
     """In-memory ``Structure`` / ``Atoms`` objects (ids default to ``s0``, ``s1``, ...);
-    ``subset``/``subset_seed`` keep a seeded random sample of that many of them."""
+    ``subset``/``subset_seed`` keep a seeded random sample of that many of them.
+    """
     ids = list(ids) if ids is not None else [f"s{k}" for k in range(len(objects))]
     if len(ids) != len(objects):
         raise ValueError(f"{len(ids)} ids for {len(objects)} objects")
@@ -175,7 +174,8 @@ def read_objects(
 def catalog_key_of(source: Any) -> str | None:
     """The catalog key of ``source``: a short name (or alias), or a path to a file whose name is
     a catalog file's name (``.../castelli_perovskites_cdvae.jsonl.gz`` -> ``perovskites``), so
-    that a file keeps the labels and units of its short name."""
+    that a file keeps the labels and units of its short name.
+    """
     if isinstance(source, str) and catalog.is_catalog_name(source):
         return catalog.ALIASES.get(source, source)
     if isinstance(source, (str, Path)):
@@ -185,7 +185,8 @@ def catalog_key_of(source: Any) -> str | None:
 
 def count_raw_entries(source: Any, *, structure_column: str | None = None) -> int:
     """How many raw entries (rows, files, objects) :func:`load_source` would read from
-    ``source``, counted without parsing a structure: what ``subset`` samples from."""
+    ``source``, counted without parsing a structure: what ``subset`` samples from.
+    """
     if isinstance(source, CrystalDataset):
         return len(source)
     if isinstance(source, (list, tuple)):
@@ -328,7 +329,8 @@ def _split_subset(
 ) -> list[tuple[Any, int | None, int]]:
     """(source, its subset, its seed) for each source, such that the sample over all sources is
     a seeded uniform sample of ``subset`` of their raw entries together; sources that get no
-    entry are left out."""
+    entry are left out.
+    """
     if subset is None:
         return [(s, None, seed) for s in sources]
     counts = [count_raw_entries(s, structure_column=structure_column) for s in sources]

@@ -50,7 +50,7 @@ def random_split(n: int, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 
     """
     if n == 0:
         raise ValueError("cannot split an empty dataset")
-    r_train, r_val, r_test = parse_ratios(ratios)
+    _r_train, r_val, r_test = parse_ratios(ratios)
     perm = np.random.default_rng(seed).permutation(n)
     n_test = int(np.floor(r_test * n))
     n_val = int(np.floor(r_val * n))
@@ -95,7 +95,7 @@ def kfold_splits(n: int, n_folds: int = 5, seed: int = MATBENCH_SEED, val_fracti
         if val_fraction > 0:
             rng = np.random.default_rng(seed)
             perm = rng.permutation(train)
-            n_val = int(round(val_fraction * len(train)))
+            n_val = round(val_fraction * len(train))
             val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         out.append(Split(np.asarray(train), val, np.asarray(test)))
     return out

@@ -101,9 +101,7 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
             parts = line.split()
             if len(parts) >= 2 and parts[0] in _CELL_KEYS:
                 cell[parts[0]] = _num(parts[1])
-        elif line.startswith("_symmetry_space_group_name_H-M") or line.startswith(
-            "_space_group_name_H-M_alt"
-        ):
+        elif line.startswith("_symmetry_space_group_name_H-M") or line.startswith("_space_group_name_H-M_alt"):
             value = line.split(None, 1)[1].strip().strip("'\"").replace(" ", "") if " " in line else ""
             if value not in ("P1", ""):
                 return None
@@ -184,7 +182,8 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
 def _lattice_matrix(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
     """Lattice vectors (rows) from cell lengths (Å) and angles (degrees), c along z and a in the
     xz plane: the convention of pymatgen's ``Lattice.from_parameters`` with the same floating
-    point operations (so the same bits; tested), at a fraction of its cost."""
+    point operations (so the same bits; tested), at a fraction of its cost.
+    """
     angles = np.radians([alpha, beta, gamma])
     cos_a, cos_b, cos_g = np.cos(angles)
     sin_a, sin_b, _ = np.sin(angles)
@@ -301,10 +300,7 @@ def structure_from_atoms(atoms: Any) -> Structure:
 def is_structure_file(path: Path) -> bool:
     """Whether ``path`` looks like a single-structure file by name."""
     name = path.name
-    return (
-        path.suffix.lower() in STRUCTURE_SUFFIXES
-        or any(name.startswith(stem) for stem in STRUCTURE_STEMS)
-    )
+    return path.suffix.lower() in STRUCTURE_SUFFIXES or any(name.startswith(stem) for stem in STRUCTURE_STEMS)
 
 
 def file_id(path: str | Path) -> str:
@@ -344,9 +340,14 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
     import warnings
 
     errors = []
-    if path.suffix.lower() in (".cif",) or path.name.startswith(STRUCTURE_STEMS) or path.suffix.lower() in (
-        ".vasp",
-        ".poscar",
+    if (
+        path.suffix.lower() in (".cif",)
+        or path.name.startswith(STRUCTURE_STEMS)
+        or path.suffix.lower()
+        in (
+            ".vasp",
+            ".poscar",
+        )
     ):
         try:
             with warnings.catch_warnings():

@@ -142,7 +142,6 @@ def _is_label_value(v: Any) -> bool:
     return False
 
 
-
 def sample_positions(n: int, subset: int | None, seed: int = 0) -> list[int] | None:
     """Sorted positions of a seeded random sample of ``subset`` out of ``n`` raw entries.
 
@@ -172,7 +171,8 @@ def _pick(items: Sequence[Any], subset: int | None, seed: int) -> list[tuple[int
 
 def _numbered_rows(path: Path, positions: Iterable[int] | None = None) -> Iterable[tuple[int, dict[str, Any]]]:
     """``(row number, row)`` of the rows at ``positions`` (all without); JSON is decoded only
-    for the lines kept, so picking rows from a large file costs little more than reading it."""
+    for the lines kept, so picking rows from a large file costs little more than reading it.
+    """
     suffix = _suffix(path)
     wanted = None if positions is None else set(positions)
     last = None if wanted is None else max(wanted, default=-1)
@@ -215,7 +215,8 @@ def iter_table_rows(path: str | Path, positions: Iterable[int] | None = None) ->
 
 def count_table_rows(path: str | Path) -> int:
     """Number of rows of a CSV or JSON-lines file (non-blank lines; CSV records), read without
-    decoding JSON or parsing structures."""
+    decoding JSON or parsing structures.
+    """
     path = Path(path)
     suffix = _suffix(path)
     with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
@@ -283,7 +284,7 @@ def read_table(
         lab: dict[str, Any] = {}
         meta: dict[str, Any] = {}
         for c, v in row.items():
-            if c == scol or c == icol or c in STRUCTURE_COLUMNS:
+            if c in (scol, icol) or c in STRUCTURE_COLUMNS:
                 continue
             v = _list_cell(v)
             if label_columns is not None:
@@ -304,5 +305,14 @@ def read_table(
         for lab, meta in zip(labels, metas, strict=True):
             for c in text_cols & set(lab):
                 meta[c] = lab.pop(c)
-    return _assemble(ids, payloads, labels, str(path), name=name or path.name.split(".")[0], metas=metas, units=units, rejections=rejections, **kw)
-
+    return _assemble(
+        ids,
+        payloads,
+        labels,
+        str(path),
+        name=name or path.name.split(".")[0],
+        metas=metas,
+        units=units,
+        rejections=rejections,
+        **kw,
+    )

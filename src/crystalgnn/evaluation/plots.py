@@ -74,7 +74,8 @@ def roc_plot(y_true: np.ndarray, prob: np.ndarray, path: str | Path, *, label: s
 
 def training_curve_plot(metrics_csv: str | Path, path: str | Path) -> Path | None:
     """Training and validation loss (normalised units, log scale) and the validation MAE (or
-    ROC-AUC) per epoch from Lightning's CSV log; both axes labelled, one legend."""
+    ROC-AUC) per epoch from Lightning's CSV log; both axes labelled, one legend.
+    """
     import pandas as pd
 
     df = pd.read_csv(metrics_csv)
@@ -83,7 +84,11 @@ def training_curve_plot(metrics_csv: str | Path, path: str | Path) -> Path | Non
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.4, 3.6), dpi=130)
     lines = []
-    for col, label in (("train_loss", "training loss"), ("train_loss_epoch", "training loss"), ("val_loss", "validation loss")):
+    for col, label in (
+        ("train_loss", "training loss"),
+        ("train_loss_epoch", "training loss"),
+        ("val_loss", "validation loss"),
+    ):
         if col in df:
             d = df[["epoch", col]].dropna()
             if len(d):

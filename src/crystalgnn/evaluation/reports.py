@@ -1,5 +1,6 @@
 """Reports from plain data: metrics, ``predictions.csv`` and figures for a model's predictions on
-labelled entries (``crystalgnn evaluate``), and the figures of a finished training run."""
+labelled entries (``crystalgnn evaluate``), and the figures of a finished training run.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def write_report(
 def run_figures(run_dir: str | Path) -> list[Path]:
     """The figures of a finished run folder, from its ``predictions.csv``, ``metrics.json`` and
     ``log/metrics.csv``: ``training.png``, and ``parity*.png`` / ``roc.png`` (per-site runs: the
-    per-site report's figures). A figure that fails is skipped, never failing the run."""
+    per-site report's figures). A figure that fails is skipped, never failing the run.
+    """
     import pandas as pd
 
     run_dir = Path(run_dir)
@@ -83,13 +85,20 @@ def run_figures(run_dir: str | Path) -> list[Path]:
 
             made += site_figures(run_dir, df, target=targets[0], unit=units.get(targets[0], ""))
         elif metrics.get("task") == "classification":
-            made.append(roc_plot(df["target"].to_numpy(), df["prediction"].to_numpy(), run_dir / "roc.png", label=targets[0]))
+            made.append(
+                roc_plot(df["target"].to_numpy(), df["prediction"].to_numpy(), run_dir / "roc.png", label=targets[0])
+            )
         else:
             for t in targets:
                 sfx = "" if len(targets) == 1 else f"_{t}"
                 made.append(
-                    parity_plot(df["target" + sfx].to_numpy(), df["prediction" + sfx].to_numpy(),
-                                run_dir / f"parity{sfx}.png", label=t, unit=units.get(t, ""))  # fmt: skip
+                    parity_plot(
+                        df["target" + sfx].to_numpy(),
+                        df["prediction" + sfx].to_numpy(),
+                        run_dir / f"parity{sfx}.png",
+                        label=t,
+                        unit=units.get(t, ""),
+                    )
                 )
     except Exception:
         pass

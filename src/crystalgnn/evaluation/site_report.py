@@ -38,7 +38,9 @@ def _table_position(symbol: str) -> tuple[int, int] | None:
     return int(el.row), int(el.group)
 
 
-def periodic_table_heatmap(values: dict[str, float], path: str | Path, *, label: str = "", counts: dict[str, int] | None = None) -> Path:
+def periodic_table_heatmap(
+    values: dict[str, float], path: str | Path, *, label: str = "", counts: dict[str, int] | None = None
+) -> Path:
     """A periodic-table grid coloured by ``values`` (e.g. per-element MAE); grey = no data."""
     from crystalgnn.evaluation.plots import _plt
 
@@ -83,7 +85,9 @@ def periodic_table_heatmap(values: dict[str, float], path: str | Path, *, label:
     return path
 
 
-def distributions_3d(df: Any, path: str | Path, *, label: str = "|m|", unit: str = "μB", absolute: bool = True) -> Path | None:
+def distributions_3d(
+    df: Any, path: str | Path, *, label: str = "|m|", unit: str = "μB", absolute: bool = True
+) -> Path | None:
     """True vs predicted distributions of the per-site value for each 3d metal (Sc..Zn).
 
     With ``absolute=True`` magnitudes are compared (|m|, the paper's Fig. 2a). Returns ``None``
@@ -151,7 +155,8 @@ def write_site_report(
         table = per_element_metrics(df)
         table.to_csv(out_dir / "per_element.csv", index=False)
         metrics[prefix + "_per_element"] = {
-            r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])} for _, r in table.iterrows()
+            r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])}
+            for _, r in table.iterrows()
         }
     site_figures(out_dir, df, target=target, unit=unit)
     return metrics
@@ -159,7 +164,8 @@ def write_site_report(
 
 def site_figures(out_dir: str | Path, df: Any, *, target: str, unit: str = "") -> list[Path]:
     """parity.png over labelled sites, per_element_mae.png (periodic table) and, for 3d metals,
-    distributions_3d.png; a figure that fails is skipped."""
+    distributions_3d.png; a figure that fails is skipped.
+    """
     from crystalgnn.evaluation.plots import parity_plot
 
     out_dir = Path(out_dir)

@@ -51,7 +51,9 @@ def make_learner(
         return PerElementSiteLearner(train_parts=train_parts)
     kind = model_kind(name)
     if kind == "baseline":
-        return _BASELINE_CLASSES[name](train_parts=train_parts, features=features, n_jobs=n_jobs, show_progress=show_progress)
+        return _BASELINE_CLASSES[name](
+            train_parts=train_parts, features=features, n_jobs=n_jobs, show_progress=show_progress
+        )
     if kind == "gnn":
         return GNNLearner(name, epochs=epochs, train_options=train_options, source=source, show_progress=show_progress)
     return SoapMLPLearner(

@@ -21,7 +21,7 @@ run's metrics (``run_metrics``), which the benchmark takes as they are.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -95,7 +95,8 @@ class Learner(Protocol):
         split_file: str | Path | None = None,
     ) -> FitReport:
         """Fit on ``split``'s training part (``out_dir``: the run folder; ``split_file``: the
-        split saved as ids, used by learners that read their data from disk)."""
+        split saved as ids, used by learners that read their data from disk).
+        """
         ...
 
     def predict(self, dataset: CrystalDataset, idx: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -3,8 +3,10 @@
 ::
 
     from crystalgnn.experiments import run_learning_curve
-    res = run_learning_curve("perovskites", "heat_all", ["cgcnn", "soap-svr"], [500, 1000, 2000, 4000, 6000],
-                             out="bench/lc", repeats=2)
+
+    res = run_learning_curve(
+        "perovskites", "heat_all", ["cgcnn", "soap-svr"], [500, 1000, 2000, 4000, 6000], out="bench/lc", repeats=2
+    )
 
 Repeat ``k`` splits the entries with ``random_split(n, split, seed=k)``; its validation and test
 parts are fixed for every size and model, and the training set of size ``s`` is the first ``s``
@@ -51,7 +53,9 @@ class LearningCurveResult:
     n_skipped: int = 0
 
 
-def learning_curve_splits(n: int, sizes: Sequence[int], repeat: int, split: str | Sequence[float] = "0.8,0.1,0.1") -> dict[int, Split]:
+def learning_curve_splits(
+    n: int, sizes: Sequence[int], repeat: int, split: str | Sequence[float] = "0.8,0.1,0.1"
+) -> dict[int, Split]:
     """Nested training sets of each size with the validation and test parts of repeat ``repeat``."""
     base = random_split(n, parse_ratios(split), seed=repeat)
     too_big = [s for s in sizes if s > len(base.train)]
@@ -110,7 +114,9 @@ def run_learning_curve(
             train_options=train_options, n_jobs=n_jobs, show_progress=show_progress,
         )  # fmt: skip
         splits = {r: learning_curve_splits(len(data.dataset), sizes, r, split) for r in range(repeats)}
-        bar = progress(total=len(cells), desc="learning curve", disable=not show_progress, initial=n_skipped, position=0)
+        bar = progress(
+            total=len(cells), desc="learning curve", disable=not show_progress, initial=n_skipped, position=0
+        )
         with bar:
             for k, (r, size, model) in enumerate(todo):
                 bar.set_description(f"{model} n={size} r{r}")
@@ -172,7 +178,9 @@ def learning_curve_figure(summary: Any, path: str | Path, models: Sequence[str],
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("training set size")
-    ax.set_ylabel(("test ROC-AUC" if classification else "test MAE") + (f" ({unit})" if unit and not classification else ""))
+    ax.set_ylabel(
+        ("test ROC-AUC" if classification else "test MAE") + (f" ({unit})" if unit and not classification else "")
+    )
     ax.set_title(target, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

@@ -36,7 +36,19 @@ from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.run import train
 
 #: TrainConfig fields the benchmark sets itself (not allowed in ``train_options``)
-OWN_FIELDS = ("source", "targets", "site_target", "model", "subset", "subset_seed", "split", "split_file", "seed", "epochs", "out")
+OWN_FIELDS = (
+    "source",
+    "targets",
+    "site_target",
+    "model",
+    "subset",
+    "subset_seed",
+    "split",
+    "split_file",
+    "seed",
+    "epochs",
+    "out",
+)
 
 
 def train_config_for(train_options: dict[str, Any]) -> TrainConfig:
@@ -86,7 +98,9 @@ class NetworkLearner:
         self.show_progress = show_progress
         self.run_dir: Path | None = None
 
-    def train_config(self, source: str, target: str, out_dir: Path, seed: int, split_file: str | Path | None) -> TrainConfig:
+    def train_config(
+        self, source: str, target: str, out_dir: Path, seed: int, split_file: str | Path | None
+    ) -> TrainConfig:
         """The run's configuration (as the benchmark has always built it: resumable folders)."""
         cfg = TrainConfig(
             **self.train_options,
@@ -171,7 +185,9 @@ class GNNLearner(NetworkLearner):
 class SoapMLPLearner(NetworkLearner):
     """SOAP vector -> CGCNN's post-pooling network (variants: :data:`SOAP_MLP_VARIANTS`)."""
 
-    def __init__(self, name: str = "soap-mlp", *, features: SoapFeatures | None = None, n_jobs: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, name: str = "soap-mlp", *, features: SoapFeatures | None = None, n_jobs: int | None = None, **kwargs: Any
+    ) -> None:
         if name not in SOAP_MLP_VARIANTS:
             raise ValueError(f"unknown SOAP -> MLP variant {name!r}; choose from {', '.join(SOAP_MLP_VARIANTS)}")
         super().__init__(name, **kwargs)
@@ -197,7 +213,9 @@ class SoapMLPLearner(NetworkLearner):
         X = features.for_dataset(dataset)
         source = self.source if self.source is not None else dataset.name
         cfg = self.train_config(source, target, Path(out_dir), seed, split_file)
-        metrics = train_soap_mlp(dataset, X, split, cfg, model_options=SOAP_MLP_VARIANTS[self.name], soap_config=features.config)
+        metrics = train_soap_mlp(
+            dataset, X, split, cfg, model_options=SOAP_MLP_VARIANTS[self.name], soap_config=features.config
+        )
         self.run_dir = Path(out_dir)
         return self._report(metrics, features.time_s)
 

@@ -3,8 +3,15 @@
 ::
 
     from crystalgnn.experiments import run_benchmark
-    res = run_benchmark("perovskites", ["heat_all"], ["mean", "per-element", "soap-svr", "soap-mlp", "cgcnn"],
-                        out="bench/perov", repeats=3, epochs=30)
+
+    res = run_benchmark(
+        "perovskites",
+        ["heat_all"],
+        ["mean", "per-element", "soap-svr", "soap-mlp", "cgcnn"],
+        out="bench/perov",
+        repeats=3,
+        epochs=30,
+    )
     print(res.summary_markdown)
 
 Output folder::
@@ -53,7 +60,6 @@ import numpy as np
 from crystalgnn.baselines.runner import labelled_indices
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import Split
-from crystalgnn.metrics import classification_metrics, regression_metrics, unit_columns
 from crystalgnn.experiments.factory import make_learner
 from crystalgnn.experiments.learners import FitReport, Learner, model_kind
 from crystalgnn.experiments.network_learners import train_config_for
@@ -68,6 +74,7 @@ from crystalgnn.experiments.results import (
     folder_settings,
 )
 from crystalgnn.experiments.summary import BenchmarkResult, write_reports
+from crystalgnn.metrics import classification_metrics, regression_metrics, unit_columns
 from crystalgnn.progress import progress
 from crystalgnn.training.targets import infer_task
 

@@ -44,7 +44,9 @@ class BenchmarkData:
     soap_features: SoapFeatures = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.soap_features = SoapFeatures(self.dataset, self.soap_config, n_jobs=self.n_jobs, show_progress=self.show_progress)
+        self.soap_features = SoapFeatures(
+            self.dataset, self.soap_config, n_jobs=self.n_jobs, show_progress=self.show_progress
+        )
 
     def soap(self) -> np.ndarray:
         return self.soap_features.matrix()
@@ -54,7 +56,13 @@ class BenchmarkData:
         return self.soap_features.time_s
 
 
-def _graph_rejections(ds: CrystalDataset, gnn_models: Sequence[str], train_options: dict[str, Any], n_jobs: int | None, show_progress: bool) -> list[tuple[int, str]]:
+def _graph_rejections(
+    ds: CrystalDataset,
+    gnn_models: Sequence[str],
+    train_options: dict[str, Any],
+    n_jobs: int | None,
+    show_progress: bool,
+) -> list[tuple[int, str]]:
     """Entries some network in ``gnn_models`` cannot make a graph of (warms the graph cache)."""
     import torch
 
@@ -78,7 +86,9 @@ def _graph_rejections(ds: CrystalDataset, gnn_models: Sequence[str], train_optio
         if key in seen:
             continue
         seen.add(key)
-        _, report = build_graph_list(ds.structures, gcfg, cache=cache, supported_elements=supported, n_jobs=n_jobs, show_progress=show_progress)
+        _, report = build_graph_list(
+            ds.structures, gcfg, cache=cache, supported_elements=supported, n_jobs=n_jobs, show_progress=show_progress
+        )
         for i, why in report.rejected:
             out.setdefault(i, f"{m}: {why}")
     return sorted(out.items())

@@ -49,14 +49,28 @@ METRIC_LABELS = {
 }  # fmt: skip
 
 
-def summarize(results: Any, models: Sequence[str] | None = None, targets: Sequence[str] | None = None, by: Sequence[str] = ("model", "target")) -> Any:
+def summarize(
+    results: Any,
+    models: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    by: Sequence[str] = ("model", "target"),
+) -> Any:
     """Mean, standard deviation (ddof 1) and count of every numeric column per group."""
     import pandas as pd
 
     if len(results) == 0:
         return pd.DataFrame()
     df = results.copy()
-    numeric = [*REGRESSION_METRICS, *CLASSIFICATION_METRICS, "train_time_s", "feature_time_s", "n_parameters", "model_bytes", "n_train", "n_test"]
+    numeric = [
+        *REGRESSION_METRICS,
+        *CLASSIFICATION_METRICS,
+        "train_time_s",
+        "feature_time_s",
+        "n_parameters",
+        "model_bytes",
+        "n_train",
+        "n_test",
+    ]
     numeric = [c for c in numeric if c in df]
     for c in numeric:
         df[c] = pd.to_numeric(df[c], errors="coerce")
@@ -101,7 +115,14 @@ def summary_markdown(summary: Any, title: str = "Benchmark") -> str:
         unit = part["unit"].iloc[0] or ""
         u = f" ({unit})" if unit else ""
         metrics = list(CLASSIFICATION_METRICS[:3]) if task == "classification" else ["mae", "rmse", "r2"]
-        head = ["model", "runs", *[METRIC_LABELS[m] + (u if m in ("mae", "rmse") else "") for m in metrics], "train time (s)", "parameters", "model bytes"]
+        head = [
+            "model",
+            "runs",
+            *[METRIC_LABELS[m] + (u if m in ("mae", "rmse") else "") for m in metrics],
+            "train time (s)",
+            "parameters",
+            "model bytes",
+        ]
         lines += [f"## {target}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in part.iterrows():
             n = int(r["n_runs"])
@@ -134,7 +155,11 @@ def benchmark_figure(summary: Any, path: str | Path, models: Sequence[str] | Non
         part = summary[summary["target"] == target].set_index("model")
         task = part["task"].iloc[0]
         unit = part["unit"].iloc[0] or ""
-        metrics = ["roc_auc", "accuracy", "f1", "train_time_s"] if task == "classification" else ["mae", "rmse", "r2", "train_time_s"]
+        metrics = (
+            ["roc_auc", "accuracy", "f1", "train_time_s"]
+            if task == "classification"
+            else ["mae", "rmse", "r2", "train_time_s"]
+        )
         present = [m for m in models if m in part.index]
         x = np.arange(len(present))
         for col, metric in enumerate(metrics):
@@ -142,7 +167,15 @@ def benchmark_figure(summary: Any, path: str | Path, models: Sequence[str] | Non
             mean = np.array([part.loc[m, f"{metric}_mean"] for m in present], dtype=float)
             std = np.array([part.loc[m, f"{metric}_std"] for m in present], dtype=float)
             std = np.nan_to_num(std)
-            ax.bar(x, np.nan_to_num(mean), yerr=std, capsize=3, color=[colors[m] for m in present], edgecolor="k", linewidth=0.4)
+            ax.bar(
+                x,
+                np.nan_to_num(mean),
+                yerr=std,
+                capsize=3,
+                color=[colors[m] for m in present],
+                edgecolor="k",
+                linewidth=0.4,
+            )
             ax.set_xticks(x)
             ax.set_xticklabels(present, rotation=35, ha="right", fontsize=7)
             label = METRIC_LABELS[metric] + (f" ({unit})" if metric in ("mae", "rmse") and unit else "")

@@ -105,7 +105,6 @@ CGCNN_REFERENCE_EXCEPTIONS: dict[int, str] = {
 }
 
 
-
 @dataclass(frozen=True)
 class FeatureSegment:
     """One one-hot segment of the CGCNN vector.
@@ -156,7 +155,7 @@ class FeatureSegment:
         if x < self.lo or x > self.hi:
             return None
         # Same float evaluation order as the reference (matters for values on a bin edge).
-        return min(int(math.floor((x - self.lo) / (self.hi - self.lo) * self.size)), self.size - 1)
+        return min(math.floor((x - self.lo) / (self.hi - self.lo) * self.size), self.size - 1)
 
 
 def _build_segments() -> tuple[FeatureSegment, ...]:
@@ -248,9 +247,7 @@ class AtomFeaturizer:
         length: int | None = None
         for key, value in table.items():
             if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or int(key) < 1:
-                raise ValueError(
-                    f"AtomFeaturizer: atomic numbers must be positive ints, got {key!r}"
-                )
+                raise ValueError(f"AtomFeaturizer: atomic numbers must be positive ints, got {key!r}")
             vec = np.asarray(value, dtype=np.float32)
             if vec.ndim != 1:
                 raise ValueError(f"AtomFeaturizer: vector for Z={key} is not one-dimensional")
@@ -347,8 +344,7 @@ class AtomFeaturizer:
         n = d.get("n_features")
         if n is not None and int(n) != featurizer.n_features:
             raise ValueError(
-                f"AtomFeaturizer.from_dict: n_features={n} but vectors have length "
-                f"{featurizer.n_features}"
+                f"AtomFeaturizer.from_dict: n_features={n} but vectors have length {featurizer.n_features}"
             )
         return featurizer
 
@@ -444,7 +440,4 @@ class AtomFeaturizer:
         return len(self._table)
 
     def __repr__(self) -> str:
-        return (
-            f"AtomFeaturizer(name={self.name!r}, n_features={self.n_features}, "
-            f"n_elements={len(self._table)})"
-        )
+        return f"AtomFeaturizer(name={self.name!r}, n_features={self.n_features}, n_elements={len(self._table)})"

@@ -49,7 +49,8 @@ _ChunkResult = tuple[list[str | None], GraphColumns | None]
 def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> _ChunkResult:
     """Graphs of one chunk: the reason per structure that failed (``None`` where built) and the
     built graphs as columns (one array per field; in worker processes this pickles a few large
-    arrays instead of seven small ones per graph)."""
+    arrays instead of seven small ones per graph).
+    """
     items, config = job
     results = build_graph_arrays_many(items, config)
     errors = [None if ok else str(v) for ok, v in results]
@@ -91,7 +92,7 @@ def build_graph_list(
     keys: list[bytes | None] = [None] * len(raw)
     new_items: list[tuple[bytes, bytes]] = []
     supported = None if supported_elements is None else frozenset(int(x) for x in supported_elements)
-    for i, (lattice, cart, z) in enumerate(raw):
+    for i, (_lattice, _cart, z) in enumerate(raw):
         why = _unsupported(z, supported)
         if why:
             report.rejected.append((i, why))
@@ -123,7 +124,9 @@ def build_graph_list(
         """Results of todo[at : ...], taken in as they arrive (the workers go on); returns their count."""
         errors, columns = packed
         built = [i for i, why in zip(todo[at : at + len(errors)], errors, strict=True) if why is None]
-        report.rejected.extend((i, why) for i, why in zip(todo[at : at + len(errors)], errors) if why is not None)
+        report.rejected.extend(
+            (i, why) for i, why in zip(todo[at : at + len(errors)], errors, strict=False) if why is not None
+        )
         if columns is not None:
             for i, g in zip(built, columns.to_data(), strict=True):
                 graphs[i] = g

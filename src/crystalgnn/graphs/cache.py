@@ -183,7 +183,8 @@ class CachedGraphs(Sequence[Data]):
 
     def batch(self, idx: Sequence[int]) -> Batch:
         """The graphs at ``idx`` as one PyG ``Batch``, built from the records' columns (equal
-        to collating ``__getitems__(idx)``, without a ``Data`` per graph)."""
+        to collating ``__getitems__(idx)``, without a ``Data`` per graph).
+        """
         idx, columns = self._read(idx)
         extra = {}
         if self.y is not None:

@@ -49,7 +49,15 @@ _RECORD = (
 )
 _HEADER_WORDS = 2
 #: trailing shape of each field's column
-_SHAPES = {"pos": (3,), "lattice": (3, 3), "edge_vec": (3,), "edge_dist": (), "edge_index": (), "edge_shift": (3,), "z": ()}
+_SHAPES = {
+    "pos": (3,),
+    "lattice": (3, 3),
+    "edge_vec": (3,),
+    "edge_dist": (),
+    "edge_index": (),
+    "edge_shift": (3,),
+    "z": (),
+}
 
 
 def record_words(n_nodes: np.ndarray, n_edges: np.ndarray) -> np.ndarray:
@@ -78,7 +86,9 @@ class GraphColumns:
         for name, _, _, _, is_float in _RECORD:
             parts = [np.asarray(g[name]).reshape(-1, *_SHAPES[name]) for g in graphs]
             dtype = np.float32 if is_float else np.int64
-            fields[name] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *_SHAPES[name]), dtype)
+            fields[name] = (
+                np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *_SHAPES[name]), dtype)
+            )
         return cls(n_nodes, n_edges, fields)
 
     def graph(self, k: int) -> dict[str, np.ndarray]:
@@ -110,7 +120,9 @@ class GraphColumns:
         lattice = f["lattice"].unsqueeze(1).unbind(0)
         edge_index = torch.split(f["edge_index"], [2 * e for e in edges])
         edge_shift, edge_vec, edge_dist = (
-            torch.split(f["edge_shift"], edges), torch.split(f["edge_vec"], edges), torch.split(f["edge_dist"], edges)
+            torch.split(f["edge_shift"], edges),
+            torch.split(f["edge_vec"], edges),
+            torch.split(f["edge_dist"], edges),
         )
         out = []
         for k, (n, e) in enumerate(zip(nodes, edges, strict=True)):
@@ -175,7 +187,8 @@ _EMPTY_STORE = {k: v for k, v in _EMPTY._store.__dict__.items() if k not in ("_m
 def new_data() -> Data:
     """An empty ``Data``, as ``copy.copy(Data())`` makes it (PyG's ``__copy__``: the object's
     ``__dict__``, a storage with the same attributes, its own mapping and a weak reference to its
-    parent) in a quarter of the time; other PyG versions get ``copy.copy``."""
+    parent) in a quarter of the time; other PyG versions get ``copy.copy``.
+    """
     if "_mapping" not in _EMPTY._store.__dict__:  # pragma: no cover - storage layout of other PyG versions
         return copy.copy(_EMPTY)
     data = Data.__new__(Data)
@@ -201,7 +214,9 @@ def _field_gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - begin, lengths) + np.arange(total, dtype=np.int64)
 
 
-def _field_spans(n: np.ndarray, e: np.ndarray, record_start: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray, bool]]:
+def _field_spans(
+    n: np.ndarray, e: np.ndarray, record_start: np.ndarray
+) -> list[tuple[str, np.ndarray, np.ndarray, bool]]:
     """(field, first word of the field in each record, words per record, is float), in record order."""
     spans = []
     at = record_start + _HEADER_WORDS
@@ -230,7 +245,7 @@ def pack_records(columns: GraphColumns) -> list[bytes]:
             words[_field_gather(at, length)] = values
     blob = words.tobytes()
     bounds = (np.concatenate(([0], np.cumsum(sizes))) * 4).tolist()
-    return [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=False)]
 
 
 def unpack_records(records: Sequence[bytes | memoryview]) -> GraphColumns:

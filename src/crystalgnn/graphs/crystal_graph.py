@@ -147,9 +147,7 @@ def build_graph_arrays(
     center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
     if (counts == 0).any():
         k = int(np.flatnonzero(counts == 0)[0])
-        raise GraphBuildError(
-            f"isolated atom: site {k} (Z={int(z[k])}) has no neighbour within {config.radius} Å"
-        )
+        raise GraphBuildError(f"isolated atom: site {k} (Z={int(z[k])}) has no neighbour within {config.radius} Å")
     if config.pad_to_max_neighbors and config.max_neighbors is not None:
         missing = config.max_neighbors - np.minimum(counts, config.max_neighbors)
         if missing.any():
@@ -248,7 +246,7 @@ def _dense_groups(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], co
     reach_key = [tuple(r) for r in reach[order].tolist()]
     groups: list[list[int]] = []
     current: list[int] = []
-    current_reach: tuple[int, ...]  # set with the first member of each group
+    current_reach: tuple[int, ...] = ()  # set with the first member of each group
     for i, rk, c in zip(order.tolist(), reach_key, candidates[order].tolist(), strict=True):
         # candidates grow with n, which is sorted: the last member's count bounds the batch
         if current and (rk != current_reach or (len(current) + 1) * c > DENSE_BATCH_BUDGET):
@@ -291,7 +289,9 @@ def _build_dense_group(
             out.append(None)
             continue
         lo, hi = bounds[b], bounds[b + 1]
-        out.append(_graph_fields(lattice, pos, z, edge_index[:, lo:hi], shift[lo:hi], edge_vec[lo:hi], edge_dist[lo:hi]))
+        out.append(
+            _graph_fields(lattice, pos, z, edge_index[:, lo:hi], shift[lo:hi], edge_vec[lo:hi], edge_dist[lo:hi])
+        )
     return out
 
 

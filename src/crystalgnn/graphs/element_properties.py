@@ -2,7 +2,8 @@
 covalent radius, valence electrons, first ionisation energy, electron affinity, block, atomic
 volume) for Z = 1..100, from mendeleev and pymatgen, computed once per installation and kept
 as JSON in the cache folder (see :mod:`crystalgnn.graphs.atom_features` for how they become the
-92-dim one-hot vectors)."""
+92-dim one-hot vectors).
+"""
 
 from __future__ import annotations
 
@@ -144,5 +145,3 @@ def cgcnn_raw_properties() -> dict[int, dict[str, Any]]:
         A fresh dict (safe to modify) for Z = 1..:data:`CGCNN_MAX_Z`.
     """
     return {z: dict(p) for z, p in raw_properties().items()}
-
-

@@ -69,7 +69,8 @@ class Inspection:
 
     def counts(self, by: str = "kind") -> Counter[str]:
         """Number of problems per reason kind (default, e.g. ``isolated atom``), per full
-        ``"reason"``, or per ``"stage"``."""
+        ``"reason"``, or per ``"stage"``.
+        """
         if by == "kind":
             return Counter(reason_kind(r.reason) for r in self.rejections)
         if by == "reason":
@@ -105,7 +106,8 @@ class Inspection:
         """The usable entries' :meth:`~crystalgnn.data.dataset.CrystalDataset.summary`
         (counts, elements, sites, label statistics with units), plus ``read`` (entries parsed),
         ``rejected`` (problems), ``rejected_entries`` (distinct ids), ``rejections_by_reason``
-        (per kind), ``rejections_by_stage``, ``targets`` and ``graph_config``."""
+        (per kind), ``rejections_by_stage``, ``targets`` and ``graph_config``.
+        """
         s = self.dataset.summary()
         s.update(
             read=self.n_read,

@@ -97,9 +97,7 @@ def bond_cosines(edge_vec: Tensor, line_index: Tensor) -> Tensor:
     return cos.clamp(-1.0, 1.0)
 
 
-def symmetrize_edges(
-    edge_index: Tensor, edge_shift: Tensor, edge_vec: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
+def symmetrize_edges(edge_index: Tensor, edge_shift: Tensor, edge_vec: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     r"""Make a directed periodic multigraph undirected, as ALIGNN's graph builder does.
 
     Every bond :math:`(j \to i, S)` gets its reverse :math:`(i \to j, -S)` with the opposite

@@ -62,7 +62,8 @@ class ALIGNNConfig(ModelConfig):
 
 def rbf_expansion(vmin: float, vmax: float, bins: int) -> GaussianBasis:
     r"""ALIGNN's radial basis: ``bins`` centres on [vmin, vmax], :math:`\gamma = 1/\Delta\mu`
-    (the reference's ``lengthscale`` default: the inverse spacing, not its square)."""
+    (the reference's ``lengthscale`` default: the inverse spacing, not its square).
+    """
     return GaussianBasis.linspace(vmin, vmax, bins, gamma=float((bins - 1) / (vmax - vmin)))
 
 
@@ -118,7 +119,7 @@ class EdgeGatedGraphConv(nn.Module):
         for m in self.children():
             m.reset_parameters()  # type: ignore[operator]
 
-    def forward(self, x: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward(self, x: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
         m = self.gate_src(x)[src] + self.gate_dst(x)[dst] + self.gate_edge(e)
         sigma = torch.sigmoid(m)
@@ -221,9 +222,7 @@ class ALIGNNEncoder(Encoder):
         edge_index, shift, vec = batch.edge_index, batch.edge_shift, batch.edge_vec
         if self.config.undirected:
             edge_index, shift, vec = symmetrize_edges(edge_index, shift, vec)
-        line_index = line_graph(
-            edge_index, batch.num_nodes, edge_shift=shift, backtracking=self.config.backtracking
-        )
+        line_index = line_graph(edge_index, batch.num_nodes, edge_shift=shift, backtracking=self.config.backtracking)
         return edge_index, vec, line_index, bond_cosines(vec, line_index)
 
     def forward(self, batch: Batch) -> Encoding:

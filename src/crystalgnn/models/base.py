@@ -1,9 +1,9 @@
-"""What every model is made of: an encoder (atoms -> per-atom features, and per-bond features
+r"""What every model is made of: an encoder (atoms -> per-atom features, and per-bond features
 and a global state where the architecture has them) followed by a readout (per-atom features ->
 predictions), composed by :class:`CrystalModel`.
 
 .. math::
-    \\hat y = \\mathrm{Readout}\\big(\\mathrm{Encoder}(G)\\big)
+    \hat y = \mathrm{Readout}\big(\mathrm{Encoder}(G)\big)
 
 The encoder is one architecture's message passing (CGCNN, MEGNet, SchNet, ALIGNN, ...); the
 readout is either that architecture's published pooling and head (a graph-level readout in the
@@ -121,7 +121,8 @@ class Encoder(nn.Module):
 
     def prune_for_site_readout(self) -> None:
         """Remove layers whose output only a graph-level readout reads (called by the registry
-        when a per-site readout is attached), so no parameter is left without a gradient."""
+        when a per-site readout is attached), so no parameter is left without a gradient.
+        """
 
 
 class GraphReadout(nn.Module):

@@ -1,13 +1,13 @@
-"""The one Gaussian (radial) basis behind every model's distance and angle features.
+r"""The one Gaussian (radial) basis behind every model's distance and angle features.
 
 CGCNN (Xie & Grossman 2018, SI Eq. 2), MEGNet (Chen et al. 2019), SchNet (Schütt et al. 2018)
 and ALIGNN (Choudhary & DeCost 2021) all expand a scalar :math:`d` (a bond length, or the cosine
 of a bond angle) on Gaussians
 
 .. math::
-    u_k(d) = \\exp\\big(-\\gamma\\,(d - \\mu_k)^2\\big), \\qquad k = 0 \\ldots K-1,
+    u_k(d) = \exp\big(-\gamma\,(d - \mu_k)^2\big), \qquad k = 0 \ldots K-1,
 
-and differ only in where the centres :math:`\\mu_k` sit and in the width :math:`\\gamma`; the
+and differ only in where the centres :math:`\mu_k` sit and in the width :math:`\gamma`; the
 class constructors below name each paper's convention.
 """
 
@@ -54,9 +54,10 @@ class GaussianBasis(nn.Module):
 
     @classmethod
     def cgcnn(cls, dmin: float = 0.0, dmax: float = 8.0, step: float = 0.2, var: float | None = None) -> GaussianBasis:
-        """CGCNN: centres ``numpy.arange(dmin, dmax + step, step)`` (one beyond ``dmax`` when the
-        range is not a whole number of steps, as the reference code), :math:`\\gamma = 1/\\sigma^2`
-        with :math:`\\sigma` = ``var`` (default ``step``): 41 features for 0-8 Å."""
+        r"""CGCNN: centres ``numpy.arange(dmin, dmax + step, step)`` (one beyond ``dmax`` when the
+        range is not a whole number of steps, as the reference code), :math:`\gamma = 1/\sigma^2`
+        with :math:`\sigma` = ``var`` (default ``step``): 41 features for 0-8 Å.
+        """
         if dmin >= dmax or step <= 0:
             raise ValueError("need dmin < dmax and step > 0")
         n = len(np.arange(dmin, dmax + step, step))
@@ -65,11 +66,11 @@ class GaussianBasis(nn.Module):
 
     @classmethod
     def linspace(cls, vmin: float, vmax: float, bins: int, *, gamma: float) -> GaussianBasis:
-        """``bins`` centres evenly spaced on [vmin, vmax] (``torch.linspace``) with width ``gamma``.
+        r"""``bins`` centres evenly spaced on [vmin, vmax] (``torch.linspace``) with width ``gamma``.
 
-        MEGNet: 100 centres on 0-5 Å, :math:`\\gamma = 1/w^2` with w = 0.5 Å. SchNet:
-        :math:`\\gamma = 0.5/\\Delta\\mu^2` (PyG's ``GaussianSmearing``). ALIGNN:
-        :math:`\\gamma = 1/\\Delta\\mu` (the reference ``RBFExpansion`` lengthscale).
+        MEGNet: 100 centres on 0-5 Å, :math:`\gamma = 1/w^2` with w = 0.5 Å. SchNet:
+        :math:`\gamma = 0.5/\Delta\mu^2` (PyG's ``GaussianSmearing``). ALIGNN:
+        :math:`\gamma = 1/\Delta\mu` (the reference ``RBFExpansion`` lengthscale).
         """
         if bins < 2 or vmin >= vmax:
             raise ValueError("need at least 2 bins and vmin < vmax")

@@ -106,7 +106,8 @@ class CGConvLayer(nn.Module):
         """``degree=k`` declares that the edges are sorted by centre atom with exactly ``k`` per
         atom (:func:`uniform_degree`); the centre terms are then
         broadcast and the sum over neighbours is a dense reduction instead of a scatter (same
-        numbers, faster)."""
+        numbers, faster).
+        """
         src, dst = edge_index
         n, F_ = x.shape[0], self.channels
         if self.shared:

@@ -132,8 +132,9 @@ class MEGNetBlock(nn.Module):
         self.phi_u = DenseStack([out + out + state_dim, *units], last_activation=False)
 
     def drop_state_update(self) -> None:
-        """Remove :math:`\phi_u` (the last block of an encoder whose state is not read: per-site
-        readouts); the block then returns its input state."""
+        r"""Remove :math:`\phi_u` (the last block of an encoder whose state is not read: per-site
+        readouts); the block then returns its input state.
+        """
         self.phi_u = None  # type: ignore[assignment]
 
     def reset_parameters(self) -> None:

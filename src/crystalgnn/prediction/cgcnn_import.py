@@ -63,7 +63,9 @@ def load_original_checkpoint(path: str | Path) -> dict[str, Any]:
         try:
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ValueError(f"{path}: not a loadable CGCNN checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from exc
+            raise ValueError(
+                f"{path}: not a loadable CGCNN checkpoint ({type(exc).__name__}: {str(exc)[:160]})"
+            ) from exc
     for key in ("state_dict", "args"):
         if key not in ckpt:
             raise ValueError(f"{path}: not an original CGCNN checkpoint (no {key!r})")
@@ -127,7 +129,9 @@ def import_cgcnn_task(path: str | Path, atom_init: str | Path | None = None) -> 
     mapped = {v1_graph_key("cgcnn", f"model.{k}"): v for k, v in state.items()}
     missing, unexpected = task.load_state_dict(mapped, strict=False)
     missing = [
-        m for m in missing if m not in ("model.encoder.atom_features.table", "model.encoder.expansion.centres", "y_mean", "y_std")
+        m
+        for m in missing
+        if m not in ("model.encoder.atom_features.table", "model.encoder.expansion.centres", "y_mean", "y_std")
     ]
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not match CGCNN (missing {missing[:4]}, unexpected {unexpected[:4]})")

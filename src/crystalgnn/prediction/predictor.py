@@ -1,7 +1,8 @@
 """One Predictor for every checkpoint: a run folder, a ``.ckpt`` file, a shipped model name or an
 original CGCNN ``.pth.tar`` (converted on the fly); graph-level or per-site, regression or
 classification. It turns any source the readers accept (files, folders, tables, pymatgen
-``Structure`` or ASE ``Atoms`` objects) into graphs the model can read and predicts them."""
+``Structure`` or ASE ``Atoms`` objects) into graphs the model can read and predicts them.
+"""
 
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ class Predictor:
     ) -> Predictions | SitePredictions:
         """Predict a :class:`~crystalgnn.data.dataset.CrystalDataset`, or anything
         :func:`~crystalgnn.data.readers.load_source` reads (a path, a dataset name, one or a list
-        of pymatgen ``Structure`` / ASE ``Atoms``). Entries without a graph are in ``.rejected``."""
+        of pymatgen ``Structure`` / ASE ``Atoms``). Entries without a graph are in ``.rejected``.
+        """
         if not isinstance(data, CrystalDataset):
             from crystalgnn.data.readers import load_source
 

@@ -1,5 +1,6 @@
 """Prediction results: one value per structure (:class:`Predictions`) or per site
-(:class:`SitePredictions`), as tables and as structures carrying the predictions."""
+(:class:`SitePredictions`), as tables and as structures carrying the predictions.
+"""
 
 from __future__ import annotations
 
@@ -117,7 +118,8 @@ class SitePredictions:
 
     def write_structures(self, dataset: CrystalDataset, out_dir: str | Path) -> list[Path]:
         """Write ``<id>.json`` (``Structure.to``) and ``<id>.cif`` (prediction as an
-        ``_atom_site_predicted_<target>`` column of the atom-site loop) per structure."""
+        ``_atom_site_predicted_<target>`` column of the atom-site loop) per structure.
+        """
         from pymatgen.io.cif import CifWriter
 
         out_dir = Path(out_dir)
@@ -136,7 +138,9 @@ class SitePredictions:
             CifWriter(bare, write_site_properties=True).write_file(str(cpath))
             written += [jpath, cpath]
         (out_dir / "site_property.json").write_text(
-            json.dumps({"site_property": prop, "unit": self.units.get(self.site_target, ""), "n_structures": len(self.ids)})
+            json.dumps(
+                {"site_property": prop, "unit": self.units.get(self.site_target, ""), "n_structures": len(self.ids)}
+            )
         )
         return written
 
@@ -144,5 +148,3 @@ class SitePredictions:
 def _safe_name(s: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(s))
     return keep or "structure"
-
-

@@ -48,7 +48,11 @@ def ship_run(
     run_dir = Path(run_dir)
     ckpt = torch.load(str(run_dir / "checkpoints" / "best.ckpt"), map_location="cpu", weights_only=True)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    slim = {k: ckpt[k] for k in ("state_dict", "hyper_parameters", "crystalgnn_format_version", "crystalgnn_version") if k in ckpt}
+    slim = {
+        k: ckpt[k]
+        for k in ("state_dict", "hyper_parameters", "crystalgnn_format_version", "crystalgnn_version")
+        if k in ckpt
+    }
     out = PRETRAINED_DIR / f"{name}.ckpt"
     torch.save(slim, str(out))
     test = metrics["test"]
@@ -75,12 +79,12 @@ def ship_run(
 
 | | |
 |---|---|
-| model | {metrics['model']} ({metrics['n_parameters']:,} parameters, checkpoint {out.stat().st_size:,} bytes) |
-| target | `{target}` ({unit or 'unitless'}), {metrics['task']} |
+| model | {metrics["model"]} ({metrics["n_parameters"]:,} parameters, checkpoint {out.stat().st_size:,} bytes) |
+| target | `{target}` ({unit or "unitless"}), {metrics["task"]} |
 | data | {data} |
-| split | random, seed {metrics['seed']}: {len(split['train'])} train / {len(split['val'])} validation / {len(split['test'])} test structures (ids in the run folder's `split.json`) |
+| split | random, seed {metrics["seed"]}: {len(split["train"])} train / {len(split["val"])} validation / {len(split["test"])} test structures (ids in the run folder's `split.json`) |
 | test metrics | {_format_metrics(test)} |
-| training time | {metrics['train_time_s']:.0f} s ({metrics['epochs_run']} epochs, {metrics['time_per_epoch_s']:.2f} s/epoch) on a 2-core x86_64 CPU (torch threads as in the command) |
+| training time | {metrics["train_time_s"]:.0f} s ({metrics["epochs_run"]} epochs, {metrics["time_per_epoch_s"]:.2f} s/epoch) on a 2-core x86_64 CPU (torch threads as in the command) |
 
 Training command (run from the repository root, data from `../shared/data`):
 
@@ -95,8 +99,16 @@ Predict: `crystalgnn predict {name} structure.cif`.
 
 
 def _format_metrics(m: dict[str, Any]) -> str:
-    names = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "roc_auc": "ROC-AUC", "accuracy": "accuracy",
-             "precision": "precision", "recall": "recall", "f1": "F1"}
+    names = {
+        "mae": "MAE",
+        "rmse": "RMSE",
+        "r2": "R²",
+        "roc_auc": "ROC-AUC",
+        "accuracy": "accuracy",
+        "precision": "precision",
+        "recall": "recall",
+        "f1": "F1",
+    }
     parts = [f"{label} {m[k]:.4g}" for k, label in names.items() if k in m]
     return ", ".join(parts) + f" (n = {m.get('n', '?')})"
 
@@ -107,8 +119,8 @@ def predict_examples(show_progress: bool = False) -> Any:
 
     from crystalgnn.data.examples import examples_dir
     from crystalgnn.data.readers import load_source
-    from crystalgnn.prediction import Predictions, Predictor
     from crystalgnn.graphs.builder import build_graph_list
+    from crystalgnn.prediction import Predictions, Predictor
 
     ds = load_source(str(examples_dir()), show_progress=show_progress)
     graphs, _ = build_graph_list(ds.structures, show_progress=show_progress)

@@ -23,7 +23,8 @@ from crystalgnn.training.task import CrystalTask
 @torch.no_grad()
 def predict_inputs(task: CrystalTask, inputs: Any, batch_size: int = 256) -> Any:
     """Predictions of ``task`` for a list of inputs: (N, T) regression values, (N,) P(class 1),
-    or one (n_sites,) array per structure for per-site models."""
+    or one (n_sites,) array per structure for per-site models.
+    """
     if task.spec.level == "site":
         out: list[np.ndarray] = []
         for b in make_loader(inputs, batch_size):
@@ -60,7 +61,10 @@ def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDatase
         unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
         table = per_element_metrics(df)
         table.to_csv(run_dir / "per_element.csv", index=False)
-        per_el = {r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])} for _, r in table.iterrows()}
+        per_el = {
+            r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])}
+            for _, r in table.iterrows()
+        }
         return {"test": site_metrics(df), "test_per_element": per_el}
     df = pd.DataFrame({"id": ids})
     if spec.kind == "classification":

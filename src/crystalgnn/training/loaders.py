@@ -1,5 +1,6 @@
 """Batches for training and prediction: seeded per-epoch shuffling, in-memory graphs or graphs
-read from the cache per batch."""
+read from the cache per batch.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from crystalgnn.graphs.cache import CachedGraphs
 
 class EpochSeededSampler(Sampler[int]):
     """Shuffles with a generator seeded by (seed, epoch): the order of epoch k is the same
-    whether a run went straight through or was killed and resumed before epoch k."""
+    whether a run went straight through or was killed and resumed before epoch k.
+    """
 
     def __init__(self, n: int, seed: int = 0) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
@@ -43,21 +45,32 @@ def make_loader(
     graphs: Sequence[Data] | CachedGraphs, batch_size: int, *, shuffle: bool = False, seed: int = 0
 ) -> DataLoader:
     """Batches of ``graphs`` (:func:`~crystalgnn.graphs.batching.collate_graphs`), shuffled per
-    epoch by :class:`EpochSeededSampler` when ``shuffle``; graphs on disk are read per batch."""
+    epoch by :class:`EpochSeededSampler` when ``shuffle``; graphs on disk are read per batch.
+    """
     sampler = EpochSeededSampler(len(graphs), seed) if shuffle else None
     if isinstance(graphs, CachedGraphs):  # a whole batch per read, built from the records' columns
         return DataLoader(
-            _BatchReader(graphs), batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=_as_is
+            _BatchReader(graphs),
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=0,
+            collate_fn=_as_is,
         )
     return DataLoader(
         list(graphs),  # type: ignore[arg-type]  # a list is a map-style dataset (torch types it as Dataset only)
-        batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=0, collate_fn=collate_graphs
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=0,
+        collate_fn=collate_graphs,
     )
 
 
 class _BatchReader(torch.utils.data.Dataset):
     """Graphs on disk for a ``DataLoader``: ``__getitems__`` (which the loader calls with a
-    batch's positions) returns the finished batch, which :func:`_as_is` passes on."""
+    batch's positions) returns the finished batch, which :func:`_as_is` passes on.
+    """
 
     def __init__(self, graphs: CachedGraphs) -> None:
         self.graphs = graphs

@@ -57,9 +57,7 @@ class FitResult:
     timer: EpochTimer
     best_path: Path
 
-    def summary(
-        self, module: Any, t_start: float, seed: int, data_time_s: float | None = None
-    ) -> dict[str, Any]:
+    def summary(self, module: Any, t_start: float, seed: int, data_time_s: float | None = None) -> dict[str, Any]:
         """The training entries of ``metrics.json``, in the file's order.
 
         ``epochs_run``, ``train_time_s`` (all processes of a resumed run), ``time_per_epoch_s``
@@ -83,7 +81,8 @@ class FitResult:
 
 def quiet_lightning() -> None:
     """Hide Lightning's start-up chatter (accelerator lines, tips, "fit stopped") and the
-    warnings that say nothing to our users (data-loader workers, library deprecations)."""
+    warnings that say nothing to our users (data-loader workers, library deprecations).
+    """
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed"):  # fmt: skip
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -113,7 +112,9 @@ def fit(
     ckpt_dir = run_dir / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False)
     # a second, unmonitored checkpoint rewritten after every epoch: the resume point
-    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    last_ckpt = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
     timer = EpochTimer()
     callbacks: list[Callback] = [best, last_ckpt, timer]
     if cfg.early_stopping_patience:
@@ -178,5 +179,3 @@ def _merge_resumed_log(old_log: bytes, log_csv: Path) -> None:
     merged = pd.concat([old, new], ignore_index=True)
     log_csv.parent.mkdir(parents=True, exist_ok=True)
     merged.to_csv(log_csv, index=False)
-
-

@@ -41,7 +41,10 @@ _V1_READOUT = {
     "soap-mlp": {"conv_to_fc": "mlp.conv_to_fc", "fcs": "mlp.fcs", "fc_out": "mlp.fc_out"},
 }
 #: format-1 encoder entries that were renamed
-_V1_ENCODER = {"megnet": {"centres": "bond_basis.centres"}, "schnet": {"distance_expansion.offset": "distance_expansion.centres"}}
+_V1_ENCODER = {
+    "megnet": {"centres": "bond_basis.centres"},
+    "schnet": {"distance_expansion.offset": "distance_expansion.centres"},
+}
 _V1_SITE_HEAD = {"fc_in": "mlp.conv_to_fc", "fcs": "mlp.fcs", "fc_out": "mlp.fc_out"}
 
 
@@ -112,10 +115,13 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
         name = str(hp["site_target"])
         target = {"names": [name], "level": "site", "kind": "regression", "units": dict(hp.get("units") or {}),
                   "mean": [float(norm["mean"])], "std": [float(norm["std"])]}  # fmt: skip
-        readout, readout_options = "site", {
-            "site_head_hidden": int(hp.get("head_hidden", 128)),
-            "site_head_layers": int(hp.get("head_layers", 1)),
-        }
+        readout, readout_options = (
+            "site",
+            {
+                "site_head_hidden": int(hp.get("head_hidden", 128)),
+                "site_head_layers": int(hp.get("head_layers", 1)),
+            },
+        )
         new_state = {}
         for k, v in state.items():
             nk = _v1_site_key(model, k)
@@ -146,5 +152,3 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in ckpt.items() if k not in ("crystalgnn_site_format_version",)}
     out.update({"hyper_parameters": new_hp, "state_dict": new_state, "crystalgnn_format_version": FORMAT_VERSION})
     return out
-
-

@@ -37,8 +37,8 @@ from crystalgnn.graphs.cache import CachedGraphs
 from crystalgnn.models.registry import make_config, split_options
 from crystalgnn.training.checkpoints import load_task
 from crystalgnn.training.config import TrainConfig
-from crystalgnn.training.loaders import make_loader, select_graphs
 from crystalgnn.training.holdout import predict_inputs, test_report
+from crystalgnn.training.loaders import make_loader, select_graphs
 from crystalgnn.training.loop import FitResult, finish_run, fit
 from crystalgnn.training.losses import check_loss
 from crystalgnn.training.run_data import (
@@ -140,7 +140,8 @@ def fit_and_test(
     extra: dict[str, Any] | None = None,
 ) -> RunResult:
     """Fit ``module`` on ``inputs`` (graphs or feature items, one per dataset entry) and write the
-    test report (``predictions.csv``, ``metrics.json``); shared by every run kind."""
+    test report (``predictions.csv``, ``metrics.json``); shared by every run kind.
+    """
     spec = module.spec
     train_loader = make_loader(select_graphs(inputs, split.train), cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_loader = make_loader(select_graphs(inputs, split.val), cfg.batch_size)
@@ -156,9 +157,9 @@ def fit_and_test(
             "level": spec.level,
             "task": spec.kind if spec.level == "graph" else "site-regression",
             "units": dict(spec.units),
-            "n_train": int(len(split.train)),
-            "n_val": int(len(split.val)),
-            "n_test": int(len(split.test)),
+            "n_train": len(split.train),
+            "n_val": len(split.val),
+            "n_test": len(split.test),
             "n_rejected": len(ds.rejections),
             "stopped_early": bool(result.trainer.should_stop and result.trainer.current_epoch < cfg.epochs),
             **(extra or {}),
@@ -173,7 +174,9 @@ def fit_and_test(
 
 
 # ----------------------------------------------------------------------------- the run kinds
-def prepare_inputs(cfg: TrainConfig, names: list[str], level: str) -> tuple[CrystalDataset, Any, Any, torch.Tensor, str]:
+def prepare_inputs(
+    cfg: TrainConfig, names: list[str], level: str
+) -> tuple[CrystalDataset, Any, Any, torch.Tensor, str]:
     """Dataset, graphs with labels attached, model config, atom table and its name."""
     arch_opts, _ = split_options(cfg.model_options)
     model_cfg = make_config(cfg.model, arch_opts)
@@ -183,9 +186,12 @@ def prepare_inputs(cfg: TrainConfig, names: list[str], level: str) -> tuple[Crys
     if streamed is not None:
         ds, graphs, _, table, feat_name = streamed
     else:
+
         def per_site(d: CrystalDataset) -> None:
             if names[0] not in d.site_targets:
-                raise ValueError(f"{names[0]!r} is a graph-level target of {d.name!r}, not a per-site one; use --target")
+                raise ValueError(
+                    f"{names[0]!r} is a graph-level target of {d.name!r}, not a per-site one; use --target"
+                )
 
         ds = load_run_dataset(cfg, names, check=per_site if level == "site" else None)
         table, feat_name = atom_table(cfg, ds)
@@ -266,7 +272,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
         atom_table=table,
         featurizer=feat_name,
         seed=cfg.seed,
-        extra={"source": cfg.source, "n_train": int(len(split.train))},
+        extra={"source": cfg.source, "n_train": len(split.train)},
     )
     if cfg.init_from:
         init_weights(module, cfg.init_from)
@@ -280,7 +286,8 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
 def init_weights(module: CrystalTask, ref: str | Path) -> dict[str, int]:
     """Start from a checkpoint's weights: every tensor whose name and shape match is copied (the
     encoder; the readout too when it has the same shape), the rest keeps its initialisation.
-    Returns the counts of copied and skipped tensors."""
+    Returns the counts of copied and skipped tensors.
+    """
     src = load_task(ref).state_dict()
     own = module.state_dict()
     copied = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and k not in ("y_mean", "y_std")}
@@ -303,7 +310,8 @@ def train_on_features(
 ) -> RunResult:
     """The same run on precomputed feature vectors (SOAP -> MLP): ``items`` are one PyG ``Data``
     per entry with the features and ``y``; ``prepare(module, train_idx)`` may set data-dependent
-    buffers (the feature scaler) before fitting. ``identity`` extends the folder's resume key."""
+    buffers (the feature scaler) before fitting. ``identity`` extends the folder's resume key.
+    """
     names = list(cfg.targets)
     if not names:
         raise ValueError("no target given")
@@ -338,7 +346,7 @@ def train_on_features(
         atom_table=torch.tensor(AtomFeaturizer.cgcnn().matrix()),
         featurizer="soap",
         seed=cfg.seed,
-        extra={"source": str(cfg.source), "n_train": int(len(split.train))},
+        extra={"source": str(cfg.source), "n_train": len(split.train)},
     )
     if prepare is not None:
         prepare(module, split.train)
@@ -346,5 +354,14 @@ def train_on_features(
                         extra={"model_config": model_config.to_dict()})  # fmt: skip
 
 
-__all__ = ["FitResult", "predict_inputs", "RunConfigMismatch", "RunResult", "fit_and_test", "init_weights", "open_run", "train",
-           "train_on_features"]  # fmt: skip
+__all__ = [
+    "FitResult",
+    "RunConfigMismatch",
+    "RunResult",
+    "fit_and_test",
+    "init_weights",
+    "open_run",
+    "predict_inputs",
+    "train",
+    "train_on_features",
+]  # fmt: skip

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.chunked import iter_source_chunks
+from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.readers import load_source
 from crystalgnn.data.splits import Split, random_split
 from crystalgnn.graphs.atom_features import AtomFeaturizer
@@ -27,7 +26,8 @@ def atom_table(cfg: TrainConfig, ds: CrystalDataset) -> tuple[torch.Tensor, str]
 
 def load_run_dataset(cfg: TrainConfig, targets: list[str], check: Any = None) -> CrystalDataset:
     """``cfg.source`` with ``targets`` (``cfg.subset`` raw entries drawn before parsing);
-    ``check(ds)`` may reject it; it must not be empty."""
+    ``check(ds)`` may reject it; it must not be empty.
+    """
     ds = load_source(
         cfg.source,
         targets=targets,
@@ -47,7 +47,8 @@ def load_run_dataset(cfg: TrainConfig, targets: list[str], check: Any = None) ->
 
 def resolve_default_target(cfg: TrainConfig) -> list[str]:
     """The source's only graph-level label when no target is named (a CGCNN or ALIGNN folder's
-    unnamed ``id_prop.csv`` column); a ``ValueError`` listing the labels when there are several."""
+    unnamed ``id_prop.csv`` column); a ``ValueError`` listing the labels when there are several.
+    """
     from crystalgnn.data.targets import default_targets
 
     ds = load_source(cfg.source, structure_column=cfg.structure_column, end_member=cfg.end_member,
@@ -71,12 +72,15 @@ def build_run_graphs(
     return build_dataset_graphs(ds, gcfg, on_disk=cfg.graphs_on_disk, **graph_options(cfg, table))
 
 
-def stream_run_graphs(cfg: TrainConfig, gcfg: Any) -> tuple[CrystalDataset, CachedGraphs, Any, torch.Tensor, str] | None:
+def stream_run_graphs(
+    cfg: TrainConfig, gcfg: Any
+) -> tuple[CrystalDataset, CachedGraphs, Any, torch.Tensor, str] | None:
     """``--graphs-on-disk`` on a table source: rows read, graphs built into the cache and
     structures dropped one chunk at a time (only one chunk of structures is ever in memory);
     ``None`` for other sources, and with ``--subset`` (which draws from the parsed entries
     before graph building, as in memory). Returns the structure-free dataset, its graphs on
-    disk, the build report and the atom table with its name."""
+    disk, the build report and the atom table with its name.
+    """
     if cfg.subset is not None:
         return None
     chunks = iter_source_chunks(

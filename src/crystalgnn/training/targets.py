@@ -1,7 +1,7 @@
-"""What a run learns: the target spec (graph or site level; regression or classification; names,
+r"""What a run learns: the target spec (graph or site level; regression or classification; names,
 units, normaliser) and the labels attached to the graphs.
 
-Regression targets are learned normalised, :math:`\\tilde y = (y - \\mu) / \\sigma` with the
+Regression targets are learned normalised, :math:`\tilde y = (y - \mu) / \sigma` with the
 training labels' mean and standard deviation (NaN labels masked, never dropped); graph-level
 labels are ``g.y`` (1, T), per-site labels ``g.site_y`` (|V|,), one per atom in site order.
 """
@@ -74,7 +74,8 @@ class TargetSpec:
 def infer_task(ds: CrystalDataset, targets: Sequence[str], requested: str) -> str:
     """``requested`` when explicit; for ``auto``, classification for one target whose labels are
     all 0/1 or whose unit is ``class``, else regression. Classification on non-integer labels
-    raises a ``ValueError`` that says so."""
+    raises a ``ValueError`` that says so.
+    """
     if requested == "regression":
         return requested
     if requested == "classification":
@@ -117,7 +118,8 @@ def fit_site_normalizer(arrays: Sequence[np.ndarray]) -> tuple[list[float], list
 
 def attach_targets(graphs: Sequence[Data] | CachedGraphs, y: np.ndarray) -> list[Data] | CachedGraphs:
     """Set ``g.y`` (1, T) float32 and ``g.idx`` (position in the dataset) on each graph
-    (graphs on disk get them as they are read)."""
+    (graphs on disk get them as they are read).
+    """
     y = np.asarray(y, dtype=np.float32).reshape(len(graphs), -1)
     if isinstance(graphs, CachedGraphs):
         return CachedGraphs(graphs.cache, graphs.keys, y)
@@ -148,4 +150,4 @@ def site_label_counts(arrays: Sequence[np.ndarray | None], idx: Sequence[int] | 
             continue
         n_sites += len(a)
         n_lab += int(np.isfinite(a).sum())
-    return {"structures": int(len(idx)), "sites": n_sites, "labelled": n_lab, "unlabelled": n_sites - n_lab}
+    return {"structures": len(idx), "sites": n_sites, "labelled": n_lab, "unlabelled": n_sites - n_lab}

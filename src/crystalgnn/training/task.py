@@ -25,7 +25,6 @@ from crystalgnn.training.migration import FORMAT_VERSION, migrate
 from crystalgnn.training.targets import TargetSpec
 
 
-
 class CrystalTask(L.LightningModule):
     """Trains and runs any registered model on graph- or site-level targets.
 
@@ -96,7 +95,8 @@ class CrystalTask(L.LightningModule):
 
     def forward(self, batch: Any) -> Tensor:
         """Regression: de-normalised predictions, (B, T) or per site (|V|, 1).
-        Classification: P(class) (B, C)."""
+        Classification: P(class) (B, C).
+        """
         out = self.model(batch)
         if self.is_classification:
             return torch.softmax(out, dim=-1)
