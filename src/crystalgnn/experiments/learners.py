@@ -308,9 +308,9 @@ class PerElementSiteLearner:
 
 # --------------------------------------------------------------------------- names and factory
 def gnn_names() -> list[str]:
-    from crystalgnn.models.registry import model_names
+    from crystalgnn.models.registry import get_spec, model_names
 
-    return [m for m in model_names() if m != "soap-mlp"]
+    return [m for m in model_names() if m != "soap-mlp" and not get_spec(m).site_only]
 
 
 def available_models() -> list[str]:

@@ -21,6 +21,7 @@ from crystalgnn.models.alignn import ALIGNNConfig, ALIGNNEncoder, ALIGNNReadout
 from crystalgnn.models.base import CrystalModel, Encoder, GraphReadout, TaskKind
 from crystalgnn.models.cgcnn import CGCNNConfig, CGCNNEncoder, CGCNNReadout
 from crystalgnn.models.megnet import MEGNetConfig, MEGNetEncoder, MEGNetReadout
+from crystalgnn.models.neighbour_mlp import NeighbourListEncoder, NeighbourMLPConfig, NeighbourMLPGraphReadout
 from crystalgnn.models.readouts import READOUT_KINDS, site_readout
 from crystalgnn.models.schnet import SchNetConfig, SchNetEncoder, SchNetReadout
 from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapScaler, SoapMLPReadout
@@ -46,6 +47,8 @@ class ModelSpec:
         readout_cls: its published graph-level readout.
         description: one line for listings.
         site_readouts: whether per-atom readouts apply (an encoder with per-atom features).
+        site_only: only the per-atom readouts apply (``readout_cls`` raises; not a graph-level
+            model of the benchmark).
         aliases: former option names -> current ones (old configs and checkpoints still load).
         reset: initialises a freshly built model with the published readout (default: encoder,
             then readout).
@@ -57,6 +60,7 @@ class ModelSpec:
     readout_cls: type[GraphReadout]
     description: str
     site_readouts: bool = True
+    site_only: bool = False
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
     reset: Callable[[CrystalModel], None] | None = None
 
@@ -86,6 +90,11 @@ REGISTRY: dict[str, ModelSpec] = {
             "soap-mlp", SoapMLPConfig, SoapScaler, SoapMLPReadout,
             "SOAP vector (DScribe, inner average) -> CGCNN's post-pooling network",
             site_readouts=False,
+        ),
+        ModelSpec(
+            "neighbour-mlp", NeighbourMLPConfig, NeighbourListEncoder, NeighbourMLPGraphReadout,
+            "per-site baseline: MLP on each atom's k nearest neighbours (features, distances), no message passing",
+            site_only=True,
         ),
     )
 }  # fmt: skip
