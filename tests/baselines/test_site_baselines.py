@@ -1,4 +1,5 @@
-"""Per-site baselines: the per-element average and the neighbour-list MLP."""
+"""Per-site baselines: the per-element average and the neighbour-list MLP (its features are
+tested in tests/models/test_neighbour_mlp.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from crystalgnn.baselines.site_baselines import (
     NeighbourMLPBaseline,
     PerElementSiteBaseline,
     fit_predict_site_baseline,
-    neighbour_arrays,
 )
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.splits import random_split
@@ -66,19 +66,6 @@ def test_per_element_baseline_uses_training_sites_only_and_falls_back_for_unseen
     assert p[0] == pytest.approx(base.fallback_) and base.n_unseen_ == 1
 
 
-def test_neighbour_arrays_are_the_12_nearest_sorted_by_distance() -> None:
-    s = _structures(1)[0]
-    g = build_graph(s)
-    z, nz, nd, mask = neighbour_arrays(g, k=12)
-    assert nz.shape == (len(s), 12) and mask.all()
-    assert np.all(np.diff(nd, axis=1) >= -1e-6)
-    for i in range(len(s)):
-        d = sorted(s.get_neighbors(s[i], 6.0), key=lambda n: n.nn_distance)[:12]
-        np.testing.assert_allclose(nd[i], [n.nn_distance for n in d], atol=1e-4)
-    _, _, _, mask4 = neighbour_arrays(g, k=40)  # fewer edges than slots: zero-padded, masked
-    assert mask4.sum(axis=1).max() == 12 and not mask4.all()
-
-
 @pytest.fixture
 def one_thread():
     import torch
@@ -100,3 +87,37 @@ def test_neighbour_mlp_fits_a_per_element_target(one_thread: None) -> None:
     err = np.abs(np.concatenate(pred) - np.concatenate(y[35:])).mean()
     spread = np.abs(np.concatenate(y[35:]) - np.concatenate(y[:30]).mean()).mean()
     assert err < 0.25 * spread
+    # trained by the one training path: a history per epoch, the normaliser of the training sites
+    assert [h["epoch"] for h in base.history_] == list(range(40)) and all("val_mae" in h for h in base.history_)
+    train_sites = np.concatenate(y[:30])
+    assert base.mean_ == pytest.approx(train_sites.mean()) and base.std_ == pytest.approx(train_sites.std(), rel=1e-5)
+    assert base.n_parameters() == base.task_.n_parameters() > 0 and base.train_time_s_ > 0
+
+
+def test_neighbour_mlp_leaves_the_graphs_alone_and_trains_without_validation(one_thread: None, tmp_path) -> None:
+    structs = _structures(12, seed=3)
+    graphs = [build_graph(s) for s in structs]
+    y = _labels(structs)
+    y[0] = y[0].copy()
+    y[0][1] = np.nan  # masked, not imputed
+    y[1] = None  # a structure without labels
+    keys = [set(g.keys()) for g in graphs]
+    base = NeighbourMLPBaseline(epochs=3, hidden=16, n_layers=1, batch_size=16, run_dir=tmp_path / "run")
+    base.fit(graphs, y)
+    assert [set(g.keys()) for g in graphs] == keys  # labels went on copies
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    assert [h["epoch"] for h in base.history_] == [0, 1, 2] and all("val_mae" not in h for h in base.history_)
+    pred = base.predict(graphs[:3])
+    assert [p.shape for p in pred] == [(len(s),) for s in structs[:3]] and all(np.isfinite(p).all() for p in pred)
+    assert base.predict([]) == []
+    with pytest.raises(ValueError, match="no labelled training site"):
+        NeighbourMLPBaseline(epochs=1).fit(graphs[:2], [None, np.full(len(structs[1]), np.nan)])
+
+
+def test_fit_predict_site_baseline_neighbour_mlp_builds_graphs(one_thread: None) -> None:
+    structs = _structures(10, seed=5)
+    ds = CrystalDataset(ids=[f"s{i}" for i in range(10)], structures=structs, site_targets={"m": _labels(structs)})
+    split = random_split(10, (0.6, 0.2, 0.2), seed=1)
+    preds, base = fit_predict_site_baseline("neighbour-mlp", ds, "m", split, epochs=2, hidden=8, n_layers=1)
+    assert [len(p) for p in preds] == [len(structs[i]) for i in split.test]
+    assert len(base.history_) == 2

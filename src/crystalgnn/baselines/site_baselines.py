@@ -7,27 +7,38 @@
   neighbourhood, with no message passing: the atom's own feature vector (CGCNN's 92-dim table)
   concatenated with, for its ``k = 12`` nearest neighbours sorted by distance, the neighbour's
   feature vector and its Gaussian-expanded distance (the CGCNN graph's edges are reused;
-  missing neighbours are zero-padded). Trained with a plain torch loop (Adam, masked MSE on
-  normalised labels, best validation epoch kept).
+  missing neighbours are zero-padded). It is the registered model ``neighbour-mlp``
+  (:mod:`crystalgnn.models.neighbour_mlp`) with a per-site head, trained by the one training
+  path (:class:`~crystalgnn.training.task.CrystalTask`, :func:`crystalgnn.training.loop.fit`:
+  Adam, masked loss on normalised labels, best validation epoch kept), the same as
+  ``crystalgnn train SOURCE --site-target T --model neighbour-mlp``.
 
 Both are fitted on training structures only; NaN labels are ignored (never imputed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import tempfile
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
-from crystalgnn.models.base import AtomFeatureTable
-from crystalgnn.models.basis import GaussianBasis
-from crystalgnn.training.losses import check_loss, masked_regression_loss
+from crystalgnn.models.neighbour_mlp import NeighbourMLPConfig
+from crystalgnn.training.checkpoints import load_task
+from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.holdout import predict_inputs
+from crystalgnn.training.loaders import make_loader
+from crystalgnn.training.loop import fit
+from crystalgnn.training.losses import check_loss
+from crystalgnn.training.targets import TargetSpec, attach_site_targets, fit_site_normalizer
+from crystalgnn.training.task import CrystalTask
 
 
 def _site_symbols(structure: Any) -> list[str]:
@@ -89,88 +100,30 @@ class PerElementSiteBaseline:
 
 
 # --------------------------------------------------------------------------- neighbour-list MLP
-def neighbour_arrays(graph: Any, k: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(z (N,), neighbour z (N, k), distances (N, k), mask (N, k)) from a crystal graph's edges,
-    the k nearest neighbours of each atom sorted by distance (stable: graph order breaks ties)."""
-    z = graph.z.numpy()
-    n = len(z)
-    src, dst = graph.edge_index.numpy()
-    dist = graph.edge_dist.numpy().astype(np.float64)
-    order = np.lexsort((np.arange(len(dst)), dist, dst))
-    src, dst, dist = src[order], dst[order], dist[order]
-    counts = np.bincount(dst, minlength=n)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(len(dst)) - starts[dst]
-    keep = rank < k
-    nz = np.zeros((n, k), dtype=np.int64)
-    nd = np.zeros((n, k), dtype=np.float32)
-    mask = np.zeros((n, k), dtype=bool)
-    nz[dst[keep], rank[keep]] = z[src[keep]]
-    nd[dst[keep], rank[keep]] = dist[keep]
-    mask[dst[keep], rank[keep]] = True
-    return z.astype(np.int64), nz, nd, mask
-
-
-class NeighbourMLP(nn.Module):
-    """MLP on [x_i, (x_j1, u(d_i,j1)), ..., (x_jk, u(d_i,jk))] (no convolution).
-
-    Shapes:
-        z (B,), nz (B, k), nd (B, k), mask (B, k) -> (B,)
-    """
-
-    def __init__(
-        self, atom_table: Tensor, k: int = 12, radius: float = 8.0, step: float = 0.2, hidden: int = 128, n_layers: int = 2
-    ) -> None:
-        super().__init__()
-        self.k = k
-        self.atom_features = AtomFeatureTable(atom_table)
-        self.expansion = GaussianBasis.cgcnn(0.0, radius, step)
-        fa, fe = self.atom_features.num_features, self.expansion.num_features
-        dims = [fa + k * (fa + fe)] + [hidden] * n_layers
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
-        self.out = nn.Linear(hidden, 1)
-
-    def features(self, z: Tensor, nz: Tensor, nd: Tensor, mask: Tensor) -> Tensor:
-        own = self.atom_features(z)
-        m = mask.unsqueeze(-1).float()
-        nbr = torch.nan_to_num(self.atom_features(nz)) * m
-        edge = self.expansion(nd) * m
-        return torch.cat([own, torch.cat([nbr, edge], dim=-1).flatten(1)], dim=-1)
-
-    def forward(self, z: Tensor, nz: Tensor, nd: Tensor, mask: Tensor) -> Tensor:
-        h = self.features(z, nz, nd, mask)
-        for layer in self.layers:
-            h = F.softplus(layer(h))
-        return self.out(h)[:, 0]
-
-
-def _stack(graphs: Sequence[Any], k: int) -> tuple[Tensor, Tensor, Tensor, Tensor, list[int]]:
-    parts = [neighbour_arrays(g, k) for g in graphs]
-    sizes = [len(p[0]) for p in parts]
-    z, nz, nd, mask = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(4))
-    return z, nz, nd, mask, sizes
-
-
-def _flat_labels(site_labels: Sequence[np.ndarray | None], sizes: list[int]) -> Tensor:
-    out = [
-        np.full(n, np.nan, dtype=np.float32) if y is None else np.asarray(y, dtype=np.float32)
-        for y, n in zip(site_labels, sizes, strict=True)
-    ]
-    return torch.from_numpy(np.concatenate(out)) if out else torch.zeros(0)
-
-
 class NeighbourMLPBaseline:
-    """Fits a :class:`NeighbourMLP` on the labelled sites of training graphs.
+    """The ``neighbour-mlp`` model (:mod:`crystalgnn.models.neighbour_mlp`) with a per-site head,
+    trained on the labelled sites of training graphs by the one training path
+    (:class:`~crystalgnn.training.task.CrystalTask` and :func:`crystalgnn.training.loop.fit`:
+    Adam, constant learning rate, masked loss on normalised labels, best validation MAE kept).
 
     Args:
         atom_table: atom-feature table (default: CGCNN's 92-dim table).
         k: neighbours per atom (12, as the CGCNN graph).
         radius, step: Gaussian distance expansion (CGCNN: 8 Å, 0.2 Å).
-        hidden, n_layers: MLP size.
-        epochs, lr, batch_size, weight_decay: the training loop.
+        hidden, n_layers: the encoder's dense layers; the per-site head has one hidden layer of
+            width ``hidden``.
+        epochs, lr, weight_decay: the optimiser.
+        batch_size: sites per batch, approximately: batches hold whole structures,
+            ``batch_size`` / (mean sites per training structure) of them (at least one).
         loss: ``mse`` | ``l1`` | ``huber`` (:mod:`crystalgnn.training.losses`).
         patience: stop after this many epochs without a better validation MAE (None: never).
-        seed: torch seed for initialisation and shuffling.
+        seed: initialisation and shuffling.
+        run_dir: the run folder (checkpoints, ``log/metrics.csv``); default a temporary folder,
+            deleted after fitting. A folder holding ``checkpoints/last.ckpt`` is resumed.
+
+    Attributes (after ``fit``): ``task_`` (the best epoch's task), ``mean_``, ``std_`` (the label
+    normaliser), ``history_`` (one dict per epoch: ``epoch``, ``train_loss``, ``val_mae``),
+    ``train_time_s_``.
     """
 
     def __init__(
@@ -189,6 +142,7 @@ class NeighbourMLPBaseline:
         loss: str = "mse",
         patience: int | None = 10,
         seed: int = 0,
+        run_dir: str | Path | None = None,
     ) -> None:
         if atom_table is None:
             from crystalgnn.graphs.atom_features import AtomFeaturizer
@@ -198,10 +152,16 @@ class NeighbourMLPBaseline:
         self.k, self.radius, self.step, self.hidden, self.n_layers = k, radius, step, hidden, n_layers
         self.epochs, self.lr, self.batch_size, self.weight_decay = epochs, lr, batch_size, weight_decay
         self.patience, self.seed, self.loss = patience, seed, check_loss(loss)
-        self.model_: NeighbourMLP | None = None
+        self.run_dir = run_dir
+        self.task_: CrystalTask | None = None
         self.mean_, self.std_ = 0.0, 1.0
         self.history_: list[dict[str, float]] = []
         self.train_time_s_ = 0.0
+
+    def model_config(self) -> NeighbourMLPConfig:
+        return NeighbourMLPConfig(
+            radius=self.radius, max_neighbors=self.k, step=self.step, hidden=self.hidden, n_layers=self.n_layers
+        )
 
     def fit(
         self,
@@ -211,72 +171,87 @@ class NeighbourMLPBaseline:
         val_labels: Sequence[np.ndarray | None] | None = None,
     ) -> NeighbourMLPBaseline:
         t0 = time.perf_counter()
-        torch.manual_seed(self.seed)
-        z, nz, nd, mask, sizes = _stack(graphs, self.k)
-        y = _flat_labels(site_labels, sizes)
-        ok = torch.isfinite(y)
-        if not ok.any():
-            raise ValueError("no labelled training site")
-        z, nz, nd, mask, y = z[ok], nz[ok], nd[ok], mask[ok], y[ok]
-        self.mean_, self.std_ = float(y.mean()), float(y.std(unbiased=False)) or 1.0
-        yn = (y - self.mean_) / self.std_
-        val = None
+        if len(graphs) != len(site_labels):
+            raise ValueError(f"{len(graphs)} graphs but {len(site_labels)} label arrays")
+        mean, std = fit_site_normalizer([y for y in site_labels if y is not None])
+        self.mean_, self.std_ = mean[0], std[0]
+        # labels go on shallow copies: the caller's graphs are left as they were
+        train = attach_site_targets([copy.copy(g) for g in graphs], list(site_labels))
+        val: list[Any] = []
         if val_graphs:
-            vz, vnz, vnd, vmask, vsizes = _stack(val_graphs, self.k)
-            vy = _flat_labels(val_labels or [None] * len(val_graphs), vsizes)
-            vok = torch.isfinite(vy)
-            if vok.any():
-                val = (vz[vok], vnz[vok], vnd[vok], vmask[vok], vy[vok])
-        model = NeighbourMLP(self.atom_table, self.k, self.radius, self.step, self.hidden, self.n_layers)
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        gen = torch.Generator().manual_seed(self.seed)
-        best, best_state, bad = float("inf"), copy.deepcopy(model.state_dict()), 0
-        for epoch in range(self.epochs):
-            model.train()
-            perm = torch.randperm(len(yn), generator=gen)
-            total = 0.0
-            for s in range(0, len(perm), self.batch_size):
-                b = perm[s : s + self.batch_size]
-                loss, _ = masked_regression_loss(model(z[b], nz[b], nd[b], mask[b]), yn[b], self.loss)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b)
-            rec = {"epoch": epoch, "train_loss": total / len(yn)}
-            if val is not None:
-                pred = self._predict_flat(model, *val[:4])
-                rec["val_mae"] = float((pred - val[4]).abs().mean())
-                if rec["val_mae"] < best:
-                    best, best_state, bad = rec["val_mae"], copy.deepcopy(model.state_dict()), 0
-                else:
-                    bad += 1
-            self.history_.append(rec)
-            if val is not None and self.patience is not None and bad >= self.patience:
-                break
-        if val is not None:
-            model.load_state_dict(best_state)
-        self.model_ = model.eval()
+            vy = list(val_labels) if val_labels is not None else [None] * len(val_graphs)
+            if any(y is not None and np.isfinite(np.asarray(y, dtype=float)).any() for y in vy):
+                val = attach_site_targets([copy.copy(g) for g in val_graphs], vy)
+        n_sites = sum(int(g.num_nodes) for g in graphs)
+        per_batch = max(1, round(self.batch_size * len(graphs) / max(n_sites, 1)))
+        cfg = TrainConfig(
+            epochs=self.epochs,
+            batch_size=per_batch,
+            seed=self.seed,
+            early_stopping_patience=self.patience if val else None,
+            progress=False,
+        )
+        model_cfg = self.model_config()
+        spec = TargetSpec(["site"], level="site", mean=mean, std=std)
+        optim = {"optimizer": "adam", "lr": self.lr, "weight_decay": self.weight_decay, "scheduler": "none",
+                 "epochs": self.epochs, "loss": self.loss}  # fmt: skip
+        torch.manual_seed(self.seed)
+        module = CrystalTask(
+            model_name="neighbour-mlp",
+            model_config=model_cfg.to_dict(),
+            graph_config=model_cfg.graph_config().to_dict(),
+            target=spec.to_dict(),
+            readout="site",
+            readout_options={"site_head_hidden": self.hidden, "site_head_layers": 1},
+            optim=optim,
+            atom_table=self.atom_table,
+            seed=self.seed,
+            extra={"baseline": "neighbour-mlp", "n_train": len(graphs)},
+        )
+        train_loader = make_loader(train, per_batch, shuffle=True, seed=self.seed)
+        val_loader = make_loader(val, 256) if val else None
+        with contextlib.ExitStack() as stack:
+            if self.run_dir is None:
+                run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="neighbour-mlp-")))
+            else:
+                run_dir = Path(self.run_dir)
+                run_dir.mkdir(parents=True, exist_ok=True)
+            # without validation sites the best epoch is the one with the lowest training loss
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
+                result = fit(module, train_loader, val_loader, run_dir, cfg, monitor="val_mae" if val else "train_loss")
+            self.task_ = load_task(result.best_path)
+            self.history_ = _epoch_history(run_dir / "log" / "metrics.csv")
         self.train_time_s_ = time.perf_counter() - t0
         return self
 
-    @torch.no_grad()
-    def _predict_flat(self, model: NeighbourMLP, z: Tensor, nz: Tensor, nd: Tensor, mask: Tensor) -> Tensor:
-        model.eval()
-        out = [model(z[s : s + 4096], nz[s : s + 4096], nd[s : s + 4096], mask[s : s + 4096]) for s in range(0, len(z), 4096)]
-        return (torch.cat(out) if out else torch.zeros(0)) * self.std_ + self.mean_
-
     def predict(self, graphs: Sequence[Any]) -> list[np.ndarray]:
         """One array per graph, in site order."""
-        if self.model_ is None:
+        if self.task_ is None:
             raise RuntimeError("fit() first")
         if not graphs:
             return []
-        z, nz, nd, mask, sizes = _stack(graphs, self.k)
-        flat = self._predict_flat(self.model_, z, nz, nd, mask).numpy().astype(float)
-        return list(np.split(flat, np.cumsum(sizes)[:-1]))
+        return list(predict_inputs(self.task_, list(graphs)))
 
     def n_parameters(self) -> int:
-        return 0 if self.model_ is None else sum(p.numel() for p in self.model_.parameters())
+        return 0 if self.task_ is None else self.task_.n_parameters()
+
+
+def _epoch_history(log_csv: Path) -> list[dict[str, float]]:
+    """One dict per epoch (``epoch``, ``train_loss`` and, with validation, ``val_mae``) from a
+    run's ``log/metrics.csv`` (training and validation metrics may sit on separate rows)."""
+    import pandas as pd
+
+    if not log_csv.is_file():
+        return []
+    df = pd.read_csv(log_csv)
+    if "epoch" not in df:
+        return []
+    cols = [c for c in ("train_loss", "val_mae") if c in df]
+    per_epoch = df.groupby("epoch", sort=True)[cols].first()
+    return [
+        {"epoch": int(e), **{c: float(row[c]) for c in cols if pd.notna(row[c])}} for e, row in per_epoch.iterrows()
+    ]
 
 
 SITE_BASELINES = ("per-element", "neighbour-mlp")
