@@ -239,7 +239,8 @@ class NeighbourMLPBaseline:
 
 def _epoch_history(log_csv: Path) -> list[dict[str, float]]:
     """One dict per epoch (``epoch``, ``train_loss`` and, with validation, ``val_mae``) from a
-    run's ``log/metrics.csv`` (training and validation metrics may sit on separate rows)."""
+    run's ``log/metrics.csv`` (training and validation metrics may sit on separate rows).
+    """
     import pandas as pd
 
     if not log_csv.is_file():
@@ -286,13 +287,13 @@ def fit_predict_site_baseline(
             built, report = build_graph_list(dataset.structures, show_progress=False)
             if report.rejected:
                 raise ValueError(f"{len(report.rejected)} structures have no graph; drop them first")
-            graphs = built  # type: ignore[assignment]
+            graphs = built
         assert graphs is not None
-        base = NeighbourMLPBaseline(**options).fit(
+        mlp = NeighbourMLPBaseline(**options).fit(
             [graphs[i] for i in split.train],
             [labels[i] for i in split.train],
             [graphs[i] for i in split.val],
             [labels[i] for i in split.val],
         )
-        return base.predict([graphs[i] for i in test]), base
+        return mlp.predict([graphs[i] for i in test]), mlp
     raise KeyError(f"unknown per-site baseline {name!r}; available: {', '.join(SITE_BASELINES)}")

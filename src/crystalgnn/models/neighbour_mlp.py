@@ -47,6 +47,7 @@ scattered into an (N, k, F) block of zeros.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +138,12 @@ class NeighbourListEncoder(Encoder):
         fa, fu = self.atom_features.num_features, self.expansion.num_features
         self.feature_dim = fa + self.k * (fa + fu)
         dims = [self.feature_dim] + [config.hidden] * config.n_layers
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
         self.out_channels = dims[-1]
 
     def reset_parameters(self) -> None:
         for layer in self.layers:
-            layer.reset_parameters()
+            layer.reset_parameters()  # type: ignore[operator]
 
     def features(self, batch: Any) -> Tensor:
         r"""The fixed features :math:`\mathbf f_i` (|V|, F_a + k (F_a + F_u)) of every atom."""
@@ -166,7 +167,9 @@ class NeighbourListEncoder(Encoder):
 
     def __repr__(self) -> str:
         c = self.config
-        return f"NeighbourListEncoder(k={self.k}, features={self.feature_dim}, hidden={c.hidden}, n_layers={c.n_layers})"
+        return (
+            f"NeighbourListEncoder(k={self.k}, features={self.feature_dim}, hidden={c.hidden}, n_layers={c.n_layers})"
+        )
 
 
 class NeighbourMLPGraphReadout(GraphReadout):
