@@ -87,7 +87,8 @@ class PerElementSiteBaseline:
 
     def predict(self, structures: Sequence[Any]) -> list[np.ndarray]:
         """One array per structure; unseen elements get the overall training average (counted in
-        ``n_unseen_``)."""
+        ``n_unseen_``).
+        """
         if not self.values_:
             raise RuntimeError("fit() first")
         out, unseen = [], 0

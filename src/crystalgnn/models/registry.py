@@ -24,12 +24,13 @@ from crystalgnn.models.megnet import MEGNetConfig, MEGNetEncoder, MEGNetReadout
 from crystalgnn.models.neighbour_mlp import NeighbourListEncoder, NeighbourMLPConfig, NeighbourMLPGraphReadout
 from crystalgnn.models.readouts import READOUT_KINDS, site_readout
 from crystalgnn.models.schnet import SchNetConfig, SchNetEncoder, SchNetReadout
-from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapScaler, SoapMLPReadout
+from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapMLPReadout, SoapScaler
 
 
 def _reset_cgcnn(model: CrystalModel) -> None:
     """CGCNN's initialisation in the reference order (embedding, head, convolutions, hidden
-    layers), so a seed gives the same initial weights as before the encoder/readout split."""
+    layers), so a seed gives the same initial weights as before the encoder/readout split.
+    """
     enc = cast(CGCNNEncoder, model.encoder)
     mlp = cast(CGCNNReadout, model.readout).mlp
     for m in (enc.embedding, mlp.conv_to_fc, mlp.fc_out, *enc.convs, *mlp.fcs):
