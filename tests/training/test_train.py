@@ -422,3 +422,26 @@ def test_site_linear_run_end_to_end(small_table, tmp_path, reduce) -> None:
     pooled = c.sum() if reduce == "sum" else c.mean()
     expected = pooled * pred.task.y_std[0] + pred.task.y_mean[0]
     np.testing.assert_allclose(got.values[0, 0], float(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_classification_on_non_integer_labels_is_refused(small_table, tmp_path) -> None:
+    with pytest.raises(ValueError, match="integer class labels"):
+        train(small_config(small_table, tmp_path / "c", task="classification"))
+    assert not (tmp_path / "c").exists()
+
+
+def test_init_from_copies_matching_weights(small_table, tmp_path) -> None:
+    """``init_from`` starts a run from another run's weights: with 0 learning rate, the new
+    run's model equals the source's encoder (and readout of the same shape) exactly."""
+    from crystalgnn.training.checkpoints import load_task
+
+    first = train(small_config(small_table, tmp_path / "first"))
+    src = load_task(first.run_dir / "checkpoints" / "best.ckpt").state_dict()
+    second = train(small_config(small_table, tmp_path / "second", init_from=str(first.run_dir / "checkpoints" / "best.ckpt"),
+                                optimizer="sgd", lr=1e-12, momentum=0.0, seed=5))  # fmt: skip
+    got = load_task(second.run_dir / "checkpoints" / "best.ckpt").state_dict()
+    enc = [k for k in src if k.startswith("model.encoder.") and "running" not in k and "num_batches" not in k]
+    assert enc and all(torch.allclose(src[k], got[k], atol=1e-6, equal_nan=True) for k in enc)
+    with pytest.raises(ValueError, match="no encoder weight fits"):
+        train(small_config(small_table, tmp_path / "third", init_from=str(first.run_dir / "checkpoints" / "best.ckpt"),
+                           model_options={**TINY, "atom_fea_len": 12}))  # fmt: skip

@@ -284,18 +284,24 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
 
 
 def init_weights(module: CrystalTask, ref: str | Path) -> dict[str, int]:
-    """Start from a checkpoint's weights: every tensor whose name and shape match is copied (the
-    encoder; the readout too when it has the same shape), the rest keeps its initialisation.
-    Returns the counts of copied and skipped tensors.
-    """
+    """Start from a checkpoint's weights: the whole encoder (every encoder tensor must exist with
+    the same shape, else a ``ValueError`` names the first that does not), and the readout's
+    tensors where their shapes match (a new target gets a fresh head). Returns the counts."""
     src = load_task(ref).state_dict()
     own = module.state_dict()
-    copied = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and k not in ("y_mean", "y_std")}
-    if not any(k.startswith("model.encoder.") for k in copied):
-        raise ValueError(f"{ref}: no encoder weight fits this model (another architecture or size?)")
-    own.update(copied)
+    enc = [k for k in own if k.startswith("model.encoder.")]
+    misfit = [k for k in enc if k not in src or src[k].shape != own[k].shape]
+    if misfit:
+        k = misfit[0]
+        got = tuple(src[k].shape) if k in src else "missing"
+        raise ValueError(
+            f"{ref}: no encoder weight fits this model ({k}: {got} in the checkpoint, {tuple(own[k].shape)} here; "
+            "another architecture or size?)"
+        )
+    head = [k for k in own if k.startswith("model.readout.") and k in src and src[k].shape == own[k].shape]
+    own.update({k: src[k] for k in enc + head})
     module.load_state_dict(own)
-    return {"copied": len(copied), "kept": len(own) - len(copied)}
+    return {"encoder": len(enc), "readout": len(head)}
 
 
 def train_on_features(
