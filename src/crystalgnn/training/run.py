@@ -286,7 +286,8 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
 def init_weights(module: CrystalTask, ref: str | Path) -> dict[str, int]:
     """Start from a checkpoint's weights: the whole encoder (every encoder tensor must exist with
     the same shape, else a ``ValueError`` names the first that does not), and the readout's
-    tensors where their shapes match (a new target gets a fresh head). Returns the counts."""
+    tensors where their shapes match (a new target gets a fresh head). Returns the counts.
+    """
     src = load_task(ref).state_dict()
     own = module.state_dict()
     enc = [k for k in own if k.startswith("model.encoder.")]
