@@ -445,3 +445,19 @@ def test_init_from_copies_matching_weights(small_table, tmp_path) -> None:
     with pytest.raises(ValueError, match="no encoder weight fits"):
         train(small_config(small_table, tmp_path / "third", init_from=str(first.run_dir / "checkpoints" / "best.ckpt"),
                            model_options={**TINY, "atom_fea_len": 12}))  # fmt: skip
+
+
+def test_init_from_a_shipped_model_name(small_table, tmp_path) -> None:
+    """Fine-tuning from a shipped model by name: its encoder is copied, the head is new when the
+    target differs in shape (here same shape: copied too)."""
+    from crystalgnn.training.checkpoints import load_task
+    from crystalgnn.training.resolve import resolve_model
+
+    cfg = small_config(
+        small_table, tmp_path / "ft", init_from="mp-formation-energy", model_options={}, epochs=1, lr=1e-12
+    )
+    run = train(cfg)
+    got = load_task(run.run_dir / "checkpoints" / "best.ckpt").state_dict()
+    ref = load_task(resolve_model("mp-formation-energy")).state_dict()
+    w = "model.encoder.convs.0.fc_full.weight"
+    assert torch.allclose(got[w], ref[w], atol=1e-6)

@@ -1,7 +1,7 @@
 """Prediction from a checkpoint alone: one :class:`Predictor` for every checkpoint."""
 
 from crystalgnn.prediction.predictor import Predictor, predictable_graphs
-from crystalgnn.prediction.resolve import resolve_model, shipped_models_dir
 from crystalgnn.prediction.results import Predictions, SitePredictions
+from crystalgnn.training.resolve import resolve_model, shipped_models_dir
 
 __all__ = ["Predictions", "Predictor", "SitePredictions", "predictable_graphs", "resolve_model", "shipped_models_dir"]

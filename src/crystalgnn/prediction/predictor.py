@@ -16,9 +16,9 @@ from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.prediction.resolve import resolve_model
 from crystalgnn.prediction.results import Predictions, SitePredictions
 from crystalgnn.training.checkpoints import load_task
+from crystalgnn.training.resolve import resolve_model
 from crystalgnn.training.run import predict_inputs
 from crystalgnn.training.task import CrystalTask
 

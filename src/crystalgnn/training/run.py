@@ -41,6 +41,7 @@ from crystalgnn.training.holdout import predict_inputs, test_report
 from crystalgnn.training.loaders import make_loader, select_graphs
 from crystalgnn.training.loop import FitResult, finish_run, fit
 from crystalgnn.training.losses import check_loss
+from crystalgnn.training.resolve import resolve_model
 from crystalgnn.training.run_data import (
     atom_table,
     build_run_graphs,
@@ -288,7 +289,7 @@ def init_weights(module: CrystalTask, ref: str | Path) -> dict[str, int]:
     the same shape, else a ``ValueError`` names the first that does not), and the readout's
     tensors where their shapes match (a new target gets a fresh head). Returns the counts.
     """
-    src = load_task(ref).state_dict()
+    src = load_task(resolve_model(ref)).state_dict()
     own = module.state_dict()
     enc = [k for k in own if k.startswith("model.encoder.")]
     misfit = [k for k in enc if k not in src or src[k].shape != own[k].shape]
