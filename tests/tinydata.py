@@ -127,3 +127,32 @@ def read_predictions(path: Path) -> Any:
         if label in df.columns:
             mapping[label] = "target" + sfx
     return df.rename(columns=mapping)
+
+
+def low_symmetry_cells(nacl_atoms: int = 4) -> list[Structure]:
+    """Three low-symmetry cells (5, 4 and ``nacl_atoms`` = 2 or 4 atoms) with no ties at the 12th
+    neighbour, so permutation, rotation and batching invariances hold exactly."""
+    from pymatgen.core import Lattice, Structure
+
+    nacl = (
+        Structure(
+            Lattice.from_parameters(3.9, 4.0, 4.2, 84, 87, 91),
+            ["Na", "Cl", "Na", "Cl"],
+            [[0, 0, 0], [0.52, 0.49, 0.5], [0.5, 0.03, 0.48], [0.01, 0.51, 0.02]],
+        )
+        if nacl_atoms == 4
+        else Structure(Lattice.from_parameters(3.9, 4.0, 4.2, 84, 87, 91), ["Na", "Cl"], [[0, 0, 0], [0.52, 0.49, 0.5]])
+    )
+    return [
+        Structure(
+            Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100),
+            ["Sr", "Ti", "O", "O", "O"],
+            [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]],
+        ),
+        Structure(
+            Lattice.from_parameters(3.1, 3.3, 6.9, 88, 93, 117),
+            ["Li", "Fe", "O", "O"],
+            [[0, 0, 0.5], [0.02, 0.01, 0.0], [0.35, 0.66, 0.26], [0.66, 0.31, 0.74]],
+        ),
+        nacl,
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 from torch_geometric.data import Batch
 
 from crystalgnn.graphs.crystal_graph import build_graph
@@ -16,6 +16,7 @@ from crystalgnn.models.registry import build_model, get_spec, make_config
 from crystalgnn.training.losses import masked_regression_loss
 from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
+from tinydata import low_symmetry_cells
 
 MODELS = ["cgcnn", "megnet", "schnet", "alignn"]
 SMALL = {
@@ -29,20 +30,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cells() -> list[Structure]:
-    """Three low-symmetry cells of different sizes (5, 4 and 2 atoms)."""
-    return [
-        Structure(
-            Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100),
-            ["Sr", "Ti", "O", "O", "O"],
-            [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]],
-        ),
-        Structure(
-            Lattice.from_parameters(3.1, 3.3, 6.9, 88, 93, 117),
-            ["Li", "Fe", "O", "O"],
-            [[0, 0, 0.5], [0.02, 0.01, 0.0], [0.35, 0.66, 0.26], [0.66, 0.31, 0.74]],
-        ),
-        Structure(Lattice.from_parameters(3.9, 4.0, 4.2, 84, 87, 91), ["Na", "Cl"], [[0, 0, 0], [0.52, 0.49, 0.5]]),
-    ]
+    """Low-symmetry cells (tests/tinydata.py)."""
+    return low_symmetry_cells(2)
 
 
 STATE = torch.tensor([[0.3, -1.0], [1.2, 0.4], [-0.7, 0.9]])

@@ -18,7 +18,7 @@ from crystalgnn.models.base import CrystalModel, Encoder, Encoding, GraphReadout
 from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
 from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
-from tinydata import read_predictions
+from tinydata import low_symmetry_cells, read_predictions
 
 MODELS = ["cgcnn", "megnet", "schnet", "alignn"]
 #: small variants for the tests that train (the architecture is the same, only narrower/shallower)
@@ -34,24 +34,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def base_cells() -> list[Structure]:
-    """Low-symmetry cells (no neighbour ties at the 12-NN boundary, so invariances are exact)."""
-    return [
-        Structure(
-            Lattice.from_parameters(4.1, 4.5, 5.2, 80, 95, 100),
-            ["Sr", "Ti", "O", "O", "O"],
-            [[0, 0, 0], [0.5, 0.45, 0.52], [0.5, 0.5, 0], [0.1, 0.5, 0.5], [0.5, 0.0, 0.55]],
-        ),
-        Structure(
-            Lattice.from_parameters(3.1, 3.3, 6.9, 88, 93, 117),
-            ["Li", "Fe", "O", "O"],
-            [[0, 0, 0.5], [0.02, 0.01, 0.0], [0.35, 0.66, 0.26], [0.66, 0.31, 0.74]],
-        ),
-        Structure(
-            Lattice.from_parameters(3.9, 4.0, 4.2, 84, 87, 91),
-            ["Na", "Cl", "Na", "Cl"],
-            [[0, 0, 0], [0.52, 0.49, 0.5], [0.5, 0.03, 0.48], [0.01, 0.51, 0.02]],
-        ),
-    ]
+    """Low-symmetry cells (tests/tinydata.py)."""
+    return low_symmetry_cells(4)
 
 
 def crystals(n: int, seed: int = 0) -> list[Structure]:

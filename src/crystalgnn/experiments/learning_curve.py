@@ -32,7 +32,7 @@ from crystalgnn.data.splits import Split, parse_ratios, random_split
 from crystalgnn.experiments.learners import model_kind
 from crystalgnn.experiments.network_learners import train_config_for
 from crystalgnn.experiments.orchestration import pending_cells, run_cell, say_cell
-from crystalgnn.experiments.preparation import prepare_data
+from crystalgnn.experiments.preparation import prepare_data, source_default_targets
 from crystalgnn.experiments.results import (
     RESULT_COLUMNS,
     ResultStore,
@@ -87,11 +87,8 @@ def run_learning_curve(
     Arguments as :func:`~crystalgnn.experiments.orchestration.run_benchmark`; ``sizes`` are
     training-set sizes (each at most the training part of ``split``).
     """
-    if not target:  # the source's only label (a CGCNN / ALIGNN folder); several: the error lists them
-        from crystalgnn.data.readers import load_source
-        from crystalgnn.data.targets import default_targets
-
-        target = default_targets(load_source(source, show_progress=False, subset=64))[0]
+    if not target:
+        target = source_default_targets(source)[0]
     out = Path(out)
     models = list(dict.fromkeys(models))
     sizes = sorted({int(s) for s in sizes})

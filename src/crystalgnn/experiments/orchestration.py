@@ -63,7 +63,7 @@ from crystalgnn.data.splits import Split
 from crystalgnn.experiments.factory import make_learner
 from crystalgnn.experiments.learners import FitReport, Learner, model_kind
 from crystalgnn.experiments.network_learners import train_config_for
-from crystalgnn.experiments.preparation import BenchmarkData, make_splits, prepare_data
+from crystalgnn.experiments.preparation import BenchmarkData, make_splits, prepare_data, source_default_targets
 from crystalgnn.experiments.results import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -228,16 +228,12 @@ def run_benchmark(
     """
     import pandas as pd
 
-    from crystalgnn.data.readers import load_source
-
     out = Path(out)
     targets, models = list(dict.fromkeys(targets)), list(dict.fromkeys(models))
     if not models:
         raise ValueError("give at least one model")
-    if not targets:  # the source's only label (a CGCNN / ALIGNN folder); several: the error lists them
-        from crystalgnn.data.targets import default_targets
-
-        targets = default_targets(load_source(source, show_progress=False, subset=64))
+    if not targets:
+        targets = source_default_targets(source)
     for m in models:
         model_kind(m)
     repeats = repeats if repeats is not None else (5 if protocol == "matbench" else 3)

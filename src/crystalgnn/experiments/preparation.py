@@ -151,3 +151,12 @@ def make_splits(n: int, protocol: str, repeats: int, split: str | Sequence[float
 
 
 __all__ = ["BenchmarkData", "make_splits", "prepare_data"]
+
+
+def source_default_targets(source: Any) -> list[str]:
+    """The source's only graph-level label when none is named (a CGCNN / ALIGNN folder's unnamed
+    ``id_prop.csv`` column); several labels: a ``ValueError`` that lists them.
+    """
+    from crystalgnn.data.targets import default_targets
+
+    return default_targets(load_source(source, show_progress=False, subset=64))
