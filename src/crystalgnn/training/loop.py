@@ -19,10 +19,26 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from crystalgnn.training.config import TrainConfig
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """Lightning's progress bar with epochs counted as people count them: ``Epoch 1/30`` for the
+    first of 30 (Lightning shows ``Epoch 0`` and no total).
+    """
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(epoch_label(trainer.current_epoch, trainer.max_epochs))
+
+
+def epoch_label(current_epoch: int, max_epochs: int | None) -> str:
+    """``Epoch k/N`` for Lightning's zero-based ``current_epoch`` (``Epoch k`` without a limit)."""
+    total = f"/{max_epochs}" if max_epochs is not None and max_epochs > 0 else ""
+    return f"Epoch {current_epoch + 1}{total}"
 
 
 class EpochTimer(Callback):
@@ -117,6 +133,8 @@ def fit(
     )
     timer = EpochTimer()
     callbacks: list[Callback] = [best, last_ckpt, timer]
+    if cfg.progress:
+        callbacks.append(EpochProgressBar())
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
     trainer = L.Trainer(
