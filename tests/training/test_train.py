@@ -461,3 +461,24 @@ def test_init_from_a_shipped_model_name(small_table, tmp_path) -> None:
     ref = load_task(resolve_model("mp-formation-energy")).state_dict()
     w = "model.encoder.convs.0.fc_full.weight"
     assert torch.allclose(got[w], ref[w], atol=1e-6)
+
+
+def test_last_checkpoint_is_the_last_epoch_after_the_best_has_passed(small_table, tmp_path) -> None:
+    """With a learning rate that makes training diverge, the best validation epoch comes early;
+    ``last.ckpt`` must still be the last completed epoch (the resume point), so a run stopped
+    after its best epoch and resumed ends as one that went straight through."""
+    kw = {"optimizer": "sgd", "lr": 3.0, "momentum": 0.0}
+    train(small_config(small_table, tmp_path / "straight", epochs=5, **kw))
+    ckpts = tmp_path / "straight" / "checkpoints"
+    best_epoch = _checkpoint_epoch(ckpts / "best.ckpt")
+    assert _checkpoint_epoch(ckpts / "last.ckpt") == 4
+    assert best_epoch is not None and best_epoch < 4  # the best epoch has passed
+    out = tmp_path / "stopped"
+    train(small_config(small_table, out, epochs=best_epoch + 2, **kw))  # stops after the best epoch
+    assert _checkpoint_epoch(out / "checkpoints" / "last.ckpt") == best_epoch + 1
+    train(small_config(small_table, out, epochs=5, **kw))
+    done = strict_json((out / "metrics.json").read_text())  # NaN (R² of one entry) as null
+    assert done["test"] == strict_json((tmp_path / "straight" / "metrics.json").read_text())["test"]
+    log = pd.read_csv(out / "log" / "metrics.csv").dropna(subset=["val_mae"])
+    ref = pd.read_csv(tmp_path / "straight" / "log" / "metrics.csv").dropna(subset=["val_mae"])
+    np.testing.assert_array_equal(log["val_mae"].to_numpy(), ref["val_mae"].to_numpy())
