@@ -105,11 +105,14 @@ def _folder_files(folder: Path) -> tuple[list[Path], list[str]]:
     if not files:
         raise DataError(f"{folder}: folder holds no structure files (cif, POSCAR, vasp, extxyz, ...)")
     # ids are file stems; where a stem repeats (run1/POSCAR, run2/POSCAR) the folder path
-    # relative to ``folder`` is kept so that different files never collide as "duplicates".
+    # relative to ``folder`` is kept, and where that repeats too (a.cif and a.vasp side by side)
+    # the file name, so that different files never collide as "duplicates".
     stems = Counter(file_id(p) for p in files)
     ids = [
         file_id(p) if stems[file_id(p)] == 1 else (p.parent.relative_to(folder) / file_id(p)).as_posix() for p in files
     ]
+    again = Counter(ids)
+    ids = [i if again[i] == 1 else p.relative_to(folder).as_posix() for i, p in zip(ids, files, strict=True)]
     return files, ids
 
 

@@ -65,13 +65,15 @@ def _assemble(
     for i, result in enumerate(parsed):
         entry_id = ids[i]
         src = str(metas[i].get("source", source))
+        # an unusable entry is named with its own reason and does not take its id from a
+        # later, usable entry with the same id
+        if isinstance(result, str):
+            rejections.append(Rejection(entry_id, src, result))
+            continue
         if entry_id in seen:
             rejections.append(Rejection(entry_id, src, "duplicate id"))
             continue
         seen.add(entry_id)
-        if isinstance(result, str):
-            rejections.append(Rejection(entry_id, src, result))
-            continue
         keep_ids.append(entry_id)
         keep_structs.append(result)
         keep_labels.append(labels[i])
