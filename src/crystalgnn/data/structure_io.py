@@ -13,8 +13,10 @@ back to must parse identically and are kept side by side.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -324,6 +326,22 @@ def structure_from_atoms(atoms: Any) -> Structure:
     if atoms.cell.rank < 3:
         raise StructureParseError("not a periodic crystal (no three-dimensional cell)")
     return AseAtomsAdaptor.get_structure(atoms)
+
+
+def broken_link_reason(path: Path) -> str:
+    """Why a symbolic link cannot be followed: ``"symbolic link loop"`` or ``"dangling symbolic
+    link (to <target>)"`` (also the answer for a link that is not broken: call it on broken ones).
+    """
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop (to {target})"
+    return f"dangling symbolic link (to {target})"
 
 
 def is_structure_file(path: Path) -> bool:
