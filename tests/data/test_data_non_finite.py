@@ -114,5 +114,5 @@ def test_in_memory_structures_and_atoms_with_non_finite_numbers():
     assert ds.ids == ["good"]
     reasons = _reasons(ds)
     assert reasons["bad"].startswith("non-finite coordinates")
-    assert reasons["atoms"].startswith("non-finite coordinates (site 1, Cl: Cartesian [inf")
+    assert reasons["atoms"].startswith("non-finite coordinates (site 1, Cl: Cartesian (inf, 1, 1)")
     assert reasons["atoms-cell"].startswith("non-finite lattice")

@@ -480,8 +480,10 @@ def coordinates_problem(coords: Any, symbols: Any = None, kind: str = "fractiona
 
 
 def _show(values: np.ndarray) -> str:
-    """A short text of a vector or matrix of floats (``[nan, 0.5, 0.5]``)."""
+    """A short text of a vector or matrix of floats, ``(nan, 0.5, 0.5)`` (no square brackets: a
+    terminal printing the reason with rich markup would take them for a style).
+    """
     a = np.asarray(values, dtype=float)
     if a.ndim > 1:
-        return "[" + ", ".join(_show(row) for row in a) + "]"
-    return "[" + ", ".join(f"{v:.6g}" for v in a) + "]"
+        return "(" + ", ".join(_show(row) for row in a) + ")"
+    return "(" + ", ".join(f"{v:.6g}" for v in a) + ")"
