@@ -251,3 +251,18 @@ def test_matbench_rows_of_the_wrong_length_are_rejected(tmp_path):
     ds = load_source(path, **KW)
     assert ds.ids == ["a", "c"]
     assert [r.reason for r in ds.rejections] == ["row 1 (index b): 1 values, expected 2"]
+
+
+def test_truncated_table_read_in_chunks_keeps_every_complete_row(tmp_path):
+    from crystalgnn.data.chunked import iter_source_chunks
+
+    data = _gz_lines([json.dumps(r) for r in _rows(30)])
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    complete = count_table_rows(path)
+    assert 0 < complete < 30
+    for size in (complete, 4):
+        chunks = list(iter_source_chunks(path, chunk_size=size, show_progress=False))
+        assert [i for d in chunks for i in d.ids] == [f"g{k}" for k in range(complete)]
+        [cut] = [r for d in chunks for r in d.rejections]
+        assert cut.reason.startswith(f"file truncated after line {complete} (EOFError")

@@ -61,7 +61,8 @@ def load_dataset(source: Any, targets: Sequence[str] | None = None, **kw: Any) -
 
     Returns:
         a :class:`CrystalDataset` (``ids``, ``structures``, ``targets``, ``units``,
-        ``site_targets``, ``metadata``, ``rejections``; ``summary()`` for an overview).
+        ``site_targets``, ``metadata``, ``rejections``, ``notes`` on how the source was read,
+        e.g. an ``id_prop.csv`` first line taken as a header; ``summary()`` for an overview).
 
     Raises:
         DataError: when the source cannot be used at all (no such file, empty, binary, truncated

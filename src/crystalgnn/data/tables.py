@@ -281,7 +281,7 @@ def read_table(
         )
     if not ids and not rejections:
         raise DataError(f"{path}: table has no rows")
-    if not ids and n_file_errors == len(rejections):
+    if rows is None and not ids and n_file_errors == len(rejections):
         raise DataError(f"{path}: {rejections[0].reason}")  # nothing readable in the file at all
     if label_columns is None:
         # columns that are numeric in some rows but text in others are metadata, not labels
