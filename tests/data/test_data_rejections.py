@@ -168,21 +168,24 @@ def test_cgcnn_folder_missing_files_duplicates_and_bad_labels(tmp_path):
         ["a,1.0", "b,nan", "c,inf", "d,", "e,-inf", "a,2.0", "ghost,1.0", "f,1.5", "g,not-a-number"],
         {i: GOOD_CIF for i in ids},
     )
-    # without targets=..., labels that are missing stay NaN and nothing but the bad rows is rejected
+    # without targets=..., labels that are missing stay NaN and nothing but the bad rows is
+    # rejected; a label that is text (not a number, not empty) is a bad row, naming the value
     loose = load_source(folder, **KW)
-    assert loose.ids == ids
+    assert loose.ids == ids[:-1]
     assert np.isnan(loose.targets["target"][1]) and np.isinf(loose.targets["target"][2])
     assert reasons(loose) == {
         "a": "duplicate id",
         "ghost": "label file names a missing structure file (ghost.cif)",
+        "g": "label 'target' is not a number: 'not-a-number' (line 9)",
     }
     # requested: NaN / inf / missing labels are rejected, naming the target
     ds = load_source(folder, targets=["target"], **KW)
     assert ds.ids == ["a", "f"]
     np.testing.assert_allclose(ds.targets["target"], [1.0, 1.5])
     why = reasons(ds)
-    for i in ("b", "c", "d", "e", "g"):
+    for i in ("b", "c", "d", "e"):
         assert why[i] == "label 'target' is missing, NaN or infinite"
+    assert why["g"].startswith("label 'target' is not a number")
     assert why["ghost"].startswith("label file names a missing structure file")
     ghost = next(r for r in ds.rejections if r.id == "ghost")
     assert ghost.source == str(folder / "id_prop.csv")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pymatgen.io.cif import CifWriter
 
-from crystalgnn.data import parsing, readers, tables
+from crystalgnn.data import files, parsing, tables
 from crystalgnn.data.catalog import catalog_path
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.readers import count_raw_entries, load_source, read_objects
@@ -132,8 +132,8 @@ def test_structure_folder_subset_opens_only_the_sampled_files(tmp_path, structur
     for i in range(12):
         (folder / f"s{i:02d}.cif").write_text(str(CifWriter(structures[NAMES[i % 4]])))
     opened = []
-    real = readers.read_structure_file
-    monkeypatch.setattr(readers, "read_structure_file", lambda p: opened.append(p) or real(p))
+    real = files.read_structure_file
+    monkeypatch.setattr(files, "read_structure_file", lambda p: opened.append(p) or real(p))
     ds = load_source(folder, subset=4, subset_seed=0, **KW)
     assert len(opened) == 4
     assert ds.ids == [f"s{i:02d}" for i in sample_positions(12, 4, 0)]

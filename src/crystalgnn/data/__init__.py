@@ -1,8 +1,8 @@
 """Crystal structures with labels, from any source, as a :class:`CrystalDataset`.
 
 Start with :func:`load_dataset`. Layers (imports go one way only): ``dataset``,
-``structure_io``, ``parsing`` -> ``tables`` -> ``catalog`` -> ``readers``; ``targets`` and
-``splits`` build on ``dataset``.
+``structure_io``, ``parsing``, ``textfiles`` -> ``tables`` -> ``catalog``, ``files``,
+``id_prop`` -> ``readers``; ``targets`` and ``splits`` build on ``dataset``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def load_dataset(source: Any, targets: Sequence[str] | None = None, **kw: Any) -
     the source has exactly one.
 
     Rejections: nothing is dropped silently. Every entry that cannot be used (unreadable or
-    disordered structure, unknown element, missing file, duplicate id, missing/NaN label of a
-    required target) is listed in ``ds.rejections`` as ``Rejection(id, source, reason)``;
+    disordered structure, NaN or overflowing lattice or coordinates, unknown element, missing
+    file or broken symbolic link, duplicate id, a table line that is not a JSON object, an
+    ``id_prop.csv`` row with extra values or a text label, the cut of a truncated file,
+    missing/NaN label of a required target) is listed in ``ds.rejections`` as
+    ``Rejection(id, source, reason)``; of several sources, one that cannot be read at all is a
+    rejection naming it, and the others are kept;
     ``ds.rejection_counts()`` counts them by kind and ``ds.write_rejections("rejected.csv")``
     saves them. Problems found only when building graphs (isolated atoms, overlapping atoms,
     elements without atom features) are reported by
@@ -57,10 +61,13 @@ def load_dataset(source: Any, targets: Sequence[str] | None = None, **kw: Any) -
 
     Returns:
         a :class:`CrystalDataset` (``ids``, ``structures``, ``targets``, ``units``,
-        ``site_targets``, ``metadata``, ``rejections``; ``summary()`` for an overview).
+        ``site_targets``, ``metadata``, ``rejections``, ``notes`` on how the source was read,
+        e.g. an ``id_prop.csv`` first line taken as a header; ``summary()`` for an overview).
 
     Raises:
-        DataError: when the source cannot be used at all (no such file, empty, no structures).
+        DataError: when the source cannot be used at all (no such file, empty, binary, truncated
+            before its first row, no structures; a lone structure file whose structure is
+            rejected), or none of several sources can.
         KeyError: for a required target the source does not have.
 
     Example::

@@ -278,8 +278,8 @@ def load_catalog(
     if entry.row_filter:
         flt = entry.row_filter
         all_rows = list(rows)
-        rows = iter([r for r in all_rows if r.get(flt) is True])
-        rejected_rows = [r for r in all_rows if r.get(flt) is not True]
+        rows = iter([r for r in all_rows if r.get(flt) is True or "__error__" in r])  # errors keep their reason
+        rejected_rows = [r for r in all_rows if r.get(flt) is not True and "__error__" not in r]
     ds = read_table(
         path,
         structure_column=scol,

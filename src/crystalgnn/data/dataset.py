@@ -102,6 +102,8 @@ class CrystalDataset:
         rejections: entries that were not kept and why.
         atom_init: optional path of a CGCNN ``atom_init.json`` that came with the source.
         name: a short label for reports.
+        notes: how the reader interpreted the source where it had to guess (e.g. the first
+            line of an ``id_prop.csv`` taken as a header); not problems with entries.
     """
 
     ids: list[str] = field(default_factory=list)
@@ -113,6 +115,7 @@ class CrystalDataset:
     rejections: list[Rejection] = field(default_factory=list)
     atom_init: str | None = None
     name: str = "dataset"
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -152,6 +155,7 @@ class CrystalDataset:
             rejections=list(self.rejections),
             atom_init=self.atom_init,
             name=self.name,
+            notes=list(self.notes),
         )
 
     def index_of(self, ids: Iterable[str]) -> list[int]:
@@ -228,7 +232,9 @@ class CrystalDataset:
         return path
 
     def summary(self) -> dict[str, Any]:
-        """Counts, elements, sites per structure and label statistics (with units)."""
+        """Counts, elements, sites per structure, label statistics (with units) and the reader's
+        notes.
+        """
         nsites = np.array([len(s) for s in self.structures], dtype=float)
         elements: Counter[str] = Counter()
         for s in self.structures:
@@ -253,6 +259,7 @@ class CrystalDataset:
             "sites_max": int(nsites.max()) if len(nsites) else 0,
             "sites_total": int(nsites.sum()),
             "labels": labels,
+            "notes": list(self.notes),
         }
 
 

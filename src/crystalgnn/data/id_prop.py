@@ -5,39 +5,97 @@ and of ALIGNN (``id_prop.csv`` whose first column names structure files).
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
-from crystalgnn.data.structure_io import STRUCTURE_SUFFIXES, read_structure_file
-from crystalgnn.data.tables import ID_COLUMNS, _assemble, _pick
+from crystalgnn.data.structure_io import STRUCTURE_SUFFIXES, broken_link_reason, read_structure_file
+from crystalgnn.data.tables import _assemble, _pick
+from crystalgnn.data.textfiles import allow_large_csv_fields
+
+
+@dataclass
+class IdPropFile:
+    """The rows of an ``id_prop.csv``: ``rows`` are ``(line number, values)`` of the data rows,
+    ``header`` the first line when it names the columns, ``width`` the number of values a row
+    should have, ``errors`` ``(line number, reason)`` of lines the ``csv`` module cannot read.
+    """
+
+    rows: list[tuple[int, list[str]]]
+    header: list[str] | None
+    width: int
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_id_prop_file(path: Path) -> IdPropFile:
+    """Read ``id_prop.csv``; a first line whose value columns are all non-empty text (not
+    numbers) is the header (``material,band_gap``). The expected width is the header's, else
+    the most common number of values (trailing empty cells not counted).
+
+    Raises:
+        DataError: for an empty file, or one without any data row.
+    """
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty id_prop.csv")
+    allow_large_csv_fields()
+    rows: list[tuple[int, list[str]]] = []
+    errors: list[tuple[int, str]] = []
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        while True:
+            try:
+                r = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                errors.append((reader.line_num, f"unreadable CSV record ({exc})"))
+                continue
+            if r and any(c.strip() for c in r):
+                rows.append((reader.line_num, r))
+    if not rows and not errors:
+        raise DataError(f"{path}: empty id_prop.csv")
+    header = None
+    if rows:
+        first = _trimmed(rows[0][1])
+        if len(first) > 1 and all(c.strip() and not _is_value(c) for c in first[1:]):
+            header, rows = [c.strip() for c in first], rows[1:]
+    if not rows and not errors:
+        raise DataError(f"{path}: id_prop.csv has a header ({','.join(header or [])}) but no data rows")
+    width = len(header) if header else Counter(len(_trimmed(r)) for _, r in rows).most_common(1)[0][0]
+    return IdPropFile(rows, header, width, errors)
 
 
 def read_id_prop_rows(path: Path) -> tuple[list[list[str]], list[str] | None]:
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty id_prop.csv")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path}: empty id_prop.csv")
-    header = None
-    first = rows[0]
-    if (
-        len(first) > 1
-        and all(not _is_float(c) for c in first[1:])
-        and first[0].strip().lower() in ID_COLUMNS + ("file", "filename", "structure")
-    ):
-        header, rows = [c.strip() for c in first], rows[1:]
-    return rows, header
+    """The data rows (values) of ``id_prop.csv`` and its header (``None`` without one)."""
+    table = read_id_prop_file(path)
+    return [r for _, r in table.rows], table.header
 
 
-def _is_float(s: str) -> bool:
+def _trimmed(row: list[str]) -> list[str]:
+    """The row without trailing empty cells (``id,1.0,`` from a spreadsheet has two values)."""
+    n = len(row)
+    while n > 1 and not row[n - 1].strip():
+        n -= 1
+    return row[:n]
+
+
+def _is_value(s: str) -> bool:
+    """Whether a cell can be a label: a number, ``nan``/``inf``, true/false, or empty."""
+    t = s.strip().lower()
+    if t in {"", "nan", "inf", "-inf", "+inf", "true", "false"}:
+        return True
     try:
-        float(s)
+        float(t)
         return True
     except ValueError:
-        return s.strip().lower() in {"nan", "inf", "-inf", ""}
+        return False
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def read_id_prop_folder(
@@ -56,17 +114,37 @@ def read_id_prop_folder(
     rows' files are never opened).
     """
     folder = Path(folder)
-    rows, header = read_id_prop_rows(folder / "id_prop.csv")
-    ncols = max(len(r) for r in rows) - 1
+    table = read_id_prop_file(folder / "id_prop.csv")
+    header, width = table.header, table.width
+    ncols = width - 1
     if target_names is None:
         target_names = header[1:] if header else (["target"] if ncols == 1 else [f"target_{k}" for k in range(ncols)])
+    target_names = list(target_names)
     ids, payloads, labels, metas = [], [], [], []
-    rejections: list[Rejection] = []
     label_file = str(folder / "id_prop.csv")
-    for _, r in _pick(rows, subset, subset_seed):
+    rejections = [Rejection(f"line {n}", label_file, reason) for n, reason in table.errors]
+    notes = []
+    if header is not None:
+        notes.append(
+            f"{label_file}: first line {','.join(header)!r} read as a header (labels: {', '.join(target_names)})"
+        )
+    for _, (lineno, r) in _pick(table.rows, subset, subset_seed):
         key = r[0].strip()
         if not key:
-            rejections.append(Rejection("", label_file, f"row without an id: {r}"))
+            rejections.append(Rejection(f"line {lineno}", label_file, f"row without an id (line {lineno}: {r})"))
+            continue
+        n = len(_trimmed(r))
+        if n > width or len(r) < width:  # more values than the others, or a short row (empty cells count)
+            entry = Path(key).stem if Path(key).suffix.lower() in STRUCTURE_SUFFIXES else key
+            reason = f"{_plural(n if n > width else len(r), 'value')}, expected {width} (line {lineno})"
+            rejections.append(Rejection(entry, label_file, reason))
+            continue
+        r = r[:width]
+        text_value = next(((n, v) for n, v in zip(target_names, r[1:], strict=False) if not _is_value(v)), None)
+        if text_value is not None:
+            entry = Path(key).stem if Path(key).suffix.lower() in STRUCTURE_SUFFIXES else key
+            reason = f"label {text_value[0]!r} is not a number: {text_value[1].strip()[:60]!r} (line {lineno})"
+            rejections.append(Rejection(entry, label_file, reason))
             continue
         # ALIGNN rows name the structure file (``POSCAR-JVASP-1.vasp``); CGCNN rows name ``<id>.cif``.
         # Decided per row, so a missing file never changes how the other ids are formed.
@@ -78,9 +156,12 @@ def read_id_prop_folder(
             entry_id = key
         path = next((c for c in candidates if c.is_file()), None)
         if path is None:
-            rejections.append(
-                Rejection(entry_id, label_file, f"label file names a missing structure file ({candidates[0].name})")
-            )
+            broken = next((c for c in candidates if c.is_symlink()), None)
+            if broken is not None:
+                rejections.append(Rejection(entry_id, str(broken), broken_link_reason(broken)))
+            else:
+                reason = f"label file names a missing structure file ({candidates[0].name})"
+                rejections.append(Rejection(entry_id, label_file, reason))
             continue
         try:
             text = path.read_text(errors="replace")
@@ -101,6 +182,7 @@ def read_id_prop_folder(
         labels.append({n: (r[k + 1] if k + 1 < len(r) else None) for k, n in enumerate(target_names)})
         metas.append({"source": str(path)})
     ds = _assemble(ids, payloads, labels, str(folder), name=folder.name, metas=metas, rejections=rejections, **kw)
+    ds.notes.extend(notes)
     atom_init = folder / "atom_init.json"
     if atom_init.is_file():
         ds.atom_init = str(atom_init)

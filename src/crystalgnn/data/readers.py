@@ -18,8 +18,8 @@ Supported sources (see :func:`load_source`, which picks the reader):
 ``subset=N`` / ``subset_seed=`` draw a seeded random sample of N raw entries (table rows,
 ``id_prop.csv`` rows, files) before any structure is parsed (see :func:`load_source`).
 
-Imports go one way: this module uses :mod:`crystalgnn.data.catalog` and
-:mod:`crystalgnn.data.tables`; neither imports it.
+Imports go one way: this module uses :mod:`crystalgnn.data.catalog`, :mod:`crystalgnn.data.files`
+and :mod:`crystalgnn.data.tables`; none of them imports it.
 
 Nothing is dropped silently: each entry that cannot be used is recorded as a
 :class:`~crystalgnn.data.dataset.Rejection` (id, source, reason).
@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +37,18 @@ import numpy as np
 
 from crystalgnn.data import catalog
 from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
-from crystalgnn.data.id_prop import read_id_prop_folder, read_id_prop_rows
-from crystalgnn.data.structure_io import (
-    StructureParseError,
-    file_id,
-    is_structure_file,
-    read_structure_file,
-    structure_problem,
+from crystalgnn.data.files import (
+    _folder_files,
+    read_matbench_json,
+    read_objects,
+    read_structure_folder,
+    read_structures,
 )
+from crystalgnn.data.id_prop import read_id_prop_folder, read_id_prop_rows
+from crystalgnn.data.structure_io import broken_link_reason, structure_problem
 from crystalgnn.data.tables import (
-    STRUCTURE_COLUMNS,
     TABLE_SUFFIXES,
-    _assemble,
     _open_text,
-    _pick,
     _suffix,
     count_table_rows,
     iter_table_rows,
@@ -59,115 +56,8 @@ from crystalgnn.data.tables import (
     sample_positions,
 )
 from crystalgnn.data.targets import ensure_targets
+from crystalgnn.data.textfiles import FILE_ERRORS, binary_problem
 from crystalgnn.gc_pause import pauses_gc
-
-
-# --------------------------------------------------------------------------- readers
-def read_structures(
-    paths: Sequence[str | Path],
-    *,
-    name: str = "structures",
-    ids: Sequence[str] | None = None,
-    subset: int | None = None,
-    subset_seed: int = 0,
-    **kw: Any,
-) -> CrystalDataset:
-    """Structure files (any format pymatgen/ASE read); ids are file stems unless given.
-
-    A multi-frame file gives one entry per frame, ``<id>#0``, ``<id>#1``, ...
-    ``subset``/``subset_seed`` read a seeded random sample of that many files (all frames of
-    each file drawn).
-    """
-    if ids is not None and len(ids) != len(paths):
-        raise ValueError(f"{len(ids)} ids for {len(paths)} files")
-    out_ids: list[str] = []
-    structs: list[Any] = []
-    metas: list[dict[str, Any]] = []
-    rejections: list[Rejection] = []
-    for k, p in _pick(list(paths), subset, subset_seed):
-        p = Path(p)
-        base = ids[k] if ids is not None else file_id(p)
-        try:
-            for entry_id, s in read_structure_file(p):
-                out_ids.append(base + entry_id[len(file_id(p)) :])
-                structs.append(s)
-                metas.append({"source": str(p)})
-        except StructureParseError as exc:
-            rejections.append(Rejection(base, str(p), str(exc)))
-        except Exception as exc:
-            rejections.append(Rejection(base, str(p), f"unreadable file ({type(exc).__name__}: {exc})"))
-    return _assemble(out_ids, structs, [{} for _ in out_ids], name, name=name, metas=metas, rejections=rejections, **kw)
-
-
-def _folder_files(folder: Path) -> tuple[list[Path], list[str]]:
-    """The structure files of a folder (recursively, sorted by path) and their entry ids."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_structure_file(p))
-    if not files:
-        raise DataError(f"{folder}: folder holds no structure files (cif, POSCAR, vasp, extxyz, ...)")
-    # ids are file stems; where a stem repeats (run1/POSCAR, run2/POSCAR) the folder path
-    # relative to ``folder`` is kept so that different files never collide as "duplicates".
-    stems = Counter(file_id(p) for p in files)
-    ids = [
-        file_id(p) if stems[file_id(p)] == 1 else (p.parent.relative_to(folder) / file_id(p)).as_posix() for p in files
-    ]
-    return files, ids
-
-
-def read_structure_folder(
-    folder: str | Path, *, subset: int | None = None, subset_seed: int = 0, **kw: Any
-) -> CrystalDataset:
-    """Every structure file in ``folder`` (recursively), sorted by path; with ``subset``, a
-    seeded random sample of that many files (ids as in the whole folder).
-    """
-    folder = Path(folder)
-    files, ids = _folder_files(folder)
-    picked = _pick(list(zip(files, ids, strict=True)), subset, subset_seed)
-    return read_structures([f for _, (f, _) in picked], name=folder.name, ids=[i for _, (_, i) in picked], **kw)
-
-
-def read_matbench_json(path: str | Path, *, doc: dict[str, Any] | None = None, **kw: Any) -> CrystalDataset:
-    """Matbench/matminer pandas-split JSON: ``{"index": [...], "columns": [...], "data": [[...]]}``.
-
-    ``doc`` is the already-loaded JSON document, when the caller has it.
-    """
-    path = Path(path)
-    if doc is None:
-        with _open_text(path) as f:
-            doc = json.load(f)
-    if not (isinstance(doc, dict) and {"columns", "data"} <= set(doc)):
-        raise DataError(f"{path}: not a Matbench/matminer JSON (needs 'columns' and 'data')")
-    cols = list(doc["columns"])
-    index = doc.get("index") or list(range(len(doc["data"])))
-    scol = next((c for c in cols if c in STRUCTURE_COLUMNS), None)
-    if scol is None:
-        raise DataError(f"{path}: no structure column among {cols} (composition-only tasks cannot make graphs)")
-
-    def rows() -> Iterable[dict[str, Any]]:
-        for idx, values in zip(index, doc["data"], strict=True):
-            row = dict(zip(cols, values, strict=True))
-            row.setdefault("id", str(idx))
-            yield row
-
-    return read_table(path, structure_column=scol, rows=rows(), name=path.name.split(".")[0], **kw)
-
-
-def read_objects(
-    objects: Sequence[Any],
-    ids: Sequence[str] | None = None,
-    *,
-    name: str = "objects",
-    subset: int | None = None,
-    subset_seed: int = 0,
-) -> CrystalDataset:
-    """In-memory ``Structure`` / ``Atoms`` objects (ids default to ``s0``, ``s1``, ...);
-    ``subset``/``subset_seed`` keep a seeded random sample of that many of them.
-    """
-    ids = list(ids) if ids is not None else [f"s{k}" for k in range(len(objects))]
-    if len(ids) != len(objects):
-        raise ValueError(f"{len(ids)} ids for {len(objects)} objects")
-    picked = _pick(list(zip(ids, objects, strict=True)), subset, subset_seed)
-    ids = [i for _, (i, _) in picked]
-    return _assemble(ids, [o for _, (_, o) in picked], [{} for _ in ids], name, name=name, show_progress=False)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -220,6 +110,8 @@ def count_raw_entries(source: Any, *, structure_column: str | None = None) -> in
 
 def _existing(source: str | Path) -> Path:
     path = Path(source)
+    if not path.exists() and path.is_symlink():
+        raise DataError(f"{source}: {broken_link_reason(path)}")
     if not path.exists():
         raise DataError(
             f"{source}: no such file or folder, and not a dataset name ({', '.join(catalog.catalog_names())})"
@@ -275,12 +167,7 @@ def load_source(
     elif isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, Path)):
         ds = read_objects(list(source), **pick)
     elif isinstance(source, (list, tuple)):
-        parts = _split_subset(source, subset, subset_seed, structure_column)
-        datasets = [
-            load_source(s, structure_column=structure_column, end_member=end_member, subset=n, subset_seed=seed, **kw)
-            for s, n, seed in parts
-        ]
-        ds = concat_datasets(datasets) if len(datasets) > 1 else datasets[0]
+        ds = _load_several(source, structure_column, end_member, subset, subset_seed, kw)
     elif not isinstance(source, (str, Path)):
         ds = read_objects([source])
     elif (key := catalog_key_of(source)) is not None:
@@ -291,30 +178,10 @@ def load_source(
             ds = catalog.load_catalog(key, path=Path(source), end_member=end_member, **pick, **kw)
     else:
         path = _existing(source)
-        if path.is_dir():
-            if not any(path.iterdir()):
-                raise DataError(f"{path}: empty folder")
-            reader = read_id_prop_folder if (path / "id_prop.csv").is_file() else read_structure_folder
-            ds = reader(path, **pick, **kw)
-        elif path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file")
-        elif _suffix(path) in TABLE_SUFFIXES:
-            if _suffix(path) in (".json", ".json.gz"):
-                doc = _load_json(path)
-                if isinstance(doc, dict) and {"columns", "data"} <= set(doc):
-                    ds = read_matbench_json(path, doc=doc, **pick, **kw)
-                elif isinstance(doc, dict) and {"lattice", "sites"} <= set(doc):
-                    ds = read_objects([doc], ids=[path.name.split(".")[0]], name=path.name.split(".")[0])
-                    for m in ds.metadata:
-                        m["source"] = str(path)
-                elif isinstance(doc, list):
-                    ds = read_table(path, structure_column=structure_column, rows=iter(doc), **pick, **kw)
-                else:  # JSON lines (or a one-record file)
-                    ds = read_table(path, structure_column=structure_column, **pick, **kw)
-            else:
-                ds = read_table(path, structure_column=structure_column, **pick, **kw)
-        else:
-            ds = read_structures([path], name=path.stem, **kw)
+        try:
+            ds = _load_path(path, structure_column, pick, kw)
+        except OSError as exc:  # permissions, a failing disk, ...
+            raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc.strerror or exc})") from exc
     several = isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))
     if subset is not None and ds is not source and not several:  # (each of several sources is named)
         ds.name = f"{ds.name}[subset {subset}, seed {subset_seed}]"
@@ -324,30 +191,128 @@ def load_source(
     return ds
 
 
+def _load_path(path: Path, structure_column: str | None, pick: dict[str, Any], kw: dict[str, Any]) -> CrystalDataset:
+    """One file or folder (not a catalog file): the reader its kind needs.
+
+    Raises:
+        DataError: when nothing in it can be used as a file (empty, binary, truncated before its
+            first row; a lone structure file whose structure is rejected: the reason).
+    """
+    if path.is_dir():
+        if not any(path.iterdir()):
+            raise DataError(f"{path}: empty folder")
+        reader = read_id_prop_folder if (path / "id_prop.csv").is_file() else read_structure_folder
+        return reader(path, **pick, **kw)
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file or folder")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file")
+    if _suffix(path) not in TABLE_SUFFIXES:
+        ds = read_structures([path], name=path.stem, **kw)
+        if len(ds) == 0 and ds.rejections:  # the file is the entry: a lone unusable source
+            raise DataError(f"{path}: {ds.rejections[0].reason}")
+        return ds
+    if _suffix(path) in (".json", ".json.gz"):
+        doc = _load_json(path)
+        if isinstance(doc, dict) and {"columns", "data"} <= set(doc):
+            return read_matbench_json(path, doc=doc, **pick, **kw)
+        if isinstance(doc, dict) and {"lattice", "sites"} <= set(doc):
+            ds = read_objects([doc], ids=[path.name.split(".")[0]], name=path.name.split(".")[0])
+            if len(ds) == 0:
+                raise DataError(f"{path}: {ds.rejections[0].reason}")
+            for m in ds.metadata:
+                m["source"] = str(path)
+            return ds
+        if isinstance(doc, list):
+            return read_table(path, structure_column=structure_column, rows=iter(doc), **pick, **kw)
+    return read_table(path, structure_column=structure_column, **pick, **kw)  # CSV, JSON lines
+
+
+def _load_several(
+    sources: Sequence[Any],
+    structure_column: str | None,
+    end_member: str,
+    subset: int | None,
+    subset_seed: int,
+    kw: dict[str, Any],
+) -> CrystalDataset:
+    """Several sources as one dataset. A source that cannot be used at all (empty, unreadable,
+    binary, broken link, ...) is a rejection naming it; the other sources are kept.
+
+    Raises:
+        DataError: for a path that does not exist (and is not a dataset name), or when no
+            source can be used.
+    """
+    for s in sources:  # a mistyped path is a usage error, not a rejection
+        if isinstance(s, (str, Path)) and catalog_key_of(s) is None and not Path(s).is_symlink():
+            _existing(s)
+    parts = _split_subset(sources, subset, subset_seed, structure_column)
+    datasets, failed = [], []
+    for s, n, seed in parts:
+        try:
+            datasets.append(
+                load_source(
+                    s, structure_column=structure_column, end_member=end_member, subset=n, subset_seed=seed, **kw
+                )
+            )
+        except DataError as exc:
+            text = str(exc)
+            reason = text[len(str(s)) + 2 :] if text.startswith(f"{s}: ") else text
+            failed.append(Rejection(Path(str(s)).name, str(s), reason))
+    if not datasets:
+        more = f" (and {len(failed) - 1} more unusable sources)" if len(failed) > 1 else ""
+        raise DataError(f"no usable source: {failed[0].source}: {failed[0].reason}{more}")
+    ds = concat_datasets(datasets) if len(datasets) > 1 else datasets[0]
+    ds.rejections.extend(failed)
+    return ds
+
+
 def _split_subset(
     sources: Sequence[Any], subset: int | None, seed: int, structure_column: str | None
 ) -> list[tuple[Any, int | None, int]]:
     """(source, its subset, its seed) for each source, such that the sample over all sources is
     a seeded uniform sample of ``subset`` of their raw entries together; sources that get no
-    entry are left out.
+    entry are left out, and those that cannot be counted (unusable) are read in full, to be
+    named as rejections.
     """
     if subset is None:
         return [(s, None, seed) for s in sources]
-    counts = [count_raw_entries(s, structure_column=structure_column) for s in sources]
+    counts = []
+    for s in sources:
+        try:
+            counts.append(count_raw_entries(s, structure_column=structure_column))
+        except (DataError, OSError):
+            counts.append(-1)  # unusable: read in full below, to be named
+    if all(c < 0 for c in counts):
+        return [(s, None, seed) for s in sources]
+    broken: list[tuple[Any, int | None, int]] = [(s, None, seed) for s, c in zip(sources, counts, strict=True) if c < 0]
+    sources = [s for s, c in zip(sources, counts, strict=True) if c >= 0]
+    counts = [c for c in counts if c >= 0]
     pos = sample_positions(sum(counts), subset, seed)
     if pos is None:
-        return [(s, None, seed) for s in sources]
+        return [(s, None, seed) for s in sources] + broken
     edges = np.cumsum([0, *counts])
     taken = np.histogram(pos, bins=edges)[0] if len(sources) > 1 else np.array([len(pos)])
-    return [(s, int(n), seed + k) for k, (s, n) in enumerate(zip(sources, taken, strict=True)) if n > 0]
+    parts: list[tuple[Any, int | None, int]] = [
+        (s, int(n), seed + k) for k, (s, n) in enumerate(zip(sources, taken, strict=True)) if n > 0
+    ]
+    return parts + broken
 
 
 def _load_json(path: Path) -> Any:
-    """The whole file as one JSON document, or ``None`` when it is JSON lines."""
+    """The whole file as one JSON document, or ``None`` when it is JSON lines (or damaged: then
+    it is read line by line, which keeps the rows before the damage).
+
+    Raises:
+        DataError: for a file that is not text at all.
+    """
+    problem = binary_problem(path)
+    if problem:
+        raise DataError(f"{path}: {problem}")
     with _open_text(path) as f:
         try:
             return json.load(f)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError, *FILE_ERRORS):
             return None
 
 
@@ -367,6 +332,7 @@ def concat_datasets(datasets: Sequence[CrystalDataset]) -> CrystalDataset:
         rejections=[r for d in datasets for r in d.rejections],
         atom_init=next((d.atom_init for d in datasets if d.atom_init), None),
         name="+".join(d.name for d in datasets),
+        notes=[n for d in datasets for n in d.notes],
     )
     seen: set[str] = set()
     dup = []

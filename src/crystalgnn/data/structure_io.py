@@ -13,8 +13,10 @@ back to must parse identically and are kept side by side.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ class StructureParseError(ValueError):
 
 _NUM = re.compile(r"^([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?:\([0-9]+\))?$")
 _PLAIN_SYMBOL = re.compile(r"^[A-Z][a-z]?$")
+_NON_FINITE = ("nan", "inf", "infinity")
 _CELL_KEYS = (
     "_cell_length_a",
     "_cell_length_b",
@@ -45,6 +48,8 @@ _CELL_KEYS = (
 def _num(token: str) -> float:
     m = _NUM.match(token)
     if m is None:
+        if token.strip().lower().lstrip("+-") in _NON_FINITE:
+            return float(token)  # NaN / inf: parsed, then rejected as non-finite by the caller
         raise StructureParseError(f"unparsable CIF (not a number: {token[:40]!r})")
     return float(m.group(1))
 
@@ -153,13 +158,17 @@ def p1_cif_arrays(text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
     occ_col = col.get("_atom_site_occupancy")
     if occ_col is not None:
         tokens = [r[occ_col] for r in atom_rows]
-        if any(t != "1" for t in tokens) and np.any(np.abs(_nums(tokens) - 1.0) > 1e-6):
+        # ``not <=``: a NaN occupancy is not a full one
+        if any(t != "1" for t in tokens) and not np.all(np.abs(_nums(tokens) - 1.0) <= 1e-6):
             raise StructureParseError("partial occupancy / disordered sites")
     symbols = [r[sym_col] for r in atom_rows]
     if any(_PLAIN_SYMBOL.match(s) is None or s in ("D", "T") for s in symbols):
         return None
     cx, cy, cz = col["_atom_site_fract_x"], col["_atom_site_fract_y"], col["_atom_site_fract_z"]
     xyz = _nums([t for r in atom_rows for t in (r[cx], r[cy], r[cz])]).reshape(-1, 3)
+    problem = coordinates_problem(xyz, symbols)
+    if problem:
+        raise StructureParseError(problem)
     # Same conventions as pymatgen's CifParser: values within 1e-4 (relative) of 1/3 or 2/3 are
     # set to the exact fraction, then coordinates are wrapped into [0, 1).
     for frac in (1 / 3, 2 / 3):
@@ -253,10 +262,27 @@ def _pymatgen_cif(text: str) -> Structure:
             parser = CifParser.from_str(text, occupancy_tolerance=1.0)
             structures = parser.parse_structures(primitive=False, on_error="raise")
     except Exception as exc:  # pymatgen raises many exception types for bad CIFs
-        raise StructureParseError(f"unparsable CIF ({type(exc).__name__}: {exc})") from exc
+        raise StructureParseError(_non_finite_cif(text) or f"unparsable CIF ({type(exc).__name__}: {exc})") from exc
     if not structures:
         raise StructureParseError("unparsable CIF (no structure found)")
     return structures[0]
+
+
+def _non_finite_cif(text: str) -> str | None:
+    """Why pymatgen failed on a CIF holding a NaN or infinite number (``nan``, ``1e400``):
+    ``"non-finite lattice (...)"`` for a cell parameter, ``"non-finite coordinates (...)"``
+    otherwise; ``None`` when every number is finite.
+    """
+    for line in text.splitlines():
+        for token in line.split():
+            try:
+                value = float(token.split("(")[0])
+            except ValueError:
+                continue
+            if not np.isfinite(value):
+                kind = "lattice" if line.lstrip().startswith("_cell_") else "coordinates"
+                return f"non-finite {kind} (CIF value {token[:40]!r} in {line.strip()[:80]!r})"
+    return None
 
 
 def structure_from_any(obj: Any) -> Structure:
@@ -292,9 +318,30 @@ def structure_from_atoms(atoms: Any) -> Structure:
     """An ASE ``Atoms`` as a ``Structure``; molecules without a 3D cell are a clear error."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
+    cell = np.asarray(atoms.cell, dtype=float)
+    problem = None if np.isfinite(cell).all() else lattice_problem(cell)
+    problem = problem or coordinates_problem(atoms.get_positions(), atoms.get_chemical_symbols(), "Cartesian ")
+    if problem:
+        raise StructureParseError(problem)
     if atoms.cell.rank < 3:
         raise StructureParseError("not a periodic crystal (no three-dimensional cell)")
     return AseAtomsAdaptor.get_structure(atoms)
+
+
+def broken_link_reason(path: Path) -> str:
+    """Why a symbolic link cannot be followed: ``"symbolic link loop"`` or ``"dangling symbolic
+    link (to <target>)"`` (also the answer for a link that is not broken: call it on broken ones).
+    """
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop (to {target})"
+    return f"dangling symbolic link (to {target})"
 
 
 def is_structure_file(path: Path) -> bool:
@@ -385,11 +432,18 @@ def _read_with_ase_or_pymatgen(path: Path, stem: str) -> list[tuple[str, Structu
 def structure_problem(structure: Structure) -> str | None:
     """Why a parsed structure cannot be used as a crystal graph input, or ``None``.
 
-    Checks: no sites, partial occupancy / disorder, species that are not chemical elements
-    (dummy species such as ``X``), and a degenerate (zero-volume) lattice.
+    Checks: no sites, a non-finite lattice or non-finite coordinates (NaN, or numbers such as
+    ``1e400`` that overflow to infinity), partial occupancy / disorder, species that are not
+    chemical elements (dummy species such as ``X``), and a degenerate (zero-volume) lattice.
     """
     if len(structure) == 0:
         return "empty structure (no sites)"
+    matrix = structure.lattice.matrix
+    if not np.all(np.isfinite(matrix)):
+        return lattice_problem(matrix)
+    frac = structure.frac_coords
+    if not np.isfinite(frac).all():
+        return coordinates_problem(frac, [site.species_string for site in structure])
     if not structure.is_ordered:
         return "partial occupancy / disordered sites"
     for site in structure:
@@ -400,10 +454,36 @@ def structure_problem(structure: Structure) -> str | None:
 
 
 def lattice_problem(matrix: np.ndarray) -> str | None:
-    """``"degenerate lattice ..."`` for a zero-volume or non-finite cell, else ``None``."""
+    """``"non-finite lattice ..."`` for a cell with NaN or infinite numbers, ``"degenerate
+    lattice ..."`` for a zero-volume one, else ``None``.
+    """
     matrix = np.asarray(matrix, dtype=float)
     if not np.all(np.isfinite(matrix)):
-        return "degenerate lattice (non-finite cell parameters)"
+        return f"non-finite lattice (lattice vectors {_show(matrix)})"
     if abs(np.linalg.det(matrix)) <= 1e-6:
         return "degenerate lattice (zero volume)"
     return None
+
+
+def coordinates_problem(coords: Any, symbols: Any = None, kind: str = "fractional ") -> str | None:
+    """``"non-finite coordinates (site k ...)"`` naming the first site whose coordinates are NaN or
+    infinite (``1e400`` overflows to infinity), else ``None``.
+    """
+    xyz = np.asarray(coords, dtype=float).reshape(-1, 3)
+    bad = np.flatnonzero(~np.isfinite(xyz).all(axis=1))
+    if len(bad) == 0:
+        return None
+    k = int(bad[0])
+    label = f", {symbols[k]}" if symbols is not None and k < len(symbols) else ""
+    more = f"; {len(bad) - 1} more sites" if len(bad) > 1 else ""
+    return f"non-finite coordinates (site {k}{label}: {kind}{_show(xyz[k])}{more})"
+
+
+def _show(values: np.ndarray) -> str:
+    """A short text of a vector or matrix of floats, ``(nan, 0.5, 0.5)`` (no square brackets: a
+    terminal printing the reason with rich markup would take them for a style).
+    """
+    a = np.asarray(values, dtype=float)
+    if a.ndim > 1:
+        return "(" + ", ".join(_show(row) for row in a) + ")"
+    return "(" + ", ".join(f"{v:.6g}" for v in a) + ")"

@@ -12,9 +12,6 @@ source never parses the structures it does not keep.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,6 +21,7 @@ import numpy as np
 
 from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection, finite_or_nan
 from crystalgnn.data.parsing import parse_structures
+from crystalgnn.data.textfiles import count_rows, numbered_rows, open_text, suffix_of
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".json")
 STRUCTURE_COLUMNS = ("structure", "cif", "atoms", "poscar", "cif_discharged", "cif_charged")
@@ -31,16 +29,8 @@ ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
 
 
 # --------------------------------------------------------------------------- helpers
-def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
-    # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
-    return path.open("r", encoding="utf-8-sig", newline=newline)
-
-
-def _suffix(path: Path) -> str:
-    s = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    return s
+_open_text = open_text
+_suffix = suffix_of
 
 
 def _assemble(
@@ -65,13 +55,15 @@ def _assemble(
     for i, result in enumerate(parsed):
         entry_id = ids[i]
         src = str(metas[i].get("source", source))
+        # an unusable entry is named with its own reason and does not take its id from a
+        # later, usable entry with the same id
+        if isinstance(result, str):
+            rejections.append(Rejection(entry_id, src, result))
+            continue
         if entry_id in seen:
             rejections.append(Rejection(entry_id, src, "duplicate id"))
             continue
         seen.add(entry_id)
-        if isinstance(result, str):
-            rejections.append(Rejection(entry_id, src, result))
-            continue
         keep_ids.append(entry_id)
         keep_structs.append(result)
         keep_labels.append(labels[i])
@@ -170,39 +162,17 @@ def _pick(items: Sequence[Any], subset: int | None, seed: int) -> list[tuple[int
 
 
 def _numbered_rows(path: Path, positions: Iterable[int] | None = None) -> Iterable[tuple[int, dict[str, Any]]]:
-    """``(row number, row)`` of the rows at ``positions`` (all without); JSON is decoded only
-    for the lines kept, so picking rows from a large file costs little more than reading it.
+    """:func:`crystalgnn.data.textfiles.numbered_rows`: ``(row number, row)``, error rows in
+    place of unreadable ones.
     """
-    suffix = _suffix(path)
-    wanted = None if positions is None else set(positions)
-    last = None if wanted is None else max(wanted, default=-1)
-    with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
-        if suffix.startswith(".csv"):
-            for k, row in enumerate(csv.DictReader(f)):
-                if wanted is None or k in wanted:
-                    yield k, row
-                if last is not None and k >= last:
-                    return
-        else:
-            k = -1
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                k += 1
-                if wanted is not None and k not in wanted:
-                    if k >= last:  # type: ignore[operator]
-                        return
-                    continue
-                try:
-                    yield k, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield k, {"__error__": f"invalid JSON (line {lineno}: {exc.msg})"}
-                if last is not None and k >= last:
-                    return
+    return numbered_rows(path, positions)
 
 
 def iter_table_rows(path: str | Path, positions: Iterable[int] | None = None) -> Iterable[dict[str, Any]]:
     """Rows of a CSV or JSON-lines file (optionally gzipped) as dicts.
+
+    Rows that cannot be read (invalid JSON, not a JSON object, a CSV record with too many
+    values, the damage of a truncated or binary file) come as ``{"__error__": reason}``.
 
     Args:
         path: the file.
@@ -215,14 +185,9 @@ def iter_table_rows(path: str | Path, positions: Iterable[int] | None = None) ->
 
 def count_table_rows(path: str | Path) -> int:
     """Number of rows of a CSV or JSON-lines file (non-blank lines; CSV records), read without
-    decoding JSON or parsing structures.
+    decoding JSON or parsing structures (a truncated file: the rows before the cut).
     """
-    path = Path(path)
-    suffix = _suffix(path)
-    with _open_text(path, newline="" if suffix.startswith(".csv") else None) as f:
-        if suffix.startswith(".csv"):
-            return sum(1 for _ in csv.DictReader(f))
-        return sum(1 for line in f if line.strip())
+    return count_rows(Path(path))
 
 
 def read_table(
@@ -264,23 +229,18 @@ def read_table(
     ids, payloads, labels, metas = [], [], [], []
     rejections: list[Rejection] = []
     scol = structure_column
-    for k, row in numbered:
-        if "__error__" in row:
-            rejections.append(Rejection(f"row{k}", str(path), row["__error__"]))
-            continue
-        if scol is None:
-            scol = next((c for c in STRUCTURE_COLUMNS if c in row), None)
-            if scol is None:
-                raise DataError(
-                    f"{path}: no structure column (looked for {', '.join(STRUCTURE_COLUMNS)}); "
-                    f"columns are {sorted(row)[:12]}; pass structure_column="
-                )
+    waiting: list[tuple[int, dict[str, Any]]] = []  # rows read before the structure column is known
+
+    def take(k: int, row: dict[str, Any], scol: str) -> None:
         icol = id_column or next((c for c in ID_COLUMNS if c in row), None)
         entry_id = str(row[icol]) if icol and row.get(icol) not in (None, "") else f"row{k}"
         payload = row.get(scol)
-        if payload in (None, ""):
+        if scol not in row:
+            rejections.append(Rejection(entry_id, str(path), f"missing structure (no {scol!r} column)"))
+            return
+        if payload is None or (isinstance(payload, str) and not payload.strip()):
             rejections.append(Rejection(entry_id, str(path), f"missing structure (column {scol!r} is empty)"))
-            continue
+            return
         lab: dict[str, Any] = {}
         meta: dict[str, Any] = {}
         for c, v in row.items():
@@ -297,8 +257,32 @@ def read_table(
         payloads.append(payload)
         labels.append(lab)
         metas.append(meta)
+
+    n_file_errors = 0
+    for k, row in numbered:
+        if not isinstance(row, dict):
+            rejections.append(Rejection(f"row{k}", str(path), f"not a table row ({type(row).__name__})"))
+        elif "__error__" in row:
+            file_level = bool(row.get("__file__"))
+            n_file_errors += file_level
+            rejections.append(Rejection(path.name if file_level else f"row{k}", str(path), row["__error__"]))
+        elif scol is None and (scol := next((c for c in STRUCTURE_COLUMNS if c in row), None)) is None:
+            waiting.append((k, row))
+        else:
+            for kk, rr in waiting:  # rows before the first one with a structure column
+                take(kk, rr, scol)
+            waiting = []
+            take(k, row, scol)
+    if waiting:
+        row = waiting[0][1]
+        raise DataError(
+            f"{path}: no structure column (looked for {', '.join(STRUCTURE_COLUMNS)}); "
+            f"columns are {sorted(map(str, row))[:12]}; pass structure_column="
+        )
     if not ids and not rejections:
         raise DataError(f"{path}: table has no rows")
+    if rows is None and not ids and n_file_errors == len(rejections):
+        raise DataError(f"{path}: {rejections[0].reason}")  # nothing readable in the file at all
     if label_columns is None:
         # columns that are numeric in some rows but text in others are metadata, not labels
         text_cols = {c for m in metas for c in m}
