@@ -310,9 +310,9 @@ def load_source(
                 elif isinstance(doc, list):
                     ds = read_table(path, structure_column=structure_column, rows=iter(doc), **pick, **kw)
                 else:  # JSON lines (or a one-record file)
-                    ds = read_table(path, structure_column=structure_column, **pick, **kw)
+                    ds = read_table(path, structure_column=structure_column, end_member=end_member, **pick, **kw)
             else:
-                ds = read_table(path, structure_column=structure_column, **pick, **kw)
+                ds = read_table(path, structure_column=structure_column, end_member=end_member, **pick, **kw)
         else:
             ds = read_structures([path], name=path.stem, **kw)
     several = isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))

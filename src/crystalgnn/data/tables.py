@@ -5,6 +5,11 @@ dataset names, and :mod:`crystalgnn.data.readers` for every other kind of source
 neither of them (imports in ``crystalgnn.data`` go one way: dataset/structure_io/parsing ->
 tables -> catalog -> readers).
 
+Units: a JSON-lines table may carry its units in a ``units`` column whose cells are objects
+``{"label": "unit", ...}`` (every row, as ``crystalgnn data fetch`` writes them, or some rows);
+:func:`read_table` merges them into ``ds.units`` and keeps the column out of the labels and
+metadata. Explicit ``units=`` (the catalog's) take precedence.
+
 Sampling before parsing: :func:`sample_positions` draws the seeded random sample of raw entries
 (rows, files) that ``subset=`` / ``subset_seed=`` select in every reader, so a subset of a large
 source never parses the structures it does not keep.
@@ -26,7 +31,18 @@ from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection, finite
 from crystalgnn.data.parsing import parse_structures
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".json")
-STRUCTURE_COLUMNS = ("structure", "cif", "atoms", "poscar", "cif_discharged", "cif_charged")
+STRUCTURE_COLUMNS = (
+    "structure",
+    "cif",
+    "atoms",
+    "poscar",
+    "cif_discharged",
+    "cif_charged",
+    "structure_discharged",
+    "structure_charged",
+)
+#: a column of ``{label: unit}`` objects: the table's units (``crystalgnn data fetch`` writes it)
+UNITS_COLUMN = "units"
 ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
 
 
@@ -236,6 +252,7 @@ def read_table(
     rows: Iterable[dict[str, Any]] | None = None,
     subset: int | None = None,
     subset_seed: int = 0,
+    end_member: str = "discharged",
     **kw: Any,
 ) -> CrystalDataset:
     """A table with a structure column (CIF text or Structure dict) and label columns.
@@ -249,7 +266,12 @@ def read_table(
             chosen before any structure is parsed; rows without an id keep the id of their
             position in the whole table (``row<k>``).
         subset_seed: the seed of that sample.
+        end_member: with ``end_member="charged"`` and no ``structure_column``, a table with a
+            ``structure_charged`` (or ``cif_charged``) column is read from that column
+            (electrode tables written by ``crystalgnn data fetch mp --kind electrodes``).
         **kw: ``n_jobs``, ``show_progress`` (structure parsing).
+
+    Units come from ``units``, else from the table's ``units`` column (see the module).
     """
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
@@ -263,11 +285,18 @@ def read_table(
         numbered = _numbered_rows(path)
     ids, payloads, labels, metas = [], [], [], []
     rejections: list[Rejection] = []
+    table_units: dict[str, str] = {}
     scol = structure_column
     for k, row in numbered:
         if "__error__" in row:
             rejections.append(Rejection(f"row{k}", str(path), row["__error__"]))
             continue
+        cell_units = row.get(UNITS_COLUMN)
+        if isinstance(cell_units, dict):
+            row = {c: v for c, v in row.items() if c != UNITS_COLUMN}
+            _merge_units(table_units, cell_units, path)
+        if scol is None and end_member == "charged":
+            scol = next((c for c in ("structure_charged", "cif_charged") if c in row), None)
         if scol is None:
             scol = next((c for c in STRUCTURE_COLUMNS if c in row), None)
             if scol is None:
@@ -312,7 +341,16 @@ def read_table(
         str(path),
         name=name or path.name.split(".")[0],
         metas=metas,
-        units=units,
+        units=units if units is not None else table_units,
         rejections=rejections,
         **kw,
     )
+
+
+def _merge_units(into: dict[str, str], cell: dict[str, Any], path: Path) -> None:
+    """Add a row's ``units`` cell; a label with two different units is an error."""
+    for label, unit in cell.items():
+        if not isinstance(unit, str):
+            continue
+        if into.setdefault(str(label), unit) != unit:
+            raise DataError(f"{path}: label {label!r} has unit {into[str(label)]!r} in one row and {unit!r} in another")
