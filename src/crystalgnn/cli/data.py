@@ -94,6 +94,7 @@ fetch_app = typer.Typer(
 )
 data_app.add_typer(fetch_app, name="fetch")
 
+_RETRY_HELP = "retries of a request answered 429/5xx (back-off 0.5 s doubling, or the server's Retry-After)"
 _CACHE_HELP = "cache folder (default $CRYSTALGNN_CACHE_DIR/fetch); a repeated fetch reads it without the network"
 
 
@@ -163,6 +164,7 @@ def fetch_mp_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=_CACHE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="neither read nor keep cached pages"),
     refresh: bool = typer.Option(False, "--refresh", help="forget this query's cached pages first"),
+    retries: int = typer.Option(5, "--retries", min=0, help=_RETRY_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
 ) -> None:
     """Materials Project documents through mp-api, with structures, converted labels, units and
@@ -186,11 +188,11 @@ def fetch_mp_command(
         query.validate()
     except ValueError as exc:
         fail(message(exc), code=USAGE)
-    from crystalgnn.data.clients import FetchError, fetch_mp
+    from crystalgnn.data.clients import FetchError, RetryPolicy, fetch_mp
 
     try:
         result = fetch_mp(query, api_key=api_key, endpoint=endpoint, cache_root=cache_dir, use_cache=not no_cache,
-                          refresh=refresh, show_progress=not no_progress)  # fmt: skip
+                          refresh=refresh, retry=RetryPolicy(total=retries), show_progress=not no_progress)  # fmt: skip
     except FetchError as exc:
         fail(str(exc))
     _report_fetch(result, output)
@@ -214,6 +216,7 @@ def fetch_optimade_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=_CACHE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="neither read nor keep cached pages"),
     refresh: bool = typer.Option(False, "--refresh", help="forget this query's cached pages first"),
+    retries: int = typer.Option(5, "--retries", min=0, help=_RETRY_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
 ) -> None:
     """Structures and properties from OPTIMADE providers into one data set with one vocabulary
@@ -237,9 +240,9 @@ def fetch_optimade_command(
             raise ValueError("--limit must be positive")
     except ValueError as exc:
         fail(message(exc), code=USAGE)
-    from crystalgnn.data.clients import fetch_optimade
+    from crystalgnn.data.clients import RetryPolicy, fetch_optimade
 
     result = fetch_optimade(providers, filter_, fields=_split(fields), endpoints=endpoint, max_per_provider=limit,
                             page_limit=page_limit, cache_root=cache_dir, use_cache=not no_cache, refresh=refresh,
-                            show_progress=not no_progress)  # fmt: skip
+                            retry=RetryPolicy(total=retries), show_progress=not no_progress)  # fmt: skip
     _report_fetch(result, output)

@@ -152,7 +152,17 @@ class _Online:
         return _hide(f"Materials Project at {self.where}: {what} ({type(exc).__name__}: {exc})", self.key)
 
     def rester(self, kind: str) -> Any:
-        return getattr(self.mpr.materials, ROUTE[kind])
+        rester = getattr(self.mpr.materials, ROUTE[kind])
+        rester = getattr(rester, "_obj", None) or rester  # mp-api hands out lazy wrappers
+        if not getattr(rester, "_fields_cached", False):
+            # mp-api rebuilds the document model's JSON schema for every requested field of
+            # every request (``available_fields``, ~0.1 s each): computed once here, for this
+            # instance only (its class is swapped for a subclass with a constant property)
+            names = list(rester.available_fields)
+            cls = type(rester)
+            rester.__class__ = type(cls.__name__, (cls,), {"available_fields": property(lambda _: names),
+                                                          "_fields_cached": True})  # fmt: skip
+        return rester
 
     def search(self, kind: str, **kw: Any) -> list[dict[str, Any]]:
         with warnings.catch_warnings():

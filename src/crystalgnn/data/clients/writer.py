@@ -89,7 +89,7 @@ def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     n = 0
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(tmp, "wt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(tmp, "wt", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, default=str) + "\n")
             n += 1
