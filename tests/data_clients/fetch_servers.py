@@ -63,6 +63,9 @@ def serve_mp(server: HTTPServer) -> None:
     server.expect_request("/materials/summary/").respond_with_handler(
         mp_route(fixture("mp_summary.json"), "material_id", "material_ids", end_members)
     )
+    server.expect_request("/materials/thermo/").respond_with_handler(
+        mp_route(fixture("mp_thermo.json"), "material_id", "material_ids")
+    )
     server.expect_request("/materials/insertion_electrodes/").respond_with_handler(
         mp_route(electrodes["electrodes"], "battery_id", "battery_ids")
     )

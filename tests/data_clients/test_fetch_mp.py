@@ -131,6 +131,15 @@ def test_an_interrupted_fetch_keeps_its_pages_and_resumes(mp: HTTPServer, tmp_pa
     assert len(res.rows) == 6
 
 
+def test_thermo_documents_get_their_structures_from_the_summary_route(mp: HTTPServer, tmp_path: Path) -> None:
+    res = fetch_mp(MPQuery(kind="thermo", chemsys=["Mn-O", "Fe-O", "Co-O"], fields=["formation_energy_per_atom"]),
+                   api_key=KEY, endpoint=mp.url_for("/"), cache_root=tmp_path, retry=FAST, show_progress=False)  # fmt: skip
+    assert [r["id"] for r in res.rows][:2] == ["mp-100_GGA_GGA+U", "mp-100_R2SCAN"] and len(res.rows) == 6
+    assert res.rows[1]["formation_energy_per_atom"] == -1.05 and "e_above_hull" not in res.rows[1]
+    assert res.rows[0]["structure"]["sites"][0]["species"][0]["element"] == "Mn"
+    assert "mp-100" in (mp.log[-1][0].args.get("material_ids") or "")  # structures: one summary request
+
+
 def test_electrodes_become_a_set_that_train_accepts(
     mp: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,7 +45,7 @@ MISSING_KEY = (
 MISSING_CLIENT = "the Materials Project client needs mp-api: pip install 'crystalgnn[clients]'"
 
 #: the search argument taking a list of primary keys, per kind
-ID_PARAM = {"summary": "material_ids", "thermo": "thermo_ids", "electrodes": "battery_ids"}
+ID_PARAM = {"summary": "material_ids", "thermo": "material_ids", "electrodes": "battery_ids"}
 #: criteria each route's search takes (ranges are checked against its signature)
 CRITERIA = {
     "summary": ("elements", "exclude_elements", "chemsys", "formula"),
@@ -54,7 +54,7 @@ CRITERIA = {
 }
 #: the fields that give a document's id (an electrode's battery_id is computed from its
 #: material_ids and working ion, as emmet does: ``<lowest material id>_<ion>``)
-ID_FIELDS = {"summary": ["material_id"], "thermo": ["thermo_id"], "electrodes": ["material_ids", "working_ion"]}
+ID_FIELDS = {"summary": ["material_id"], "thermo": ["material_id"], "electrodes": ["material_ids", "working_ion"]}
 #: fields read besides the mapped ones
 EXTRA_FIELDS = {
     "summary": ["structure", "formula_pretty"],
@@ -232,7 +232,7 @@ def fetch_mp(
             except Exception as exc:
                 raise FetchError(net.error("the id search failed", exc)) from None
             result.requests["mp"] += 1
-            cached = {"ids": [i for i in (doc_id(kind, d) for d in docs) if i is not None]}
+            cached = {"ids": list(dict.fromkeys(i for i in (doc_id(kind, d) for d in docs) if i is not None))}
             cache.save("ids", 0, cached)
         ids = list(cached["ids"])
     ids = ids[: query.limit] if query.limit else ids
@@ -245,7 +245,8 @@ def fetch_mp(
             if page is None:
                 net = connect()
                 try:
-                    page = net.search(kind, **{ID_PARAM[kind]: chunk}, fields=wanted, chunk_size=len(chunk))
+                    page = net.search(kind, **query.criteria(), **{ID_PARAM[kind]: chunk}, fields=wanted,
+                                      chunk_size=len(chunk) if kind != "thermo" else 1000)  # fmt: skip
                 except Exception as exc:
                     raise FetchError(
                         net.error(f"documents {k * ids_per_request + 1}-{k * ids_per_request + len(chunk)} failed", exc)
@@ -279,8 +280,11 @@ def fetch_mp(
         meta = {"database_version": str(net.mpr.db_version or ""), "retrieved": now()}
         cache.save("meta", 0, meta)
     cache.mark_done("all")
+    asked = asdict(query)
+    if query.ids and len(query.ids) > 10:  # not thousands of ids in every row
+        asked["ids"] = f"{len(query.ids)} ids ({query.ids[0]}, ...)"
     provenance = {"database": "Materials Project", "route": ROUTE[kind], "url": endpoint or DEFAULT_ENDPOINT,
-                  **meta, "query": asdict(query)}  # fmt: skip
+                  **meta, "query": asked}  # fmt: skip
     for doc in docs:
         _add_row(result, kind, pk, doc, structures, fields, provenance)
     return result
@@ -292,7 +296,7 @@ def _mpid_order(mpid: str) -> tuple[str, int, str]:
 
 
 def doc_id(kind: str, doc: dict[str, Any]) -> str | None:
-    """The id of a document (``material_id``, ``thermo_id``, or the electrode's battery id)."""
+    """The id a document is fetched by (``material_id``, or the electrode's battery id)."""
     pk = MP_KINDS[kind][1]
     if doc.get(pk) not in (None, ""):
         return str(doc[pk])
@@ -314,6 +318,8 @@ def _add_row(
     if entry_id is None:
         result.skipped.append(skip("mp", repr(doc)[:60], f"no {pk}"))
         return
+    if kind == "thermo" and doc.get("thermo_type"):  # one document per material and thermo type
+        entry_id = f"{entry_id}_{doc['thermo_type']}"
     extra: dict[str, Any] = {"formula": doc.get("formula_pretty") or doc.get("battery_formula")}
     if kind == "summary":
         structure = doc.get("structure")

@@ -20,6 +20,8 @@ providers' property fields go through :data:`~crystalgnn.data.clients.vocabulary
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -219,7 +221,8 @@ def _fetch_provider(
             client = OptimadeClient(base_urls=[url], max_results_per_provider=left or 0, use_async=False,
                                     http_client=session_class(retry), silent=True, callbacks=[keep])  # fmt: skip
             response_fields = sorted({*STRUCTURE_FIELDS, *(f.top_field for f in fields)})
-            with bar:
+            # the client prints provider errors on stdout even when silent: they are reported here
+            with bar, contextlib.redirect_stdout(io.StringIO()):
                 out = client.get_one("structures", filter_, url, response_fields=response_fields,
                                      page_limit=page_limit, override_url=resume)  # fmt: skip
             errors = [str(e) for r in out.values() for e in r.errors]

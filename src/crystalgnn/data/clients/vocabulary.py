@@ -168,7 +168,7 @@ MP_ELECTRODES: tuple[FieldMap, ...] = (
 #: the mp-api routes ``crystalgnn data fetch mp --kind`` reads: (fields, primary key)
 MP_KINDS: dict[str, tuple[tuple[FieldMap, ...], str]] = {
     "summary": (MP_SUMMARY, "material_id"),
-    "thermo": (MP_THERMO, "thermo_id"),
+    "thermo": (MP_THERMO, "material_id"),
     "electrodes": (MP_ELECTRODES, "battery_id"),
 }
 
