@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from crystalgnn.cli.app import USAGE, app, console, err, fail, failing_on_bad_data, message
+
+if TYPE_CHECKING:
+    from crystalgnn.data.clients import FetchResult
 
 data_app = typer.Typer(help="Inspect datasets and sources.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -119,26 +123,28 @@ def _ranges(values: list[str] | None) -> dict[str, tuple[float | None, float | N
     return out
 
 
-def _report_fetch(result: object, out: Path, quiet_ok: bool = False) -> None:
+def _report_fetch(result: FetchResult, out: Path) -> None:
+    from rich.markup import escape
+
     from crystalgnn.data.clients import write_rows
 
-    rows = result.rows  # type: ignore[attr-defined]
-    for db, msg in result.failures.items():  # type: ignore[attr-defined]
-        err.print(f"[yellow]warning:[/] {db} failed: {msg}", soft_wrap=True, highlight=False)
-    skipped = result.skipped  # type: ignore[attr-defined]
+    rows = result.rows
+    for db, msg in result.failures.items():
+        err.print(f"[yellow]warning:[/] {db} failed: {escape(msg)}", soft_wrap=True, highlight=False)
+    skipped = result.skipped
     if skipped:
         err.print(f"[yellow]{len(skipped)} records skipped[/]")
         for s in skipped[:20]:
-            err.print(f"  - {s.database} {s.id}: {s.reason}", soft_wrap=True, highlight=False)
+            err.print(escape(f"  - {s.database} {s.id}: {s.reason}"), soft_wrap=True, highlight=False)
         if len(skipped) > 20:
             err.print(f"  ... {len(skipped) - 20} more")
     if not rows:
         fail("nothing fetched: no rows to write")
     n = write_rows(out, rows)
-    cached = [db for db, c in result.from_cache.items() if c]  # type: ignore[attr-defined]
-    units = ", ".join(f"{k} ({u})" if u else k for k, u in result.units.items())  # type: ignore[attr-defined]
-    console.print(f"wrote {n} rows to {out}" + (f" (from the cache: {', '.join(cached)})" if cached else ""))
-    console.print(f"labels: {units}", soft_wrap=True, highlight=False)
+    cached = [db for db, c in result.from_cache.items() if c]
+    units = ", ".join(f"{k} ({u})" if u else k for k, u in result.units.items())
+    console.print(escape(f"wrote {n} rows to {out}" + (f" (from the cache: {', '.join(cached)})" if cached else "")))
+    console.print(escape(f"labels: {units}"), soft_wrap=True, highlight=False)
 
 
 @fetch_app.command("mp")
@@ -168,7 +174,7 @@ def fetch_mp_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
 ) -> None:
     """Materials Project documents through mp-api, with structures, converted labels, units and
-    provenance per row. Needs the extra: pip install 'crystalgnn[clients]'.
+    provenance per row. Needs mp-api, the extra "clients" of crystalgnn.
 
     Example: crystalgnn data fetch mp -k electrodes --working-ion Li -o li-electrodes.jsonl.gz
     """
@@ -194,7 +200,9 @@ def fetch_mp_command(
         result = fetch_mp(query, api_key=api_key, endpoint=endpoint, cache_root=cache_dir, use_cache=not no_cache,
                           refresh=refresh, retry=RetryPolicy(total=retries), show_progress=not no_progress)  # fmt: skip
     except FetchError as exc:
-        fail(str(exc))
+        from rich.markup import escape
+
+        fail(escape(str(exc)))
     _report_fetch(result, output)
 
 
