@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fetch_servers import paths, serve_optimade
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
@@ -27,6 +28,20 @@ def fetch(server: HTTPServer, tmp_path: Path, *providers: str, **kw: object) -> 
     kw = {"endpoints": [server.url_for("/{provider}").replace("%7B", "{").replace("%7D", "}")],
           "cache_root": tmp_path / "cache", "retry": FAST, "show_progress": False, **kw}  # fmt: skip
     return fetch_optimade(list(providers), FILTER, **kw)  # type: ignore[arg-type]
+
+
+def test_the_cli_reads_endpoints_from_the_environment(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_optimade(httpserver, "oqmd", "jarvis")
+    monkeypatch.setenv("CRYSTALGNN_OPTIMADE_ENDPOINT", f"http://127.0.0.1:{httpserver.port}/{{provider}}")
+    out = tmp_path / "li.jsonl.gz"
+    r = CliRunner().invoke(app, ["data", "fetch", "optimade", "-p", "oqmd", "-p", "jarvis", "--filter", FILTER,
+                                 "-f", "band_gap", "-o", str(out), "--cache-dir", str(tmp_path), "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "wrote 9 rows" in r.output and "labels: band_gap (eV)" in r.output
+    ds = load_source(out, show_progress=False)
+    assert list(ds.targets) == ["band_gap"] and ds.units == {"band_gap": "eV"}
 
 
 def test_two_providers_become_one_data_set_with_consistent_units(httpserver: HTTPServer, tmp_path: Path) -> None:

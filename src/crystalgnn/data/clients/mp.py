@@ -208,7 +208,10 @@ def fetch_mp(
     kind = query.kind
     pk = MP_KINDS[kind][1]
     cache = QueryCache(
-        cache_root, f"mp-{kind}", {"endpoint": endpoint or DEFAULT_ENDPOINT, **asdict(query)}, enabled=use_cache
+        cache_root,
+        f"mp-{kind}",
+        {"endpoint": endpoint or DEFAULT_ENDPOINT, "page": [page_size, ids_per_request], **asdict(query)},
+        enabled=use_cache,
     )
     if refresh:
         cache.clear()
