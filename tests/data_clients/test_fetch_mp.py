@@ -97,6 +97,17 @@ def test_a_missing_key_is_a_clear_error_and_a_key_is_never_printed(
     assert all(KEY not in p.read_bytes().decode("latin-1") for p in (tmp_path / "c").rglob("*") if p.is_file())
 
 
+def test_a_server_that_is_down_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(FetchError, match=f"127.0.0.1:{port}/: cannot connect"):
+        fetch_mp(MPQuery(elements=["O"]), api_key=KEY, endpoint=f"http://127.0.0.1:{port}/", cache_root=tmp_path,
+                 retry=FAST, show_progress=False)  # fmt: skip
+
+
 def test_a_repeated_fetch_reads_the_cache_without_touching_the_server(mp: HTTPServer, tmp_path: Path) -> None:
     first = summary(mp, tmp_path)
     n = len(mp.log)

@@ -149,7 +149,8 @@ class _Online:
             raise FetchError(self.error("cannot connect", exc)) from None
 
     def error(self, what: str, exc: BaseException) -> str:
-        return _hide(f"Materials Project at {self.where}: {what} ({type(exc).__name__}: {exc})", self.key)
+        text = " ".join(str(exc).split())[:400]  # mp-api's messages span lines
+        return _hide(f"Materials Project at {self.where}: {what} ({type(exc).__name__}: {text})", self.key)
 
     def rester(self, kind: str) -> Any:
         rester = getattr(self.mpr.materials, ROUTE[kind])
