@@ -35,7 +35,8 @@ def load_dataset(source: Any, targets: Sequence[str] | None = None, **kw: Any) -
     Labels: every numeric or true/false column becomes a graph-level label in
     ``ds.targets[name]`` (a float array, NaN where missing); columns with one value per site
     become per-site labels in ``ds.site_targets``. ``ds.units[name]`` gives the unit where it is
-    known (bundled datasets, and their files under any path). ``targets=["a", ...]`` requires
+    known (bundled datasets, and their files under any path; a JSON-lines table with a ``units``
+    column, as ``crystalgnn data fetch`` writes). ``targets=["a", ...]`` requires
     those labels (derived ones such as ``log10_X``, ``X_per_atom``, ``abs_X`` are computed);
     without it nothing is required, and :func:`default_targets` names the label to use when
     the source has exactly one.

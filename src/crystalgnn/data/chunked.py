@@ -54,7 +54,7 @@ def iter_source_chunks(
             raise DataError(f"{path}: empty file")
 
         def read(rows: list[dict[str, Any]]) -> CrystalDataset:
-            return read_table(path, structure_column=structure_column, rows=iter(rows), **kw)
+            return read_table(path, structure_column=structure_column, rows=iter(rows), end_member=end_member, **kw)
 
     else:
         return None

@@ -179,7 +179,7 @@ def load_source(
     else:
         path = _existing(source)
         try:
-            ds = _load_path(path, structure_column, pick, kw)
+            ds = _load_path(path, structure_column, pick, kw, end_member)
         except OSError as exc:  # permissions, a failing disk, ...
             raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc.strerror or exc})") from exc
     several = isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))
@@ -191,7 +191,9 @@ def load_source(
     return ds
 
 
-def _load_path(path: Path, structure_column: str | None, pick: dict[str, Any], kw: dict[str, Any]) -> CrystalDataset:
+def _load_path(
+    path: Path, structure_column: str | None, pick: dict[str, Any], kw: dict[str, Any], end_member: str = "discharged"
+) -> CrystalDataset:
     """One file or folder (not a catalog file): the reader its kind needs.
 
     Raises:
@@ -225,7 +227,7 @@ def _load_path(path: Path, structure_column: str | None, pick: dict[str, Any], k
             return ds
         if isinstance(doc, list):
             return read_table(path, structure_column=structure_column, rows=iter(doc), **pick, **kw)
-    return read_table(path, structure_column=structure_column, **pick, **kw)  # CSV, JSON lines
+    return read_table(path, structure_column=structure_column, end_member=end_member, **pick, **kw)  # CSV, JSON lines
 
 
 def _load_several(

@@ -24,7 +24,18 @@ from crystalgnn.data.parsing import parse_structures
 from crystalgnn.data.textfiles import count_rows, numbered_rows, open_text, suffix_of
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".json")
-STRUCTURE_COLUMNS = ("structure", "cif", "atoms", "poscar", "cif_discharged", "cif_charged")
+STRUCTURE_COLUMNS = (
+    "structure",
+    "cif",
+    "atoms",
+    "poscar",
+    "cif_discharged",
+    "cif_charged",
+    "structure_discharged",
+    "structure_charged",
+)
+#: a column of ``{label: unit}`` objects: the table's units (``crystalgnn data fetch`` writes it)
+UNITS_COLUMN = "units"
 ID_COLUMNS = ("id", "material_id", "mpid", "mp_id", "jid", "name", "mbid")
 
 
@@ -201,6 +212,7 @@ def read_table(
     rows: Iterable[dict[str, Any]] | None = None,
     subset: int | None = None,
     subset_seed: int = 0,
+    end_member: str = "discharged",
     **kw: Any,
 ) -> CrystalDataset:
     """A table with a structure column (CIF text or Structure dict) and label columns.
@@ -214,7 +226,13 @@ def read_table(
             chosen before any structure is parsed; rows without an id keep the id of their
             position in the whole table (``row<k>``).
         subset_seed: the seed of that sample.
+        end_member: with ``end_member="charged"`` and no ``structure_column``, a table with a
+            ``structure_charged`` (or ``cif_charged``) column is read from that column
+            (electrode tables written by ``crystalgnn data fetch mp --kind electrodes``).
         **kw: ``n_jobs``, ``show_progress`` (structure parsing).
+
+    A ``units`` column of ``{label: unit}`` objects gives the labels' units (a label with two
+    different units is a ``DataError``); explicit ``units`` take precedence.
     """
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
@@ -228,6 +246,7 @@ def read_table(
         numbered = _numbered_rows(path)
     ids, payloads, labels, metas = [], [], [], []
     rejections: list[Rejection] = []
+    table_units: dict[str, str] = {}
     scol = structure_column
     waiting: list[tuple[int, dict[str, Any]]] = []  # rows read before the structure column is known
 
@@ -260,6 +279,11 @@ def read_table(
 
     n_file_errors = 0
     for k, row in numbered:
+        if isinstance(row, dict) and isinstance(row.get(UNITS_COLUMN), dict):
+            _merge_units(table_units, row[UNITS_COLUMN], path)
+            row = {c: v for c, v in row.items() if c != UNITS_COLUMN}
+        if isinstance(row, dict) and scol is None and end_member == "charged":
+            scol = next((c for c in ("structure_charged", "cif_charged") if c in row), None)
         if not isinstance(row, dict):
             rejections.append(Rejection(f"row{k}", str(path), f"not a table row ({type(row).__name__})"))
         elif "__error__" in row:
@@ -296,7 +320,16 @@ def read_table(
         str(path),
         name=name or path.name.split(".")[0],
         metas=metas,
-        units=units,
+        units=units if units is not None else table_units,
         rejections=rejections,
         **kw,
     )
+
+
+def _merge_units(into: dict[str, str], cell: dict[str, Any], path: Path) -> None:
+    """Add a row's ``units`` cell; a label with two different units is an error."""
+    for label, unit in cell.items():
+        if not isinstance(unit, str):
+            continue
+        if into.setdefault(str(label), unit) != unit:
+            raise DataError(f"{path}: label {label!r} has unit {into[str(label)]!r} in one row and {unit!r} in another")
