@@ -63,9 +63,10 @@ def data_inspect(
     if insp.rejections:
         err.print(f"[yellow]{len(insp.rejections)} problems[/] in {len(insp.rejected_ids)} entries (kind: count)")
         for kind, n in insp.counts().most_common():
-            err.print(f"  {kind}: {n}")
+            err.print(f"  {kind}: {n}", markup=False, highlight=False)
         for row in insp.rows()[:limit]:
-            err.print(f"  - {row['id']} ({row['source']}, {row['stage']}): {row['reason']}", soft_wrap=True)
+            line = f"  - {row['id']} ({row['source']}, {row['stage']}): {row['reason']}"
+            err.print(line, soft_wrap=True, markup=False, highlight=False)  # reasons may hold [brackets]
         if len(insp.rejections) > limit:
             err.print(f"  ... {len(insp.rejections) - limit} more (--limit, or --rejected FILE for all)")
         if rejected is not None:
