@@ -367,5 +367,3 @@ def test_element_table_follows_the_graph_cache_folder(
     assert not any(default_home.rglob("*.json"))
     ep._write_unsaved()  # what runs at exit: nothing left to write
     assert not any(default_home.rglob("*.json"))
-
-

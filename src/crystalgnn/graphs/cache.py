@@ -144,6 +144,7 @@ class GraphCache:
         """Positions of the keys that are not in the cache or whose record is damaged (values are
         checked in place, not copied out).
         """
+
         def scan(txn: Any) -> tuple[list[int], int]:
             values = [txn.get(k) for k in keys]
             bad = damaged_records(values) if _VERIFY else []

@@ -257,7 +257,8 @@ def pack_records(columns: GraphColumns) -> list[bytes]:
         else:
             words[_field_gather(at, length)] = values
     ends = starts + sizes - _TRAILER_WORDS
-    words.view(np.uint32)[ends] = [zlib.crc32(words[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    view = memoryview(words)  # type: ignore[arg-type]  # numpy arrays export buffers; the stubs do not say so
+    words.view(np.uint32)[ends] = [zlib.crc32(view[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
     blob = words.tobytes()
     bounds = (np.concatenate(([0], np.cumsum(sizes))) * 4).tolist()
     return [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=False)]

@@ -74,13 +74,13 @@ def _raw_properties_cache_path() -> Path:
     """Where the computed element properties are kept, named by the versions they depend on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from crystalgnn.graphs.cache import default_cache_dir
-
     try:
         libs = f"mendeleev{version('mendeleev')}-pymatgen{version('pymatgen')}"
     except PackageNotFoundError:  # pragma: no cover - depends on the environment
         libs = "unknown"
-    folder = _cache_dir if _cache_dir is not None else default_cache_dir()
+    # crystalgnn.graphs.cache.default_cache_dir (which imports this module)
+    default = Path(os.environ.get("CRYSTALGNN_CACHE_DIR", Path.home() / ".cache" / "crystalgnn"))
+    folder = _cache_dir if _cache_dir is not None else default
     return folder / "atom_features" / f"cgcnn-raw-v{RAW_PROPERTIES_VERSION}-{libs}.json"
 
 

@@ -164,13 +164,15 @@ class SharedEnv:
                 f"graph cache {self.path} is unreadable ({why}) and cannot be moved aside ({exc}); delete it"
             ) from exc
         self.moved_aside.append(target)
-        log.warning("warning: graph cache %s is unreadable (%s); moved to %s, starting a new one", self.path, why, target)
+        log.warning(
+            "warning: graph cache %s is unreadable (%s); moved to %s, starting a new one", self.path, why, target
+        )
 
     def recover(self, exc: BaseException) -> None:
         """Close the damaged database, move it aside and open an empty one in its place."""
         try:
             self.env.close()
-        except Exception:  # noqa: BLE001 - the environment is damaged; closing is best effort
+        except Exception:
             pass
         self._move_aside(f"{type(exc).__name__}: {exc}")
         self.env = self._lmdb_open(None)
