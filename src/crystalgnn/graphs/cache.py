@@ -183,14 +183,14 @@ class GraphCache:
 class CachedGraphs(Sequence[Data]):
     """Graphs that stay in a :class:`GraphCache` until asked for.
 
-    A graph whose record is damaged or gone raises :class:`GraphCacheError` (one line naming
-    the cache): only keys are held here, not the structures to build it from again, and the next
-    run's builder rebuilds it.
-
     Only the keys (32 bytes a graph) and the targets are held in memory, so a dataset whose
     graphs do not fit in RAM can still be batched and trained on: indexing reads one record, and
     a ``DataLoader`` fetches each batch with one LMDB transaction and one
     :func:`~crystalgnn.graphs.columns.unpack_records` call through ``__getitems__``.
+
+    A graph whose record is damaged or gone raises :class:`GraphCacheError` (one line naming
+    the cache): only keys are held here, not the structures to build it from again, and the next
+    run's builder rebuilds it.
 
     Args:
         cache: the cache holding every key.
