@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -274,21 +275,95 @@ def test_cgcnn_to_dict_round_trip(table: dict[int, np.ndarray]) -> None:
     np.testing.assert_array_equal(g(zs), f(zs))
 
 
-def test_raw_properties_kept_on_disk_equal_the_computed_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def element_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The element table's cache folder set to ``tmp_path`` (and restored); the in-memory copy dropped."""
+    from crystalgnn.graphs import element_properties as ep
+
+    monkeypatch.setattr(ep, "_cache_dir", None)
+    monkeypatch.setattr(ep, "_unsaved", None)
+    ep.set_cache_dir(tmp_path)
+    ep.raw_properties.cache_clear()
+    yield tmp_path
+    ep.raw_properties.cache_clear()
+
+
+@needs_mendeleev
+def test_raw_properties_kept_on_disk_equal_the_computed_ones(element_cache: Path) -> None:
     """The element table is computed once per installation and read back from the cache folder
     (importing mendeleev costs seconds); what is read back is exactly what was computed."""
     from crystalgnn.graphs import element_properties as ep
 
-    monkeypatch.setenv("CRYSTALGNN_CACHE_DIR", str(tmp_path))
+    first = ep.raw_properties()  # computes and writes
+    files = list((element_cache / "atom_features").glob("cgcnn-raw-v*-mendeleev*-pymatgen*.json"))
+    assert len(files) == 1
     ep.raw_properties.cache_clear()
-    try:
-        first = ep.raw_properties()  # computes and writes
-        files = list((tmp_path / "atom_features").glob("cgcnn-raw-v*-mendeleev*-pymatgen*.json"))
-        assert len(files) == 1
-        ep.raw_properties.cache_clear()
-        assert ep.raw_properties() == first == ep._compute_raw_properties()  # read back, then fresh
-        files[0].write_text("{not json")  # a damaged file is recomputed, not trusted
-        ep.raw_properties.cache_clear()
-        assert ep.raw_properties() == first
-    finally:
-        ep.raw_properties.cache_clear()
+    assert ep.raw_properties() == first == ep._compute_raw_properties()  # read back, then fresh
+
+
+@needs_mendeleev
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not json", "altered value", "element removed", "old format"])
+def test_damaged_element_table_is_recomputed_not_used(
+    element_cache: Path, damage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An empty, truncated or altered table on disk fails its checksum (or shape) check: the
+    table is computed again (never read from the file), with a warning, and the file replaced."""
+    from crystalgnn.graphs import element_properties as ep
+
+    good = ep.raw_properties()
+    path = ep._raw_properties_cache_path()
+    text = path.read_text()
+    doc = json.loads(text)
+    if damage == "empty":
+        path.write_text("")
+    elif damage == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif damage == "not json":
+        path.write_text("{not json")
+    elif damage == "altered value":  # one number changed, the checksum kept
+        doc["elements"]["26"]["electronegativity"] = 2.5
+        path.write_text(json.dumps(doc))
+    elif damage == "element removed":  # consistent checksum, but not the whole table
+        del doc["elements"]["26"]
+        doc["sha256"] = ep._digest(doc["elements"])
+        path.write_text(json.dumps(doc))
+    else:  # the table alone, as version 1 wrote it
+        path.write_text(json.dumps(doc["elements"]))
+    calls = []
+    monkeypatch.setattr(ep, "_compute_raw_properties", lambda: calls.append(1) or good)
+    ep.raw_properties.cache_clear()
+    with caplog.at_level("WARNING", logger="crystalgnn.graphs.cache"):
+        again = ep.raw_properties()
+    assert calls == [1] and again == good
+    assert again[26]["electronegativity"] != 2.5
+    assert "element data cache" in caplog.text and "damaged" in caplog.text
+    assert json.loads(path.read_text()) == json.loads(text)  # replaced by the good table
+    ep.raw_properties.cache_clear()
+    assert ep.raw_properties() == good and calls == [1]  # the replaced file is used
+
+
+@needs_mendeleev
+def test_element_table_follows_the_graph_cache_folder(
+    element_cache: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a graph cache makes its folder the element table's (--cache-dir holds every cached
+    file); a table computed before any folder was named is written there, and nowhere else."""
+    from crystalgnn.graphs import element_properties as ep
+    from crystalgnn.graphs.cache import GraphCache
+
+    good = ep.raw_properties()
+    monkeypatch.setattr(ep, "_compute_raw_properties", lambda: good)
+    default_home = tmp_path_factory.mktemp("home")
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: default_home))
+    monkeypatch.delenv("CRYSTALGNN_CACHE_DIR")
+    ep.set_cache_dir(None)
+    ep.raw_properties.cache_clear()
+    assert ep.raw_properties() == good  # no folder named yet: kept in memory
+    chosen = tmp_path_factory.mktemp("chosen")
+    cache = GraphCache(chosen / "graphs.lmdb")
+    cache.close()
+    assert ep._raw_properties_cache_path().parent == chosen / "atom_features"
+    assert len(list((chosen / "atom_features").glob("*.json"))) == 1
+    assert not any(default_home.rglob("*.json"))
+    ep._write_unsaved()  # what runs at exit: nothing left to write
+    assert not any(default_home.rglob("*.json"))

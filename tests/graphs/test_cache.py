@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -120,7 +122,8 @@ def test_pack_unpack_round_trip(items) -> None:
             # also from a memoryview (how LMDB hands out buffers)
             assert np.array_equal(unpack_graph(memoryview(buf))["edge_index"], arrays["edge_index"])
             n, e = len(arrays["z"]), arrays["edge_index"].shape[1]
-            assert len(buf) == 4 * (2 + 3 * n + 9 + 3 * e + e + 2 * e + 3 * e + n)  # 4-byte words
+            assert len(buf) == 4 * (2 + 3 * n + 9 + 3 * e + e + 2 * e + 3 * e + n + 1)  # 4-byte words, CRC last
+            assert int.from_bytes(buf[-4:], "little") == zlib.crc32(buf[:-4])
 
 
 def test_many_records_unpack_together_and_become_data(items) -> None:

@@ -6,6 +6,19 @@ changed structure, parameter, builder or record layout never returns a stale gra
 records of 4-byte words (36 bytes per edge, 16 per atom; :mod:`crystalgnn.graphs.columns`), so
 the records of many graphs are unpacked together with one gather per field; LMDB memory-maps the
 file, so graphs are read on demand and a cache larger than RAM works.
+
+Integrity: every record ends with its CRC-32, verified on every read. A damaged record is
+served as missing: the builder builds it again and overwrites it, and the cache counts it
+(:attr:`GraphCache.n_damaged`) with a one-line warning. :class:`CachedGraphs` holds no
+structures, so it raises :class:`GraphCacheError` instead, and the next run rebuilds the
+record. A database that cannot be read (truncated, not LMDB, corrupt pages) is moved aside to
+``graphs.lmdb.corrupt-<UTC time>`` and replaced by an empty one, with a one-line warning
+(:attr:`GraphCache.moved_aside`). The memory map starts small and grows as the
+database does (:mod:`crystalgnn.graphs.lmdb_store`).
+
+Opening a cache also makes its parent folder the home of the element data behind the atom
+features (:func:`crystalgnn.graphs.element_properties.set_cache_dir`), so ``--cache-dir``
+holds every file a command caches.
 """
 
 from __future__ import annotations
@@ -20,11 +33,14 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
-from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
+from crystalgnn.graphs import element_properties
+from crystalgnn.graphs.columns import GraphColumns, damaged_records, pack_records, unpack_records
 from crystalgnn.graphs.crystal_graph import GraphConfig
+from crystalgnn.graphs.lmdb_store import GraphCacheError, SharedEnv, log
 
-#: version of the record layout (crystalgnn.graphs.columns); part of every key
-RECORD_FORMAT = 2
+#: version of the record layout (crystalgnn.graphs.columns); part of every key (3: with a CRC-32)
+RECORD_FORMAT = 3
+_VERIFY = True  # checksums verified on read (switched off only to measure their cost)
 _FORMAT_TAG = f"|record{RECORD_FORMAT}".encode()
 
 
@@ -56,47 +72,97 @@ def pack_graph(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def unpack_graph(buf: bytes | memoryview) -> dict[str, np.ndarray]:
-    """Inverse of :func:`pack_graph` (many records at once: :func:`~crystalgnn.graphs.columns.unpack_records`)."""
+    """Inverse of :func:`pack_graph` (many records at once: :func:`~crystalgnn.graphs.columns.unpack_records`).
+
+    Raises:
+        ValueError: when the record's checksum fails.
+    """
+    if damaged_records([buf]):
+        raise ValueError("damaged graph cache record (checksum mismatch)")
     return unpack_records([buf]).graph(0)
 
 
-_OPEN: dict[str, Any] = {}  # folder -> its open LMDB environment in this process
+_OPEN: dict[str, SharedEnv] = {}  # folder -> its open LMDB environment in this process
 
 
 class GraphCache:
-    """A persistent key -> graph store (LMDB).
+    """A persistent key -> graph store (LMDB), verified on read.
 
     Args:
         path: directory of the LMDB environment (created when missing).
-        map_size: the largest size the database may grow to (virtual; sparse on disk).
+        map_size: the map to start with (default: the file's size + 64 MiB); it doubles as needed.
+
+    Attributes:
+        n_damaged: records that failed their checksum in this cache's reads (served as missing).
     """
 
-    def __init__(self, path: str | Path | None = None, map_size: int = 1 << 36) -> None:
-        import lmdb
-
+    def __init__(self, path: str | Path | None = None, map_size: int | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_dir() / "graphs.lmdb"
         self.path.mkdir(parents=True, exist_ok=True)
         # LMDB allows one open environment per database and process: caches of the same folder
         # share it (a run's graphs on disk may still hold it when the next run opens the cache)
         where = str(self.path.resolve())
-        env = _OPEN.get(where)
-        if env is None:
-            env = _OPEN[where] = lmdb.open(where, map_size=map_size, subdir=True, readahead=False, lock=True)
-        self._env = env
+        shared = _OPEN.get(where)
+        if shared is None:
+            shared = _OPEN[where] = SharedEnv(Path(where), map_size)
+        self._shared = shared
+        self.n_damaged = 0
+        element_properties.set_cache_dir(self.path.parent)
+
+    @property
+    def moved_aside(self) -> list[Path]:
+        """Where unreadable databases of this folder were moved in this process (empty: none)."""
+        return list(self._shared.moved_aside)
+
+    def _records(self, keys: Sequence[bytes]) -> tuple[list[bytes | None], list[int]]:
+        """The records of ``keys`` (``None`` where missing) and the positions of damaged ones
+        (``None`` too; all keys are missing when the database had to be replaced).
+        """
+        records = self._shared.read(lambda txn: [txn.get(k) for k in keys])
+        if records is None:
+            return [None] * len(keys), []
+        bad = damaged_records(records) if _VERIFY else []
+        for i in bad:
+            records[i] = None
+        self.n_damaged += len(bad)
+        return records, bad
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
-        with self._env.begin(buffers=False) as txn:
-            return [txn.get(k) for k in keys]
+        """The records of ``keys``, ``None`` where missing or damaged (a failed checksum: counted
+        in :attr:`n_damaged`, with a one-line warning; the builder builds such graphs again).
+        """
+        records, bad = self._records(keys)
+        if bad:
+            log.warning(
+                "warning: graph cache %s: %d damaged record(s) failed their checksum; building them again",
+                self.path,
+                len(bad),
+            )
+        return records
 
     def missing(self, keys: Sequence[bytes]) -> list[int]:
-        """Positions of the keys that are not in the cache (values are not copied out)."""
-        with self._env.begin(buffers=True) as txn:
-            return [k for k, key in enumerate(keys) if txn.get(key) is None]
+        """Positions of the keys that are not in the cache or whose record is damaged (values are
+        checked in place, not copied out).
+        """
+
+        def scan(txn: Any) -> tuple[list[int], int]:
+            values = [txn.get(k) for k in keys]
+            bad = damaged_records(values) if _VERIFY else []
+            return sorted([k for k, v in enumerate(values) if v is None] + bad), len(bad)
+
+        found = self._shared.read(scan, buffers=True)
+        if found is None:
+            return list(range(len(keys)))
+        self.n_damaged += found[1]
+        return found[0]
 
     def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
-        with self._env.begin(write=True) as txn:
-            for k, v in items:
-                txn.put(k, v)
+        """Store records (one transaction; the map grows first when they may not fit)."""
+        self._shared.write(list(items))
+
+    @property
+    def _env(self) -> Any:
+        return self._shared.env
 
     def __len__(self) -> int:
         return int(self._env.stat()["entries"])
@@ -121,6 +187,10 @@ class CachedGraphs(Sequence[Data]):
     graphs do not fit in RAM can still be batched and trained on: indexing reads one record, and
     a ``DataLoader`` fetches each batch with one LMDB transaction and one
     :func:`~crystalgnn.graphs.columns.unpack_records` call through ``__getitems__``.
+
+    A graph whose record is damaged or gone raises :class:`GraphCacheError` (one line naming
+    the cache): only keys are held here, not the structures to build it from again, and the next
+    run's builder rebuilds it.
 
     Args:
         cache: the cache holding every key.
@@ -167,9 +237,16 @@ class CachedGraphs(Sequence[Data]):
     def _read(self, idx: Sequence[int]) -> tuple[list[int], GraphColumns]:
         """Positions (negative ones counted from the end) and the columns of their graphs."""
         idx = [int(i) + len(self) if int(i) < 0 else int(i) for i in idx]
-        records = self.cache.get_many([self.keys[i] for i in idx])
+        records, bad = self.cache._records([self.keys[i] for i in idx])
+        if bad:
+            raise GraphCacheError(
+                f"graph cache {self.cache.path}: {len(bad)} damaged record(s) (checksum mismatch); "
+                "run the command again to rebuild them"
+            )
         if any(r is None for r in records):
-            raise KeyError(f"graph(s) removed from the cache {self.cache.path} while in use")
+            raise GraphCacheError(
+                f"graph cache {self.cache.path}: graph(s) removed while in use; run the command again to rebuild them"
+            )
         return idx, unpack_records(records)  # type: ignore[arg-type]
 
     def __getitems__(self, idx: Sequence[int]) -> list[Data]:

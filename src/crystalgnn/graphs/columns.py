@@ -17,16 +17,20 @@ Fields and in-memory shapes (N atoms, E edges, G graphs in all)::
 A cache record (one graph) is a sequence of little-endian 4-byte words::
 
     n, e (int32) | pos 3n | lattice 9 | edge_vec 3e | edge_dist e (float32)
-                 | edge_index 2e | edge_shift 3e | z n (int32)
+                 | edge_index 2e | edge_shift 3e | z n (int32) | crc (uint32)
 
-i.e. ``11 + 4n + 9e`` words; since every word has the same size, the records of many graphs
+i.e. ``12 + 4n + 9e`` words; since every word has the same size, the records of many graphs
 joined end to end are one int32/float32 array, and each field is one fancy-index gather of it.
+The last word is the CRC-32 (``zlib.crc32``) of the words before it: the CRC-32 of a whole
+intact record is then always the constant ``0x2144DF1C``, so :func:`damaged_records` checks a
+record with one ``zlib.crc32`` call and no copy (about 3 GB/s, 1-2 % of a warm load).
 """
 
 from __future__ import annotations
 
 import copy
 import weakref
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +52,9 @@ _RECORD = (
     ("z", 1, 0, 0, False),
 )
 _HEADER_WORDS = 2
+_TRAILER_WORDS = 1  # the record's CRC-32
+#: CRC-32 of any byte string followed by its own CRC-32 (little-endian)
+_CRC_RESIDUE = 0x2144DF1C
 #: trailing shape of each field's column
 _SHAPES = {
     "pos": (3,),
@@ -62,8 +69,14 @@ _SHAPES = {
 
 def record_words(n_nodes: np.ndarray, n_edges: np.ndarray) -> np.ndarray:
     """Words in the cache record of graphs with these atom and edge counts."""
-    words: np.ndarray = _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + 9 * np.asarray(n_edges)
+    words: np.ndarray = _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + 9 * np.asarray(n_edges) + _TRAILER_WORDS
     return words
+
+
+def damaged_records(records: Sequence[bytes | memoryview | None]) -> list[int]:
+    """Positions of the records whose checksum fails (``None`` entries are skipped)."""
+    crc = zlib.crc32
+    return [k for k, r in enumerate(records) if r is not None and crc(r) != _CRC_RESIDUE]
 
 
 @dataclass
@@ -228,7 +241,7 @@ def _field_spans(
 
 
 def pack_records(columns: GraphColumns) -> list[bytes]:
-    """One cache record per graph (layout in the module docstring), all built in one buffer."""
+    """One cache record per graph (layout in the module docstring, with its checksum), all built in one buffer."""
     n, e = columns.n_nodes, columns.n_edges
     sizes = record_words(n, e)
     starts = np.zeros(len(sizes), dtype=np.int64)
@@ -243,13 +256,21 @@ def pack_records(columns: GraphColumns) -> list[bytes]:
             floats[_field_gather(at, length)] = values
         else:
             words[_field_gather(at, length)] = values
+    ends = starts + sizes - _TRAILER_WORDS
+    view = memoryview(words)  # type: ignore[arg-type]  # numpy arrays export buffers; the stubs do not say so
+    words.view(np.uint32)[ends] = [zlib.crc32(view[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
     blob = words.tobytes()
     bounds = (np.concatenate(([0], np.cumsum(sizes))) * 4).tolist()
     return [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=False)]
 
 
 def unpack_records(records: Sequence[bytes | memoryview]) -> GraphColumns:
-    """Inverse of :func:`pack_records` for any list of records (one gather per field)."""
+    """Inverse of :func:`pack_records` for any list of records (one gather per field).
+
+    Only the sizes are checked here (a ``ValueError`` when they do not match the headers): the
+    checksums are verified where records are read, by :meth:`GraphCache.get_many
+    <crystalgnn.graphs.cache.GraphCache.get_many>` (or :func:`damaged_records`).
+    """
     words = np.frombuffer(b"".join(records), dtype=np.int32)
     sizes = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records)) // 4
     starts = np.zeros(len(sizes), dtype=np.int64)
@@ -267,4 +288,4 @@ def unpack_records(records: Sequence[bytes | memoryview]) -> GraphColumns:
     return GraphColumns(n, e, fields)
 
 
-__all__ = ["GraphColumns", "new_data", "pack_records", "record_words", "unpack_records"]
+__all__ = ["GraphColumns", "damaged_records", "new_data", "pack_records", "record_words", "unpack_records"]

@@ -3,12 +3,24 @@ covalent radius, valence electrons, first ionisation energy, electron affinity, 
 volume) for Z = 1..100, from mendeleev and pymatgen, computed once per installation and kept
 as JSON in the cache folder (see :mod:`crystalgnn.graphs.atom_features` for how they become the
 92-dim one-hot vectors).
+
+The cache folder is the one the command's graph cache uses: opening a
+:class:`~crystalgnn.graphs.cache.GraphCache` calls :func:`set_cache_dir` with its parent folder
+(``--cache-dir``); before that, and without a graph cache, it is ``$CRYSTALGNN_CACHE_DIR`` or
+``~/.cache/crystalgnn``. A table computed before any folder was named (no ``set_cache_dir``, no
+``$CRYSTALGNN_CACHE_DIR``) is written when the graph cache opens, or at exit to the default
+folder, so a command given ``--cache-dir`` writes nothing elsewhere. The file holds the table's
+SHA-256: an empty, truncated or altered file is detected, computed again and replaced, never
+used.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import hashlib
 import json
+import logging
 import math
 import os
 import warnings
@@ -31,21 +43,93 @@ def _float_or_none(value: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
-#: bump when :func:`_compute_raw_properties` changes (invalidates the on-disk copies)
-RAW_PROPERTIES_VERSION = 1
+#: bump when :func:`_compute_raw_properties` changes (invalidates the on-disk copies); 2: with a checksum
+RAW_PROPERTIES_VERSION = 2
+_PROPERTY_NAMES = frozenset(
+    ("symbol", "group", "period", "electronegativity", "covalent_radius", "valence_electrons")
+    + ("first_ionization_energy", "electron_affinity", "block", "atomic_volume")
+)
+_log = logging.getLogger("crystalgnn.graphs.cache")
+_cache_dir: Path | None = None  # set_cache_dir's folder
+_unsaved: dict[int, dict[str, Any]] | None = None  # computed before any cache folder was named
+
+
+def set_cache_dir(folder: str | Path | None) -> None:
+    """Keep the element table in ``folder/atom_features`` from now on (``None``: back to
+    ``$CRYSTALGNN_CACHE_DIR`` or ``~/.cache/crystalgnn``). :class:`~crystalgnn.graphs.cache.GraphCache`
+    calls it with its parent folder. A table computed and not yet written is written there.
+    """
+    global _cache_dir, _unsaved
+    _cache_dir = None if folder is None else Path(folder)
+    if _unsaved is not None and _cache_dir is not None:
+        _write_table(_raw_properties_cache_path(), _unsaved)
+        _unsaved = None
+
+
+def _folder_named() -> bool:
+    return _cache_dir is not None or "CRYSTALGNN_CACHE_DIR" in os.environ
 
 
 def _raw_properties_cache_path() -> Path:
     """Where the computed element properties are kept, named by the versions they depend on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from crystalgnn.graphs.cache import default_cache_dir
-
     try:
         libs = f"mendeleev{version('mendeleev')}-pymatgen{version('pymatgen')}"
     except PackageNotFoundError:  # pragma: no cover - depends on the environment
         libs = "unknown"
-    return default_cache_dir() / "atom_features" / f"cgcnn-raw-v{RAW_PROPERTIES_VERSION}-{libs}.json"
+    # crystalgnn.graphs.cache.default_cache_dir (which imports this module)
+    default = Path(os.environ.get("CRYSTALGNN_CACHE_DIR", Path.home() / ".cache" / "crystalgnn"))
+    folder = _cache_dir if _cache_dir is not None else default
+    return folder / "atom_features" / f"cgcnn-raw-v{RAW_PROPERTIES_VERSION}-{libs}.json"
+
+
+def _digest(elements: dict[str, Any]) -> str:
+    """SHA-256 of the table with string keys, in canonical JSON (what is written is what is hashed)."""
+    return hashlib.sha256(json.dumps(elements, sort_keys=True).encode()).hexdigest()
+
+
+def _read_table(path: Path) -> dict[int, dict[str, Any]] | None:
+    """The table kept at ``path``; ``None`` when absent, or damaged (with a one-line warning)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        text = ""
+    try:
+        doc = json.loads(text)
+        elements = doc["elements"]
+        ok = (
+            doc["sha256"] == _digest(elements)
+            and set(elements) == {str(z) for z in range(1, CGCNN_MAX_Z + 1)}
+            and all(set(p) == _PROPERTY_NAMES for p in elements.values())
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        _log.warning("warning: element data cache %s is damaged; computing it again", path)
+        return None
+    return {int(z): p for z, p in elements.items()}
+
+
+def _write_table(path: Path, props: dict[int, dict[str, Any]]) -> None:
+    elements = {str(z): p for z, p in props.items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"sha256": _digest(elements), "elements": elements}))
+        tmp.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
+    except OSError:
+        pass  # a read-only cache folder: compute again next time
+
+
+def _write_unsaved() -> None:
+    """At exit: a table no graph cache took is written to the default cache folder."""
+    global _unsaved
+    if _unsaved is not None:
+        _write_table(_raw_properties_cache_path(), _unsaved)
+        _unsaved = None
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,21 +138,21 @@ def raw_properties() -> dict[int, dict[str, Any]]:
 
     Computed once per installation and kept as JSON in the cache folder (importing mendeleev
     alone takes 2-4 s, longer than building the graphs of a dataset); the file name carries
-    the mendeleev and pymatgen versions, so other element data are never read.
+    the mendeleev and pymatgen versions, so other element data are never read, and the file
+    holds the table's checksum, so a damaged copy is never used (module docstring).
     """
+    global _unsaved
     path = _raw_properties_cache_path()
-    try:
-        return {int(z): p for z, p in json.loads(path.read_text()).items()}
-    except (OSError, ValueError):
-        pass
+    props = _read_table(path)
+    if props is not None:
+        return props
     props = _compute_raw_properties()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(props))
-        tmp.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
-    except OSError:
-        pass  # a read-only cache folder: compute again next time
+    if _folder_named():
+        _write_table(path, props)
+    else:  # the command's cache folder may be named later (its graph cache opens after the atom table)
+        if _unsaved is None:
+            atexit.register(_write_unsaved)
+        _unsaved = props
     return props
 
 
