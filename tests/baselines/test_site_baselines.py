@@ -30,7 +30,10 @@ def _structures(n: int, seed: int = 0) -> list[Structure]:
         coords = [[0, 0, 0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]]
         s = Structure(Lattice.cubic(4.2), species, coords)
         s.apply_strain(rng.uniform(-0.05, 0.05, 3))
-        s.perturb(0.05)
+        # displacements of 0.05 Å in seeded random directions (pymatgen's perturb draws its own)
+        d = rng.normal(size=(len(s), 3))
+        for i, v in enumerate(0.05 * d / np.linalg.norm(d, axis=1, keepdims=True)):
+            s.translate_sites([i], v, frac_coords=False)
         out.append(s)
     return out
 
