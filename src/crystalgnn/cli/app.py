@@ -57,10 +57,45 @@ def failing_on_bad_data() -> Iterator[None]:
 
 
 def load(sources: list[str], targets: list[str] | None = None, **kw: Any) -> Any:
-    from crystalgnn.data.readers import load_source
+    """The sources as one dataset. Among several sources, one that cannot be read at all (an
+    empty or broken file) becomes a rejection named by its file and the others are used; the
+    command fails (exit 1) only when none can be read.
+    """
+    from crystalgnn.data.dataset import DataError, Rejection
+    from crystalgnn.data.readers import concat_datasets, load_source
 
     with failing_on_bad_data():
-        return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
+        try:
+            return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
+        except (DataError, ValueError) as exc:
+            if len(sources) == 1:
+                raise
+            first = exc
+        parts, unreadable = [], []
+        for src in sources:
+            try:
+                parts.append(load_source(src, targets=targets, **kw))
+            except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
+                reason = message(exc).removeprefix(f"{src}: ")
+                unreadable.append(Rejection(Path(src).name.split(".")[0] or src, src, reason))
+        if not parts:
+            raise first
+    ds = concat_datasets(parts) if len(parts) > 1 else parts[0]
+    ds.rejections[:0] = unreadable
+    return ds
+
+
+def strict_check(rejected: list[Any], strict: bool, what: str = "inputs") -> None:
+    """``--strict``: any rejection ends the command with exit 2 (after everything was reported)."""
+    if strict and rejected:
+        fail(f"--strict: {len(rejected)} {what} rejected", code=USAGE)
+
+
+def nonfinite_warning(res: Any) -> None:
+    """One line on stderr when some predictions are NaN or infinite."""
+    msg = res.nonfinite_message()
+    if msg:
+        err.print(f"[bold yellow]warning:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
 
 
 def report_rejections(ds: Any, rejected_path: Path | None, strict: bool) -> None:
@@ -152,7 +187,12 @@ def quiet_lightning() -> None:
 
     Set once per command that trains or predicts; errors and real warnings still show. Imports
     nothing heavy itself; the warning categories are filtered by name when Lightning is loaded.
+    Also keeps matplotlib's files (which Lightning's torchmetrics imports) in the crystalgnn
+    cache folder, not the home folder (:func:`~crystalgnn.evaluation.plots.isolate_matplotlib`).
     """
+    from crystalgnn.evaluation.plots import isolate_matplotlib
+
+    isolate_matplotlib()
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in _QUIET_MESSAGES:

@@ -240,6 +240,9 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
         cfg.check_accelerator()
     except RuntimeError as exc:
         fail(message(exc))
+    from crystalgnn.evaluation.plots import isolate_matplotlib
+
+    isolate_matplotlib(cfg.cache_dir)  # before Lightning (and its torchmetrics) imports matplotlib
     quiet_lightning()
     from crystalgnn.data.dataset import DataError
     from crystalgnn.evaluation.reports import run_figures
