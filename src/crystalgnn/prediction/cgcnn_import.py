@@ -100,7 +100,7 @@ def load_original_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _original_config(args: dict[str, Any], path: Path) -> tuple[CGCNNConfig, str]:
     """The architecture and task the original ``args`` declare (one-line errors for bad values)."""
-    sizes = {}
+    sizes: dict[str, Any] = {}
     for key, default in (("atom_fea_len", 64), ("h_fea_len", 128), ("n_conv", 3), ("n_h", 1)):
         value = args.get(key, default)
         try:
