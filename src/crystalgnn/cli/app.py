@@ -34,7 +34,9 @@ USAGE = 2
 
 def fail(msg: str, code: int = 1) -> NoReturn:
     """Print ``error: msg`` (one line) on stderr and end the command with ``code``."""
-    err.print(f"[bold red]error:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(msg)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

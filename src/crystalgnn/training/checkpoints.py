@@ -32,7 +32,7 @@ from crystalgnn.training.migration import (
 )
 from crystalgnn.training.task import CrystalTask
 
-__all__ = ["CheckpointError", "check_state", "expected_shapes", "first_line", "format_version", "load_task", "migrate", "read_checkpoint",
+__all__ = ["CheckpointError", "check_resume_point", "check_state", "expected_shapes", "first_line", "format_version", "load_task", "migrate", "read_checkpoint",
            "save_task", "task_from_checkpoint", "v1_graph_key", "validate_checkpoint", "weights_only_error"]  # fmt: skip
 
 #: hyper-parameters of a format-2 checkpoint (the arguments of CrystalTask but the atom table)
@@ -241,6 +241,21 @@ def task_from_checkpoint(ckpt: dict[str, Any], source: str | Path = "checkpoint"
     except (TypeError, KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{source}: weights or settings do not fit the model ({first_line(exc)})") from exc
     return task.eval()
+
+
+def check_resume_point(path: str | Path, task: CrystalTask) -> None:
+    """Before Lightning resumes from ``path``: read it safely (:func:`read_checkpoint`: tensors and
+    plain data, a format this release reads) and check that its weights fit ``task``.
+    """
+    ckpt = read_checkpoint(path)
+    check_state(ckpt["state_dict"], path)
+    try:
+        state = migrate(ckpt)["state_dict"]
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: format-1 settings that cannot be read ({first_line(exc)})") from exc
+    problem = state_mismatch({k: tuple(v.shape) for k, v in task.state_dict().items()}, state)
+    if problem:
+        raise CheckpointError(f"{path}: the checkpoint to resume from does not fit this run's model: {problem}")
 
 
 def load_task(path: str | Path) -> CrystalTask:
