@@ -172,9 +172,9 @@ def import_cgcnn_task(path: str | Path, atom_init: str | Path | None = None) -> 
         shapes = expected_shapes(hp, table, 4 * len(state) + 256)
     except Exception as exc:
         raise CheckpointError(f"{path}: the checkpoint's args do not build a CGCNN ({message_of(exc)})") from exc
-    # old PyTorch wrote no batch-norm counters (num_batches_tracked)
+    # batch-norm counters (num_batches_tracked) are optional: old PyTorch did not write them
     expected = {k: v for k, v in shapes.items() if k not in _FILLED_IN and not k.endswith(".num_batches_tracked")}
-    problem = state_mismatch(expected, mapped)
+    problem = state_mismatch(expected, {k: v for k, v in mapped.items() if not k.endswith(".num_batches_tracked")})
     if problem:
         raise CheckpointError(f"{path}: the weights do not fit the checkpoint's args: {problem}")
     task = CrystalTask(**hp, atom_table=table)
