@@ -76,7 +76,8 @@ def load_original_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     import pickle
 
-    with torch.serialization.safe_globals(_safe_numpy_globals()):
+    with torch.serialization.safe_globals(_safe_numpy_globals()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
         try:
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
