@@ -59,32 +59,13 @@ def failing_on_bad_data() -> Iterator[None]:
 
 
 def load(sources: list[str], targets: list[str] | None = None, **kw: Any) -> Any:
-    """The sources as one dataset. Among several sources, one that cannot be read at all (an
-    empty or broken file) becomes a rejection named by its file and the others are used; the
-    command fails (exit 1) only when none can be read.
+    """The sources as one dataset (among several, an unusable one is a rejection; exit 1 when
+    a lone source cannot be read, as ``load_source`` raises then).
     """
-    from crystalgnn.data.dataset import DataError, Rejection
-    from crystalgnn.data.readers import concat_datasets, load_source
+    from crystalgnn.data.readers import load_source
 
     with failing_on_bad_data():
-        try:
-            return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
-        except (DataError, ValueError) as exc:
-            if len(sources) == 1:
-                raise
-            first = exc
-        parts, unreadable = [], []
-        for src in sources:
-            try:
-                parts.append(load_source(src, targets=targets, **kw))
-            except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
-                reason = message(exc).removeprefix(f"{src}: ")
-                unreadable.append(Rejection(Path(src).name.split(".")[0] or src, src, reason))
-        if not parts:
-            raise first
-    ds = concat_datasets(parts) if len(parts) > 1 else parts[0]
-    ds.rejections[:0] = unreadable
-    return ds
+        return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
 
 
 def strict_check(rejected: list[Any], strict: bool, what: str = "inputs") -> None:
