@@ -34,7 +34,9 @@ USAGE = 2
 
 def fail(msg: str, code: int = 1) -> NoReturn:
     """Print ``error: msg`` (one line) on stderr and end the command with ``code``."""
-    err.print(f"[bold red]error:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(msg)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -57,10 +59,26 @@ def failing_on_bad_data() -> Iterator[None]:
 
 
 def load(sources: list[str], targets: list[str] | None = None, **kw: Any) -> Any:
+    """The sources as one dataset (among several, an unusable one is a rejection; exit 1 when
+    a lone source cannot be read, as ``load_source`` raises then).
+    """
     from crystalgnn.data.readers import load_source
 
     with failing_on_bad_data():
         return load_source(sources if len(sources) > 1 else sources[0], targets=targets, **kw)
+
+
+def strict_check(rejected: list[Any], strict: bool, what: str = "inputs") -> None:
+    """``--strict``: any rejection ends the command with exit 2 (after everything was reported)."""
+    if strict and rejected:
+        fail(f"--strict: {len(rejected)} {what} rejected", code=USAGE)
+
+
+def nonfinite_warning(res: Any) -> None:
+    """One line on stderr when some predictions are NaN or infinite."""
+    msg = res.nonfinite_message()
+    if msg:
+        err.print(f"[bold yellow]warning:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
 
 
 def report_rejections(ds: Any, rejected_path: Path | None, strict: bool) -> None:
@@ -152,7 +170,12 @@ def quiet_lightning() -> None:
 
     Set once per command that trains or predicts; errors and real warnings still show. Imports
     nothing heavy itself; the warning categories are filtered by name when Lightning is loaded.
+    Also keeps matplotlib's files (which Lightning's torchmetrics imports) in the crystalgnn
+    cache folder, not the home folder (:func:`~crystalgnn.evaluation.plots.isolate_matplotlib`).
     """
+    from crystalgnn.evaluation.plots import isolate_matplotlib
+
+    isolate_matplotlib()
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in _QUIET_MESSAGES:

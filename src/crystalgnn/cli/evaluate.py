@@ -8,7 +8,17 @@ from typing import Any
 
 import typer
 
-from crystalgnn.cli.app import app, console, err, fail, load, load_predictor, write_rejected
+from crystalgnn.cli.app import (
+    app,
+    console,
+    err,
+    fail,
+    load,
+    load_predictor,
+    nonfinite_warning,
+    strict_check,
+    write_rejected,
+)
 
 
 @app.command()
@@ -20,18 +30,21 @@ def evaluate(
     test_only: bool = typer.Option(
         False, "--test-only", help="a run folder's model: evaluate only the entries of its test split"
     ),
+    strict: bool = typer.Option(False, "--strict", help="exit 2 if any entry is rejected (after evaluating the rest)"),
 ) -> None:
     """Metrics, predictions.csv and parity/ROC plots of a trained model on labelled data.
 
     Given a run folder, entries of the run's training and validation splits are counted and named
-    (their metrics flatter the model); --test-only keeps the test split's entries only.
+    (their metrics flatter the model); --test-only keeps the test split's entries only. Rejected
+    entries are named and written to rejected.csv and the rest is evaluated (exit 0); exit 1 when
+    nothing could be evaluated, 2 with --strict when anything was rejected.
     """
     pred = load_predictor(model)
     split = _run_split_ids(model)
     if test_only and split is None:
         fail("--test-only needs a run folder (with split.json) as MODEL", code=2)
     if pred.kind == "site":  # a per-site checkpoint: one value per site
-        _evaluate_sites(pred, sources, out, target, split, test_only)
+        _evaluate_sites(pred, sources, out, target, split, test_only, strict)
         return
     import numpy as np
 
@@ -42,7 +55,7 @@ def evaluate(
     if target is not None:
         ds.targets[pred.targets[0]] = ds.targets[target]
     ds, seen = _against_split(ds, split, test_only)
-    res = pred.predict(ds)
+    res = _predict(pred, ds)
     _nothing_usable(res, out)
     idx = np.array(ds.index_of(res.ids), dtype=int)
     metrics = write_report(
@@ -52,7 +65,20 @@ def evaluate(
     metrics.update(seen)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps(metrics, indent=1))
+    nonfinite_warning(res)
     _report(res, out)
+    strict_check(res.rejected, strict, "entries")
+
+
+def _predict(pred: Any, ds: Any) -> Any:
+    """``pred.predict`` with the non-finite warning left to :func:`nonfinite_warning` (one line)."""
+    import warnings
+
+    from crystalgnn.prediction import NonFiniteWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonFiniteWarning)
+        return pred.predict(ds, show_progress=len(ds) > 500)
 
 
 def _run_split_ids(model: str) -> dict[str, set[str]] | None:
@@ -93,7 +119,13 @@ def _against_split(ds: Any, split: dict[str, set[str]] | None, test_only: bool) 
 
 
 def _evaluate_sites(
-    pred: Any, sources: list[str], out: Path, target: str | None, split: Any = None, test_only: bool = False
+    pred: Any,
+    sources: list[str],
+    out: Path,
+    target: str | None,
+    split: Any = None,
+    test_only: bool = False,
+    strict: bool = False,
 ) -> None:
     """``evaluate`` for per-site checkpoints: per-site metrics, per-element table and figures."""
     from crystalgnn.evaluation.site_report import write_site_report
@@ -101,7 +133,7 @@ def _evaluate_sites(
     name = target or pred.site_target
     ds = load(sources, [name])
     ds, seen = _against_split(ds, split, test_only)
-    res = pred.predict(ds, show_progress=len(ds) > 500)
+    res = _predict(pred, ds)
     _nothing_usable(res, out)
     df = res.to_frame(ds, target=name)
     metrics = write_site_report(
@@ -112,12 +144,16 @@ def _evaluate_sites(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     console.print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("_per_element")}, indent=1))
     console.print(f"per-element metrics: {out / 'per_element.csv'}")
+    nonfinite_warning(res)
     _report(res, out)
+    strict_check(res.rejected, strict, "entries")
 
 
 def _report(res: Any, out: Path) -> None:
     if res.rejected:
         err.print(f"[yellow]{len(res.rejected)} entries rejected[/]; see {out / 'rejected.csv'}")
+        for r in res.rejected[:5]:
+            err.print(f"  - {r.id} ({r.source}): {r.reason}", soft_wrap=True)
         write_rejected(res.rejected, out / "rejected.csv")
 
 

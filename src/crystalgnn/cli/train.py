@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from crystalgnn.cli.app import USAGE, app, console, err, fail, message, quiet_lightning
 from crystalgnn.training import config as C
@@ -240,6 +241,9 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
         cfg.check_accelerator()
     except RuntimeError as exc:
         fail(message(exc))
+    from crystalgnn.evaluation.plots import isolate_matplotlib
+
+    isolate_matplotlib(cfg.cache_dir)  # before Lightning (and its torchmetrics) imports matplotlib
     quiet_lightning()
     from crystalgnn.data.dataset import DataError
     from crystalgnn.evaluation.reports import run_figures
@@ -263,6 +267,9 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
     run_figures(result.run_dir)
     m = result.metrics
+    for part, why in (m.get("skipped_split_ids") or {}).items():
+        shown = "; ".join(f"{i} ({r})" for i, r in list(why.items())[:5]) + (" ..." if len(why) > 5 else "")
+        err.print(f"[yellow]{len(why)} {part} ids of the split left out[/] (--skip-missing-split-ids): {escape(shown)}")
     console.print(f"[bold green]done[/]: {result.run_dir}")
     console.print(
         json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1)

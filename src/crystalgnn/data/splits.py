@@ -7,8 +7,8 @@ so a run can be repeated or continued exactly.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ class Split:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    #: ids of an id-list split that were left out (``allow_missing``), per part, with the reason
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_ids(self, ids: Sequence[str]) -> dict[str, list[str]]:
         return {k: [ids[i] for i in getattr(self, k)] for k in ("train", "val", "test")}
@@ -31,8 +33,27 @@ class Split:
         Path(path).write_text(json.dumps(self.to_ids(ids)))
 
     @classmethod
-    def load(cls, path: str | Path, ids: Sequence[str]) -> Split:
-        return split_from_ids(json.loads(Path(path).read_text()), ids)
+    def load(
+        cls,
+        path: str | Path,
+        ids: Sequence[str],
+        *,
+        rejected: Mapping[str, str] | None = None,
+        allow_missing: bool = False,
+    ) -> Split:
+        """The id lists of a JSON file (see :func:`split_from_ids`); errors name the file."""
+        try:
+            lists = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable split file ({exc})") from exc
+        if not isinstance(lists, dict):
+            raise ValueError(f"{path}: a split file is a JSON object of train/val/test id lists")
+        try:
+            return split_from_ids(lists, ids, rejected=rejected, allow_missing=allow_missing)
+        except MissingSplitIds as exc:
+            raise MissingSplitIds(f"{path}: {exc}", exc.missing) from exc
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
 
 
 def parse_ratios(text: str | Sequence[float]) -> tuple[float, float, float]:
@@ -60,25 +81,61 @@ def random_split(n: int, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 
     return Split(np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :]))
 
 
-def split_from_ids(lists: dict[str, Sequence[str]], ids: Sequence[str]) -> Split:
-    """A split given as id lists; raises ``KeyError`` naming ids that are not in the dataset."""
+class MissingSplitIds(KeyError, ValueError):
+    """Ids of a split that are not in the dataset; ``missing``: part -> {id: reason}."""
+
+    def __init__(self, msg: str, missing: dict[str, dict[str, str]]) -> None:
+        super().__init__(msg)
+        self.missing = missing
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _missing_message(missing: dict[str, dict[str, str]], limit: int = 5) -> str:
+    parts = []
+    for part, why in missing.items():
+        shown = "; ".join(f"{i} ({r})" for i, r in list(why.items())[:limit])
+        more = f"; ... {len(why) - limit} more" if len(why) > limit else ""
+        parts.append(f"{len(why)} {part} ids are not in the dataset: {shown}{more}")
+    return "; ".join(parts)
+
+
+def split_from_ids(
+    lists: Mapping[str, Sequence[str]],
+    ids: Sequence[str],
+    *,
+    rejected: Mapping[str, str] | None = None,
+    allow_missing: bool = False,
+) -> Split:
+    """A split given as id lists.
+
+    Ids that are not in the dataset raise :class:`MissingSplitIds` naming each with its reason
+    (``rejected``: id -> why the entry was rejected when it was read; otherwise "not in the
+    source"); with ``allow_missing`` they are left out and listed in :attr:`Split.skipped`.
+    """
     pos = {k: i for i, k in enumerate(ids)}
+    rejected = rejected or {}
     out = {}
+    missing: dict[str, dict[str, str]] = {}
     for part in ("train", "val", "test"):
-        wanted = list(lists.get(part, []))
-        missing = [i for i in wanted if i not in pos]
-        if missing:
-            raise KeyError(f"{len(missing)} {part} ids are not in the dataset (first: {missing[:3]})")
+        wanted = [str(i) for i in lists.get(part, [])]
+        absent = [i for i in wanted if i not in pos]
+        if absent:
+            missing[part] = {i: f"rejected: {rejected[i]}" if i in rejected else "not in the source" for i in absent}
+            wanted = [i for i in wanted if i in pos]
         repeated = sorted({i for i in wanted if wanted.count(i) > 1}) if len(set(wanted)) < len(wanted) else []
         if repeated:
             raise ValueError(f"{len(repeated)} {part} ids are listed more than once (first: {repeated[:3]})")
         out[part] = np.array(sorted(pos[i] for i in wanted), dtype=np.int64)
+    if missing and not allow_missing:
+        raise MissingSplitIds(_missing_message(missing), missing)
     train, val, test = (set(out[p].tolist()) for p in ("train", "val", "test"))
     overlap = (train & test) | (train & val) | (val & test)
     if overlap:
         first = [ids[i] for i in sorted(overlap)[:3]]
         raise ValueError(f"{len(overlap)} entries are in more than one part of the split (first: {first})")
-    return Split(out["train"], out["val"], out["test"])
+    return Split(out["train"], out["val"], out["test"], skipped=missing)
 
 
 def kfold_splits(n: int, n_folds: int = 5, seed: int = MATBENCH_SEED, val_fraction: float = 0.0) -> list[Split]:

@@ -1,13 +1,37 @@
-"""Figures: parity plot (2-D histogram, CGCNN paper Fig. 2c), ROC curve, learning curves."""
+"""Figures: parity plot (2-D histogram, CGCNN paper Fig. 2c), ROC curve, learning curves.
+
+matplotlib keeps its configuration and font cache in ``MPLCONFIGDIR`` (by default under the home
+folder): :func:`isolate_matplotlib` points it into crystalgnn's cache folder before matplotlib
+is first imported (Lightning's torchmetrics imports it too, so the CLI calls it before Lightning).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 
+def isolate_matplotlib(cache_dir: str | Path | None = None) -> Path | None:
+    """Set ``MPLCONFIGDIR`` to ``<cache_dir>/matplotlib`` when it is not set (``cache_dir``
+    defaults to :func:`crystalgnn.graphs.cache.default_cache_dir`: ``$CRYSTALGNN_CACHE_DIR`` or
+    ``~/.cache/crystalgnn``); returns the folder set, or None when ``MPLCONFIGDIR`` was already set.
+    Has no effect once matplotlib is imported.
+    """
+    if os.environ.get("MPLCONFIGDIR"):
+        return None
+    if cache_dir is None:
+        from crystalgnn.graphs.cache import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    folder = Path(cache_dir) / "matplotlib"
+    os.environ["MPLCONFIGDIR"] = str(folder)
+    return folder
+
+
 def _plt():  # type: ignore[no-untyped-def]
+    isolate_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")

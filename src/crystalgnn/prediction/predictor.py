@@ -6,6 +6,7 @@ classification. It turns any source the readers accept (files, folders, tables, 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.prediction.results import Predictions, SitePredictions
+from crystalgnn.prediction.results import NonFiniteWarning, Predictions, SitePredictions
 from crystalgnn.training.checkpoints import load_task
 from crystalgnn.training.resolve import resolve_model
 from crystalgnn.training.run import predict_inputs
@@ -109,6 +110,7 @@ class Predictor:
         """Predict a :class:`~crystalgnn.data.dataset.CrystalDataset`, or anything
         :func:`~crystalgnn.data.readers.load_source` reads (a path, a dataset name, one or a list
         of pymatgen ``Structure`` / ASE ``Atoms``). Entries without a graph are in ``.rejected``.
+        NaN or infinite predictions give one :class:`~crystalgnn.prediction.results.NonFiniteWarning`.
         """
         if not isinstance(data, CrystalDataset):
             from crystalgnn.data.readers import load_source
@@ -119,10 +121,16 @@ class Predictor:
         )
         values = self.predict_graphs(graphs, batch_size)
         ids = [data.ids[i] for i in keep]
+        res: Predictions | SitePredictions
         if self.level == "site":
-            return SitePredictions(ids, values, self.targets[0], self.units, rejected)
-        formulas = [data.structures[i].composition.reduced_formula for i in keep]
-        return Predictions(ids, values, self.targets, self.units, self.kind, rejected, formulas)
+            res = SitePredictions(ids, values, self.targets[0], self.units, rejected)
+        else:
+            formulas = [data.structures[i].composition.reduced_formula for i in keep]
+            res = Predictions(ids, values, self.targets, self.units, self.kind, rejected, formulas)
+        bad = res.nonfinite_message()
+        if bad:
+            warnings.warn(bad, NonFiniteWarning, stacklevel=2)
+        return res
 
     def __repr__(self) -> str:
         return f"Predictor({self.model_name} -> {', '.join(self.targets)} [{self.kind}], from {self.source or '?'})"

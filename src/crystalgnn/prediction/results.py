@@ -14,6 +14,16 @@ import numpy as np
 from crystalgnn.data.dataset import CrystalDataset, Rejection
 
 
+class NonFiniteWarning(UserWarning):
+    """Some predictions are NaN or infinite (broken weights, or inputs far outside the training data)."""
+
+
+def _nonfinite_message(n_bad: int, n: int, what: str) -> str | None:
+    if n_bad == 0:
+        return None
+    return f"{n_bad} of {n} {what} are not finite (NaN or infinite): the model's weights may be broken"
+
+
 @dataclass
 class Predictions:
     """Predictions for the structures of a dataset that could be turned into graphs."""
@@ -25,6 +35,11 @@ class Predictions:
     task: str
     rejected: list[Rejection] = field(default_factory=list)
     formulas: list[str] | None = None  # reduced formula of each predicted structure
+
+    def nonfinite_message(self) -> str | None:
+        """One line counting the structures with a NaN or infinite prediction (None when there are none)."""
+        v = np.asarray(self.values, dtype=float).reshape(len(self.ids), -1)
+        return _nonfinite_message(int((~np.isfinite(v)).any(axis=1).sum()), len(self.ids), "predictions")
 
     def to_frame(self, dataset: CrystalDataset | None = None) -> Any:
         """A table: id, formula, then target/prediction columns (target where labels exist)."""
@@ -64,6 +79,12 @@ class SitePredictions:
     @property
     def targets(self) -> list[str]:
         return [self.site_target]
+
+    def nonfinite_message(self) -> str | None:
+        """One line counting the NaN or infinite site predictions (None when there are none)."""
+        bad = sum(int((~np.isfinite(np.asarray(v, dtype=float))).sum()) for v in self.values)
+        n = sum(len(v) for v in self.values)
+        return _nonfinite_message(bad, n, "site predictions")
 
     def to_frame(self, dataset: CrystalDataset | None = None, target: str | None = None) -> Any:
         """id, site_index, element, [target,] prediction: one row per site.
@@ -117,17 +138,21 @@ class SitePredictions:
         return out
 
     def write_structures(self, dataset: CrystalDataset, out_dir: str | Path) -> list[Path]:
-        """Write ``<id>.json`` (``Structure.to``) and ``<id>.cif`` (prediction as an
-        ``_atom_site_predicted_<target>`` column of the atom-site loop) per structure.
+        """Write ``<name>.json`` (``Structure.to``) and ``<name>.cif`` (prediction as an
+        ``_atom_site_predicted_<target>`` column of the atom-site loop) per structure, and
+        ``index.csv`` (id, json, cif): ``<name>`` is the id when it is a safe, unique file name,
+        else the id made safe plus a short hash of it (:func:`file_stems`), so no file overwrites another.
         """
+        import csv
+
         from pymatgen.io.cif import CifWriter
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         prop = self.property_name()
-        for sid, s in zip(self.ids, self.to_structures(dataset), strict=True):
-            stem = _safe_name(sid)
+        rows = []
+        for sid, stem, s in zip(self.ids, file_stems(self.ids), self.to_structures(dataset), strict=True):
             jpath = out_dir / f"{stem}.json"
             s.to(filename=str(jpath))
             bare = s.copy()
@@ -137,14 +162,47 @@ class SitePredictions:
             cpath = out_dir / f"{stem}.cif"
             CifWriter(bare, write_site_properties=True).write_file(str(cpath))
             written += [jpath, cpath]
-        (out_dir / "site_property.json").write_text(
-            json.dumps(
-                {"site_property": prop, "unit": self.units.get(self.site_target, ""), "n_structures": len(self.ids)}
-            )
-        )
+            rows.append((sid, jpath.name, cpath.name))
+        with (out_dir / "index.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "json", "cif"])
+            w.writerows(rows)
+        unit = self.units.get(self.site_target, "")
+        meta = {"site_property": prop, "unit": unit, "n_structures": len(self.ids), "index": "index.csv"}
+        (out_dir / "site_property.json").write_text(json.dumps(meta))
         return written
+
+
+#: file names of write_structures' own files (an id with that name gets a hash suffix)
+_RESERVED = ("index", "site_property")
+_MAX_STEM = 100
 
 
 def _safe_name(s: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(s))
     return keep or "structure"
+
+
+def file_stems(ids: list[str]) -> list[str]:
+    """One distinct file name (without suffix) per id, also on case-insensitive file systems.
+
+    An id that is a safe file name is kept as it is; one that had to be changed (``a/b``,
+    ``a:b`` -> ``a_b``), is too long, starts with a dot or collides with an earlier name gets
+    ``-`` and 8 hex digits of its SHA-1.
+    """
+    import hashlib
+
+    used = set(_RESERVED)
+    out = []
+    for sid in ids:
+        text = str(sid)
+        stem = _safe_name(text)
+        if stem != text or stem.startswith(".") or len(stem) > _MAX_STEM or stem.lower() in used:
+            stem = f"{stem.lstrip('.')[:_MAX_STEM]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+        base, k = stem, 1
+        while stem.lower() in used:  # the same id twice, or a hash collision
+            k += 1
+            stem = f"{base}-{k}"
+        used.add(stem.lower())
+        out.append(stem)
+    return out

@@ -83,6 +83,7 @@ class TrainConfig:
     subset_seed: int = option(0, "seed of --subset")
     split: str = option("0.8,0.1,0.1", "train,val,test ratios", metavar="TRAIN,VAL,TEST")
     split_file: str | None = option(None, "JSON with train/val/test id lists (instead of --split)", metavar="FILE")
+    skip_missing_split_ids: bool = option(False, "train without split-file ids that are not in the dataset (listed)")
     seed: int = option(0, "seed of the split, initialisation and batching")
     epochs: int = option(30, "maximum number of epochs")
     batch_size: int = option(256, "structures per batch")
@@ -262,9 +263,8 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result
-    RESUME_FREE = tuple(
-        ["epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes", "graphs_on_disk"]
-    )
+    RESUME_FREE = ("epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes",
+                   "graphs_on_disk", "skip_missing_split_ids")  # fmt: skip
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}

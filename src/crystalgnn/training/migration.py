@@ -10,6 +10,8 @@ the architecture's head layers directly under ``model.`` and per-site checkpoint
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from crystalgnn._version import __version__
@@ -30,6 +32,45 @@ def format_version(ckpt: dict[str, Any]) -> int:
         return int(fmt)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint declares an unreadable format version {fmt!r}") from exc
+
+
+def check_format(ckpt: dict[str, Any], source: str | Path | None = None) -> int:
+    """The declared format version, refused (one line naming ``source``) when this release cannot read it."""
+    where = f"{source}: " if source is not None else ""
+    try:
+        fmt = format_version(ckpt)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}{exc}") from exc
+    if fmt > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}checkpoint format {fmt} is newer than this crystalgnn "
+            f"({__version__} reads formats up to {FORMAT_VERSION}): upgrade crystalgnn to load it"
+        )
+    if fmt < 1:
+        raise CheckpointError(f"{where}checkpoint declares format {fmt}, which no crystalgnn release wrote")
+    return fmt
+
+
+def state_mismatch(expected: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
+    """What differs between the weights a model expects (name -> shape) and ``state`` (name ->
+    tensor): missing or unexpected names, then shapes; one line, or None when they fit.
+    """
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''})")
+        if unexpected:
+            more = " ..." if len(unexpected) > 3 else ""
+            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{more})")
+        return "weights " + "; ".join(parts)
+    wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k])]
+    if wrong:
+        k = wrong[0]
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        return f"{k} has shape {tuple(state[k].shape)} in the file, the settings give {tuple(expected[k])}{more}"
+    return None
 
 
 #: format-1 top-level attributes that belonged to an architecture's graph readout -> their new place
@@ -94,10 +135,8 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
         CheckpointError: a format newer than this release, or a layout it cannot read.
     """
     fmt = format_version(ckpt)
-    if fmt > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint format {fmt} is newer than this crystalgnn ({__version__} reads formats up to {FORMAT_VERSION})"
-        )
+    if fmt > FORMAT_VERSION or fmt < 1:
+        check_format(ckpt)
     if fmt == FORMAT_VERSION:
         return dict(ckpt)
     hp = dict(ckpt["hyper_parameters"])

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.data.splits import Split
+from crystalgnn.data.splits import MissingSplitIds, Split
 from crystalgnn.graphs.cache import CachedGraphs
 from crystalgnn.models.registry import make_config, split_options
-from crystalgnn.training.checkpoints import load_task
+from crystalgnn.training.checkpoints import check_resume_point, load_task
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.holdout import predict_inputs, test_report
 from crystalgnn.training.loaders import make_loader, select_graphs
@@ -147,6 +147,9 @@ def fit_and_test(
     train_loader = make_loader(select_graphs(inputs, split.train), cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_loader = make_loader(select_graphs(inputs, split.val), cfg.batch_size)
     monitor, mode = ("val_auc", "max") if spec.kind == "classification" else ("val_mae", "min")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():  # read safely and checked before Lightning loads it
+        check_resume_point(last, module)
     result = fit(module, train_loader, val_loader, run_dir, cfg, monitor, mode)
     best = load_task(result.best_path)
     metrics = test_report(run_dir, best, select_graphs(inputs, split.test), ds, split.test)
@@ -245,6 +248,11 @@ def train(cfg: TrainConfig) -> RunResult:
         return finished
     try:
         return _train_in(cfg, run_dir, names, level)
+    except MissingSplitIds as exc:  # keep rejected.csv (the reasons) for the user to read
+        raise MissingSplitIds(
+            f"{exc}; every rejection: {run_dir / 'rejected.csv'}; --skip-missing-split-ids trains without them",
+            exc.missing,
+        ) from exc
     except BaseException:
         if not existed and not (run_dir / "checkpoints" / "last.ckpt").is_file():
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth resuming
@@ -261,6 +269,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
     _check_split(split)
     spec = target_spec(cfg, ds, names, level, split)
     _, readout_options = split_options(cfg.model_options)
+    extra: dict[str, Any] = {"skipped_split_ids": split.skipped} if split.skipped else {}
     torch.manual_seed(cfg.seed)
     module = CrystalTask(
         model_name=cfg.model,
@@ -277,7 +286,6 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
     )
     if cfg.init_from:
         init_weights(module, cfg.init_from)
-    extra = {}
     if level == "site":
         arrays = ds.site_targets[names[0]]
         extra["sites"] = {p: site_label_counts(arrays, getattr(split, p)) for p in ("train", "val", "test")}

@@ -101,12 +101,19 @@ def stream_run_graphs(
 
 
 def run_split(cfg: TrainConfig, ds: CrystalDataset, run_dir: Path | None) -> Split:
-    """The run folder's ``split.json``, else ``cfg.split_file``, else a seeded random split (saved)."""
+    """The run folder's ``split.json``, else ``cfg.split_file``, else a seeded random split (saved).
+
+    Ids of an id-list split that are not in the dataset raise
+    :class:`~crystalgnn.data.splits.MissingSplitIds` naming each with the reason (its rejection
+    when it was read); with ``cfg.skip_missing_split_ids`` they are left out (``Split.skipped``).
+    """
     split_path = run_dir / "split.json" if run_dir else None
+    why = {r.id: r.reason for r in ds.rejections}
+    options: dict[str, Any] = {"rejected": why, "allow_missing": cfg.skip_missing_split_ids}
     if split_path is not None and split_path.is_file():
-        split = Split.load(split_path, ds.ids)
+        split = Split.load(split_path, ds.ids, **options)
     elif cfg.split_file:
-        split = Split.load(cfg.split_file, ds.ids)
+        split = Split.load(cfg.split_file, ds.ids, **options)
     else:
         split = random_split(len(ds), [float(x) for x in cfg.split.split(",")], seed=cfg.seed)
     if split_path is not None and not split_path.is_file():

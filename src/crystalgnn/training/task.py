@@ -21,7 +21,7 @@ from crystalgnn._version import __version__
 from crystalgnn.metrics import classification_metrics
 from crystalgnn.models.registry import build_model
 from crystalgnn.training.losses import masked_regression_loss
-from crystalgnn.training.migration import FORMAT_VERSION, migrate
+from crystalgnn.training.migration import FORMAT_VERSION, CheckpointError, check_format, migrate, state_mismatch
 from crystalgnn.training.targets import TargetSpec
 
 
@@ -161,5 +161,14 @@ class CrystalTask(L.LightningModule):
         checkpoint["crystalgnn_format_version"] = FORMAT_VERSION
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resuming a run: check the format and bring a checkpoint of format 1 up to date."""
+        """Resuming a run: check the format, bring a checkpoint of format 1 up to date and check
+        that its weights fit this model (one-line :class:`CheckpointError` otherwise).
+        """
+        check_format(checkpoint, "the checkpoint to resume from")
         checkpoint.update(migrate(checkpoint))
+        state = checkpoint.get("state_dict")
+        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+            raise CheckpointError("the checkpoint to resume from holds no state_dict of named tensors")
+        problem = state_mismatch({k: tuple(v.shape) for k, v in self.state_dict().items()}, state)
+        if problem:
+            raise CheckpointError(f"the checkpoint to resume from does not fit this run's model: {problem}")
