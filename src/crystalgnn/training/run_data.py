@@ -19,6 +19,12 @@ from crystalgnn.training.loaders import make_loader, select_graphs
 
 
 def atom_table(cfg: TrainConfig, ds: CrystalDataset) -> tuple[torch.Tensor, str]:
+    """The run's atom-feature table (``--atom-init``, the source's ``atom_init.json``, or CGCNN's
+    computed table, kept under ``--cache-dir`` when one is given) and its name."""
+    if cfg.cache_dir:
+        from crystalgnn.graphs.element_properties import set_cache_dir
+
+        set_cache_dir(cfg.cache_dir)
     path = cfg.atom_init or ds.atom_init
     feat = AtomFeaturizer.from_json(path) if path else AtomFeaturizer.cgcnn()
     return torch.tensor(feat.matrix()), (str(path) if path else "cgcnn")
