@@ -20,7 +20,8 @@ from crystalgnn.training.loaders import make_loader, select_graphs
 
 def atom_table(cfg: TrainConfig, ds: CrystalDataset) -> tuple[torch.Tensor, str]:
     """The run's atom-feature table (``--atom-init``, the source's ``atom_init.json``, or CGCNN's
-    computed table, kept under ``--cache-dir`` when one is given) and its name."""
+    computed table, kept under ``--cache-dir`` when one is given) and its name.
+    """
     if cfg.cache_dir:
         from crystalgnn.graphs.element_properties import set_cache_dir
 
