@@ -43,13 +43,21 @@ from crystalgnn.graphs.columns import new_data
 from crystalgnn.graphs.neighbors import (
     NeighborBackend,
     NeighborPairs,
+    UnsafeCellError,
     batched_dense_neighbors,
+    cell_problem,
+    cell_problems,
+    cell_shape,
     image_reach,
     periodic_neighbors,
 )
 
 GRAPH_CODE_VERSION = 3  # bump when the content of built graphs changes (invalidates caches)
 TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
+#: atoms at least d apart fill at most pi / sqrt(18) = 0.7405 of space (Kepler's bound, which
+#: holds for periodic packings), so a cell with less than (pi / 6) / 0.7405 = 0.7071 d^3 of volume
+#: per atom holds overlapping atoms; rounded down
+PACKING_VOLUME = 0.70
 
 
 class GraphBuildError(ValueError):
@@ -134,17 +142,65 @@ def structure_arrays_many(structures: Sequence[Structure]) -> list[tuple[np.ndar
     return out
 
 
+def structure_problems(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig
+) -> list[str | None]:
+    """Why each (lattice, cartesian coords, atomic numbers) must be refused before any
+    neighbour search, or ``None``: the cell tests of
+    :func:`~crystalgnn.graphs.neighbors.cell_problems` at ``config.radius``, non-finite
+    positions, and less volume per atom than atoms ``config.min_distance`` apart need
+    (:data:`PACKING_VOLUME`). A few array operations for the whole list.
+    """
+    if len(items) == 1:  # one structure: plain floats, not numpy calls on nine numbers
+        lattice, cart, z = items[0]
+        why = cell_problem(lattice, config.radius)
+        if why is None and not np.isfinite(cart).all():
+            why = "non-finite atomic positions"
+        if why is None and len(z):
+            why = _crowded(cell_shape(lattice).volume / len(z), config)
+        return [why]
+    if not items:
+        return []
+    lat = np.stack([it[0] for it in items]).astype(np.float64)
+    out = cell_problems(lat, config.radius)
+    n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
+    if not np.isfinite(np.concatenate([np.ravel(it[1]) for it in items])).all():
+        for b, it in enumerate(items):
+            if out[b] is None and not np.isfinite(it[1]).all():
+                out[b] = "non-finite atomic positions"
+    per_atom = np.abs(np.linalg.det(np.where(np.isfinite(lat), lat, 0.0))) / np.maximum(n, 1)
+    for b in np.flatnonzero((n > 0) & (per_atom < PACKING_VOLUME * config.min_distance**3)).tolist():
+        if out[b] is None:
+            out[b] = _crowded(float(per_atom[b]), config)
+    return out
+
+
+def _crowded(volume_per_atom: float, config: GraphConfig) -> str | None:
+    if volume_per_atom >= PACKING_VOLUME * config.min_distance**3:
+        return None
+    return (
+        f"overlapping atoms: {volume_per_atom:.3g} Å^3 per atom is too little for atoms {config.min_distance} Å apart"
+    )
+
+
 def build_graph_arrays(
     lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: GraphConfig
 ) -> dict[str, np.ndarray]:
     """Neighbour selection on raw arrays; returns the graph fields as numpy arrays.
 
     Raises:
-        GraphBuildError: for an atom with no neighbour within the radius, or two atoms closer
-            than ``config.min_distance``.
+        GraphBuildError: for an atom with no neighbour within the radius, two atoms closer
+            than ``config.min_distance``, or a cell the neighbour search refuses
+            (:func:`structure_problems`: degenerate, non-finite, an absurd number of images).
     """
     n = len(z)
-    center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
+    problem = structure_problems([(lattice, cart, z)], config)[0]
+    if problem is not None:
+        raise GraphBuildError(problem)
+    try:
+        center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
+    except UnsafeCellError as exc:  # pragma: no cover - structure_problems refuses these first
+        raise GraphBuildError(str(exc)) from exc
     if (counts == 0).any():
         k = int(np.flatnonzero(counts == 0)[0])
         raise GraphBuildError(f"isolated atom: site {k} (Z={int(z[k])}) has no neighbour within {config.radius} Å")
@@ -200,13 +256,21 @@ def build_graph_arrays_many(
     selected for the whole batch at once (the same edges, in the same order, as one at a time;
     tested); larger cells, and any structure the batch cannot settle (too few neighbours within
     the first search radius, overlapping atoms), go through :func:`build_graph_arrays` with vesin.
+    Structures that :func:`structure_problems` refuses are rejected before any search.
     """
     out: list[tuple[bool, dict[str, np.ndarray] | str] | None] = [None] * len(items)
-    if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and items:
-        for group in _dense_groups(items, config):
-            for idx, arrays in zip(group, _build_dense_group([items[i] for i in group], config), strict=True):
+    problems = structure_problems(items, config)
+    for i, why in enumerate(problems):
+        if why is not None:
+            out[i] = (False, why)
+    fine = [i for i, why in enumerate(problems) if why is None]
+    if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and fine:
+        fine_items = [items[i] for i in fine]
+        for group in _dense_groups(fine_items, config):
+            built = _build_dense_group([fine_items[i] for i in group], config)
+            for idx, arrays in zip(group, built, strict=True):
                 if arrays is not None:
-                    out[idx] = (True, arrays)
+                    out[fine[idx]] = (True, arrays)
     for i, result in enumerate(out):
         if result is None:
             try:
