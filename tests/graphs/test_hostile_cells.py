@@ -90,10 +90,17 @@ def test_other_refusals_are_named() -> None:
     nan_pos = np.array([[0.0, 0.0, 0.0], [np.nan, 1.0, 1.0]])
     z2 = np.array([11, 17])
     crowded = (np.eye(3) * 0.4, np.zeros((1, 3)), np.array([6]))
-    found = structure_problems([(cell, nan_pos, z2), crowded, (cell, np.zeros((1, 3)), np.array([6]))], cfg)
-    assert found[0] == "non-finite atomic positions" and found[2] is None
+    items = [(cell, nan_pos, z2), crowded, (cell, np.zeros((1, 3)), np.array([6]))]
+    found = structure_problems(items, cfg)
+    assert found[0] is None and found[2] is None  # positions: left to the one-structure path
     assert found[1] is not None and found[1].startswith("overlapping atoms:")
-    assert [structure_problems([it], cfg)[0] for it in [(cell, nan_pos, z2), crowded]] == found[:2]
+    assert [structure_problems([it], cfg)[0] for it in items[:2]] == ["non-finite atomic positions", found[1]]
+    # the batched builder finds no pair for the NaN position and hands it to that path
+    assert [v if not ok else "built" for ok, v in build_graph_arrays_many(items, cfg)] == [
+        "non-finite atomic positions",
+        found[1],
+        "built",
+    ]
 
 
 def test_every_search_path_refuses_the_hostile_cells() -> None:

@@ -143,13 +143,17 @@ def structure_arrays_many(structures: Sequence[Structure]) -> list[tuple[np.ndar
 
 
 def structure_problems(
-    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    config: GraphConfig,
+    lattices: np.ndarray | None = None,
 ) -> list[str | None]:
     """Why each (lattice, cartesian coords, atomic numbers) must be refused before any
     neighbour search, or ``None``: the cell tests of
-    :func:`~crystalgnn.graphs.neighbors.cell_problems` at ``config.radius``, non-finite
-    positions, and less volume per atom than atoms ``config.min_distance`` apart need
-    (:data:`PACKING_VOLUME`). A few array operations for the whole list.
+    :func:`~crystalgnn.graphs.neighbors.cell_problems` at ``config.radius`` and less volume
+    per atom than atoms ``config.min_distance`` apart need (:data:`PACKING_VOLUME`); for one
+    structure also non-finite positions (the batched search finds no pair for a NaN position,
+    so such a structure is left to the one-structure path, which names it). ``lattices``: the
+    items' lattices stacked (B, 3, 3) as float64, when the caller has them.
     """
     if len(items) == 1:  # one structure: plain floats, not numpy calls on nine numbers
         lattice, cart, z = items[0]
@@ -161,13 +165,9 @@ def structure_problems(
         return [why]
     if not items:
         return []
-    lat = np.stack([it[0] for it in items]).astype(np.float64)
+    lat = _stacked_lattices(items) if lattices is None else lattices
     out = cell_problems(lat, config.radius)
     n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
-    if not np.isfinite(np.concatenate([np.ravel(it[1]) for it in items])).all():
-        for b, it in enumerate(items):
-            if out[b] is None and not np.isfinite(it[1]).all():
-                out[b] = "non-finite atomic positions"
     per_atom = np.abs(np.linalg.det(np.where(np.isfinite(lat), lat, 0.0))) / np.maximum(n, 1)
     for b in np.flatnonzero((n > 0) & (per_atom < PACKING_VOLUME * config.min_distance**3)).tolist():
         if out[b] is None:
@@ -259,14 +259,16 @@ def build_graph_arrays_many(
     Structures that :func:`structure_problems` refuses are rejected before any search.
     """
     out: list[tuple[bool, dict[str, np.ndarray] | str] | None] = [None] * len(items)
-    problems = structure_problems(items, config)
+    lattices = _stacked_lattices(items) if items else None
+    problems = structure_problems(items, config, lattices)
     for i, why in enumerate(problems):
         if why is not None:
             out[i] = (False, why)
     fine = [i for i, why in enumerate(problems) if why is None]
     if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and fine:
         fine_items = [items[i] for i in fine]
-        for group in _dense_groups(fine_items, config):
+        assert lattices is not None
+        for group in _dense_groups(fine_items, config, lattices[fine]):
             built = _build_dense_group([fine_items[i] for i in group], config)
             for idx, arrays in zip(group, built, strict=True):
                 if arrays is not None:
@@ -286,12 +288,16 @@ def _start_radius(n_atoms: np.ndarray | int, volume: np.ndarray | float, max_nei
     return (3.0 * 2.0 * max_neighbors / (4.0 * np.pi * density)) ** (1.0 / 3.0) + 0.5
 
 
+def _stacked_lattices(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    return np.stack([it[0] for it in items]).astype(np.float64)
+
+
 def _search_ranges(
-    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_neighbors: int
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_neighbors: int, lattices: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Atoms, stacked lattices, volumes, first search radii and image reach of many structures."""
     n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
-    lat = np.stack([it[0] for it in items]).astype(np.float64)
+    lat = _stacked_lattices(items) if lattices is None else lattices
     volume = np.abs(np.linalg.det(lat))
     r0 = np.asarray(_start_radius(n, np.maximum(volume, 1e-12), max_neighbors))  # an array: n is one
     with np.errstate(divide="ignore", invalid="ignore"):  # degenerate cells: never batched
@@ -300,10 +306,14 @@ def _search_ranges(
     return n, lat, volume, r0, reach
 
 
-def _dense_groups(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig) -> list[list[int]]:
-    """Batches of small structures sharing one image range (indices into ``items``)."""
+def _dense_groups(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig, lattices: np.ndarray | None = None
+) -> list[list[int]]:
+    """Batches of small structures sharing one image range (indices into ``items``; ``lattices``:
+    theirs stacked, when the caller has them).
+    """
     assert config.max_neighbors is not None
-    n, _, volume, r0, reach = _search_ranges(items, config.max_neighbors)
+    n, _, volume, r0, reach = _search_ranges(items, config.max_neighbors, lattices)
     candidates = n * n * np.prod(2 * reach + 1, axis=1)
     eligible = np.flatnonzero((r0 < config.radius) & (candidates <= DENSE_BATCH_CANDIDATES) & (volume > 1e-6))
     order = eligible[np.lexsort((n[eligible], reach[eligible, 2], reach[eligible, 1], reach[eligible, 0]))]

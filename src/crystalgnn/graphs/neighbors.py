@@ -133,13 +133,25 @@ def periodic_neighbors(
 
 def cell_heights(lattice: np.ndarray) -> np.ndarray:
     """Distances between opposite faces of one cell (3,) or a stack of cells (B, 3); 0 when flat."""
-    lattice = np.asarray(lattice, dtype=np.float64)
-    cross = np.cross(lattice[..., [1, 2, 0], :], lattice[..., [2, 0, 1], :])  # b x c, c x a, a x b
-    volume = np.abs(np.einsum("...k,...k->...", lattice[..., 0, :], cross[..., 0, :]))[..., None]
-    area = np.linalg.norm(cross, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        heights: np.ndarray = np.where(area > 0, volume / np.where(area > 0, area, 1.0), 0.0)
+    lat = np.asarray(lattice, dtype=np.float64)
+    a, b, c = lat[..., 0, :], lat[..., 1, :], lat[..., 2, :]
+    areas = np.stack([_cross_norm(b, c), _cross_norm(c, a), _cross_norm(a, b)], axis=-1)
+    volume = np.abs(
+        a[..., 0] * (b[..., 1] * c[..., 2] - b[..., 2] * c[..., 1])
+        + a[..., 1] * (b[..., 2] * c[..., 0] - b[..., 0] * c[..., 2])
+        + a[..., 2] * (b[..., 0] * c[..., 1] - b[..., 1] * c[..., 0])
+    )[..., None]
+    heights: np.ndarray = volume / np.where(areas > 0, areas, np.inf)  # 0 for a flat cell
     return heights
+
+
+def _cross_norm(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """|u x v| along the last axis (written out: ``np.cross`` costs more on small stacks)."""
+    x = u[..., 1] * v[..., 2] - u[..., 2] * v[..., 1]
+    y = u[..., 2] * v[..., 0] - u[..., 0] * v[..., 2]
+    z = u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+    norm: np.ndarray = np.sqrt(x * x + y * y + z * z)
+    return norm
 
 
 class CellShape(NamedTuple):
@@ -194,11 +206,13 @@ def cell_problems(lattices: np.ndarray, cutoffs: np.ndarray | float) -> list[str
     if len(cells) == 1:
         return [cell_problem(cells[0], float(cut[0]))]
     finite = np.asarray(np.isfinite(cells).all(axis=(1, 2)))
-    heights = cell_heights(np.where(finite[:, None, None], cells, 1.0))
+    if not finite.all():
+        cells = np.where(finite[:, None, None], cells, 1.0)
+    heights = cell_heights(cells)
     shortest = heights.min(axis=1)
-    longest = np.linalg.norm(cells, axis=-1).max(axis=1)
+    longest = np.sqrt(np.einsum("bij,bij->bi", cells, cells).max(axis=1))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        flatness = np.where(shortest > 0, shortest / longest, 0.0)
+        flatness = shortest / longest  # NaN for a zero cell: refused below
         images = np.prod(2.0 * np.ceil(cut[:, None] / heights) + 1.0, axis=1)
     bad = ~finite | ~(flatness >= MIN_CELL_FLATNESS) | ~(images <= MAX_IMAGES)
     out: list[str | None] = [None] * len(cells)
