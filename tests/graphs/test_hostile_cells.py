@@ -12,6 +12,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -209,3 +210,35 @@ def test_guarded_cells_cannot_kill_either_path(mixed, monkeypatch) -> None:
     assert [i for i, _ in rep_one.rejected] == [40, 60]
     assert all(r.startswith("degenerate cell:") for _, r in rep_one.rejected)
     assert all((a is None) == (b is None) for a, b in zip(one, two, strict=True))
+
+
+def _sleeping(real):  # workers that would take a minute per chunk
+    parent = os.getpid()
+
+    def build(items, config):
+        if os.getpid() != parent:
+            time.sleep(60)
+        return real(items, config)
+
+    return build
+
+
+def test_an_interrupt_stops_the_workers_at_once(mixed, monkeypatch) -> None:
+    """Ctrl-C (or SIGTERM turned into KeyboardInterrupt by ``crystalgnn train``) during a parallel
+    build ends it now, not after every queued chunk."""
+    monkeypatch.setattr(builder, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(builder, "build_graph_arrays_many", _sleeping(builder.build_graph_arrays_many))
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_graph_list(mixed[0], n_jobs=2, show_progress=False)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - start < 20

@@ -84,7 +84,8 @@ def _run_pool(
     or an exit): the pool is then broken and every chunk not finished is lost with it.
     """
     lost: list[_Chunk] = []
-    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork")) as pool:
+    pool = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"))
+    try:
         futures: deque[tuple[_Chunk, Future[_ChunkResult] | None]] = deque()
         for job in jobs:
             try:
@@ -101,6 +102,15 @@ def _run_pool(
                 lost.append(job)
                 continue
             take(job[0], packed)
+    except BaseException:
+        # an error or an interrupt (Ctrl-C, SIGTERM as KeyboardInterrupt): stop the workers now
+        # rather than wait for every queued chunk, as leaving the executor's block would
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()
+        raise
+    pool.shutdown()
     return lost
 
 
@@ -139,17 +149,22 @@ def _run_each_alone(jobs: list[_Chunk], config: GraphConfig) -> list[tuple[_Chun
         running.append((proc, receive))
     out: list[tuple[_ChunkResult | None, int | None]] = []
     failure: BaseException | None = None
-    for proc, receive in running:
-        try:
-            ok, payload = receive.recv()
-        except EOFError:
-            ok, payload = None, None
-        finally:
-            receive.close()
-        proc.join()
-        if ok is False and failure is None:
-            failure = payload
-        out.append((payload if ok else None, proc.exitcode))
+    try:
+        for proc, receive in running:
+            try:
+                ok, payload = receive.recv()
+            except EOFError:
+                ok, payload = None, None
+            finally:
+                receive.close()
+            proc.join()
+            if ok is False and failure is None:
+                failure = payload
+            out.append((payload if ok else None, proc.exitcode))
+    except BaseException:  # an interrupt: stop the other processes too
+        for proc, _ in running:
+            proc.kill()
+        raise
     if failure is not None:
         raise failure
     return out
