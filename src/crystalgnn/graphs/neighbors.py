@@ -45,8 +45,9 @@ DENSE_LIMIT = 400_000
 #: mp-36k and seven other shared datasets; 4e-6 for a perovskite with c = 10^6 Å and 4e-8 for
 #: a = b = c = 4 Å, alpha = beta = gamma = 120 degrees (a volume of rounding noise).
 MIN_CELL_FLATNESS = 1e-4
-#: a search over more periodic images than this is refused (real crystals at 8 Å: <= 1,331)
-MAX_IMAGES = 100_000
+#: a search over more periodic images than this is refused (real crystals at 8 Å: <= 1,331;
+#: the limit leaves room for radii up to ~30 Å around the flattest real cells, heights ~1.3 Å)
+MAX_IMAGES = 1_000_000
 #: vesin's cap on its cell grid (``MAX_NUMBER_OF_CELLS`` in its cpu_cell_list.cpp)
 _VESIN_MAX_CELLS = 1e5
 
