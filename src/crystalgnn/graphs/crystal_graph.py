@@ -23,7 +23,8 @@ Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1]
 =================  =========  ==================================================
 
 This module is longer than 400 lines because the one-structure and the batched graph assembly
-must give identical edges in identical order and share their private helpers here.
+must give identical edges in identical order, refuse the same cells before searching
+(:func:`structure_problems`) and share their private helpers here.
 """
 
 from __future__ import annotations
