@@ -5,14 +5,25 @@ the missing ones in worker processes (they receive raw arrays, not pymatgen obje
 them, and returns one PyG ``Data`` per structure, or the reason a structure was rejected
 (isolated atom, overlapping atoms, an element without atom features). Graphs travel as columns
 (:mod:`crystalgnn.graphs.columns`) from the workers and the cache to the final ``Data`` views.
+
+A worker that dies (compiled neighbour-search code can raise SIGFPE or exit on a cell that the
+checks of :func:`~crystalgnn.graphs.crystal_graph.structure_problems` let through) breaks the
+pool: the chunks it lost are rebuilt in fresh processes, halved until the structures that
+kill them are alone, and those are rejected as :data:`CRASH_REASON`; every other graph is kept.
 :func:`build_dataset_graphs` does it for a dataset, optionally leaving the graphs on disk
 (:class:`~crystalgnn.graphs.cache.CachedGraphs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import multiprocessing as mp
+import signal
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any, cast
 
 import numpy as np
@@ -56,6 +67,129 @@ def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], Gra
     errors = [None if ok else str(v) for ok, v in results]
     good = [v for ok, v in results if ok]
     return errors, GraphColumns.from_arrays(good) if good else None  # type: ignore[arg-type]
+
+
+#: the reason given to a structure whose graph building kills the worker process
+CRASH_REASON = "crashed the neighbour search"
+
+_Chunk = tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]  # (first position, items)
+
+
+def _run_pool(
+    jobs: list[_Chunk], config: GraphConfig, n_jobs: int, take: Callable[[int, _ChunkResult], None]
+) -> list[_Chunk]:
+    """Build ``jobs`` in ``n_jobs`` worker processes, handing each result to ``take`` in order.
+
+    Returns the chunks lost to a worker that died (a signal such as SIGFPE from compiled code,
+    or an exit): the pool is then broken and every chunk not finished is lost with it.
+    """
+    lost: list[_Chunk] = []
+    pool = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"))
+    try:
+        futures: deque[tuple[_Chunk, Future[_ChunkResult] | None]] = deque()
+        for job in jobs:
+            try:
+                futures.append((job, pool.submit(_build_chunk, (job[1], config))))
+            except BrokenProcessPool:  # a worker died already
+                futures.append((job, None))
+        while futures:
+            job, future = futures.popleft()  # popped: its result is not kept past ``take``
+            try:
+                if future is None:
+                    raise BrokenProcessPool
+                packed = future.result()
+            except BrokenProcessPool:
+                lost.append(job)
+                continue
+            take(job[0], packed)
+    except BaseException:
+        # an error or an interrupt (Ctrl-C, SIGTERM as KeyboardInterrupt): stop the workers now
+        # rather than wait for every queued chunk, as leaving the executor's block would
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()
+        raise
+    pool.shutdown()
+    return lost
+
+
+def _isolate_crashes(
+    lost: list[_Chunk], config: GraphConfig, n_jobs: int, take: Callable[[int, _ChunkResult], None]
+) -> None:
+    """Rebuild chunks lost to a dead worker, each in a fresh process of its own, ``n_jobs`` at a
+    time; a chunk whose process dies again is split in halves until the structures that kill it
+    are alone, and those are rejected with :data:`CRASH_REASON`. Every other structure is built
+    as usual (the same graphs: building one does not depend on its chunk-mates).
+    """
+    todo = deque(lost)
+    while todo:
+        batch = [todo.popleft() for _ in range(min(n_jobs, len(todo)))]
+        for (at, chunk), (packed, exitcode) in zip(batch, _run_each_alone(batch, config), strict=True):
+            if packed is not None:
+                take(at, packed)
+            elif len(chunk) == 1:
+                take(at, ([f"{CRASH_REASON} (the process building its graph {_death(exitcode)})"], None))
+            else:
+                half = len(chunk) // 2
+                todo.extend(((at, chunk[:half]), (at + half, chunk[half:])))
+
+
+def _run_each_alone(jobs: list[_Chunk], config: GraphConfig) -> list[tuple[_ChunkResult | None, int | None]]:
+    """:func:`_build_chunk` of each job in a fresh process (all at once); ``(None, exitcode)`` for
+    a job whose process died. A Python exception in a job is raised here, as the pool does.
+    """
+    ctx = mp.get_context("fork")
+    running = []
+    for _, chunk in jobs:
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_build_chunk_into, args=(send, (chunk, config)), daemon=True)
+        proc.start()
+        send.close()  # the child holds the only writer: a dead child means end of file here
+        running.append((proc, receive))
+    out: list[tuple[_ChunkResult | None, int | None]] = []
+    failure: BaseException | None = None
+    try:
+        for proc, receive in running:
+            try:
+                ok, payload = receive.recv()
+            except EOFError:
+                ok, payload = None, None
+            finally:
+                receive.close()
+            proc.join()
+            if ok is False and failure is None:
+                failure = payload
+            out.append((payload if ok else None, proc.exitcode))
+    except BaseException:  # an interrupt: stop the other processes too
+        for proc, _ in running:
+            proc.kill()
+        raise
+    if failure is not None:
+        raise failure
+    return out
+
+
+def _build_chunk_into(
+    send: Connection, job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]
+) -> None:
+    """Child process of :func:`_run_each_alone`: sends ``(True, result)`` or ``(False, exception)``."""
+    try:
+        payload: tuple[bool, object] = (True, _build_chunk(job))
+    except Exception as exc:
+        payload = (False, exc)
+    send.send(payload)
+    send.close()
+
+
+def _death(exitcode: int | None) -> str:
+    """How a process ended, from its exit code (negative: the signal that killed it)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
 
 
 def _unsupported(z: np.ndarray, supported: Collection[int] | None) -> str | None:
@@ -118,9 +252,9 @@ def build_graph_list(
     items = [raw[i] for i in todo]
     parallel = n_jobs > 1 and len(todo) >= PARALLEL_MIN
     size = max(64, min(512, len(items) // (4 * n_jobs) + 1)) if parallel else 512
-    jobs = [(items[k : k + size], config) for k in range(0, len(items), size)]
+    jobs = [(k, items[k : k + size]) for k in range(0, len(items), size)]
 
-    def collect(packed: _ChunkResult, at: int) -> int:
+    def collect(at: int, packed: _ChunkResult) -> int:
         """Results of todo[at : ...], taken in as they arrive (the workers go on); returns their count."""
         errors, columns = packed
         built = [i for i, why in zip(todo[at : at + len(errors)], errors, strict=True) if why is None]
@@ -136,21 +270,18 @@ def build_graph_list(
                 new_items.extend(zip(cast("list[bytes]", [keys[i] for i in built]), pack_records(columns), strict=True))
         return len(errors)
 
-    done = 0
     with progress(total=len(items), desc="building graphs", disable=not show_progress or len(items) < 200) as bar:
-        if parallel:
-            import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(n_jobs) as pool:
-                for packed in pool.imap(_build_chunk, jobs):
-                    k = collect(packed, done)
-                    done += k
-                    bar.update(k)
+        def take(at: int, packed: _ChunkResult) -> None:
+            bar.update(collect(at, packed))
+
+        if parallel:
+            lost = _run_pool(jobs, config, n_jobs, take)
+            if lost:
+                _isolate_crashes(lost, config, n_jobs, take)
         else:
-            for job in jobs:
-                k = collect(_build_chunk(job), done)
-                done += k
-                bar.update(k)
+            for at, chunk in jobs:
+                take(at, _build_chunk((chunk, config)))
     if cache is not None and new_items:
         cache.put_many(new_items)
     report.rejected.sort()

@@ -23,7 +23,8 @@ Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1]
 =================  =========  ==================================================
 
 This module is longer than 400 lines because the one-structure and the batched graph assembly
-must give identical edges in identical order and share their private helpers here.
+must give identical edges in identical order, refuse the same cells before searching
+(:func:`structure_problems`) and share their private helpers here.
 """
 
 from __future__ import annotations
@@ -43,13 +44,21 @@ from crystalgnn.graphs.columns import new_data
 from crystalgnn.graphs.neighbors import (
     NeighborBackend,
     NeighborPairs,
+    UnsafeCellError,
     batched_dense_neighbors,
+    cell_problem,
+    cell_problems,
+    cell_shape,
     image_reach,
     periodic_neighbors,
 )
 
 GRAPH_CODE_VERSION = 3  # bump when the content of built graphs changes (invalidates caches)
 TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
+#: atoms at least d apart fill at most pi / sqrt(18) = 0.7405 of space (Kepler's bound, which
+#: holds for periodic packings), so a cell with less than (pi / 6) / 0.7405 = 0.7071 d^3 of volume
+#: per atom holds overlapping atoms; rounded down
+PACKING_VOLUME = 0.70
 
 
 class GraphBuildError(ValueError):
@@ -134,17 +143,65 @@ def structure_arrays_many(structures: Sequence[Structure]) -> list[tuple[np.ndar
     return out
 
 
+def structure_problems(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    config: GraphConfig,
+    lattices: np.ndarray | None = None,
+) -> list[str | None]:
+    """Why each (lattice, cartesian coords, atomic numbers) must be refused before any
+    neighbour search, or ``None``: the cell tests of
+    :func:`~crystalgnn.graphs.neighbors.cell_problems` at ``config.radius`` and less volume
+    per atom than atoms ``config.min_distance`` apart need (:data:`PACKING_VOLUME`); for one
+    structure also non-finite positions (the batched search finds no pair for a NaN position,
+    so such a structure is left to the one-structure path, which names it). ``lattices``: the
+    items' lattices stacked (B, 3, 3) as float64, when the caller has them.
+    """
+    if len(items) == 1:  # one structure: plain floats, not numpy calls on nine numbers
+        lattice, cart, z = items[0]
+        why = cell_problem(lattice, config.radius)
+        if why is None and not np.isfinite(cart).all():
+            why = "non-finite atomic positions"
+        if why is None and len(z):
+            why = _crowded(cell_shape(lattice).volume / len(z), config)
+        return [why]
+    if not items:
+        return []
+    lat = _stacked_lattices(items) if lattices is None else lattices
+    out = cell_problems(lat, config.radius)
+    n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
+    per_atom = np.abs(np.linalg.det(np.where(np.isfinite(lat), lat, 0.0))) / np.maximum(n, 1)
+    for b in np.flatnonzero((n > 0) & (per_atom < PACKING_VOLUME * config.min_distance**3)).tolist():
+        if out[b] is None:
+            out[b] = _crowded(float(per_atom[b]), config)
+    return out
+
+
+def _crowded(volume_per_atom: float, config: GraphConfig) -> str | None:
+    if volume_per_atom >= PACKING_VOLUME * config.min_distance**3:
+        return None
+    return (
+        f"overlapping atoms: {volume_per_atom:.3g} Å^3 per atom is too little for atoms {config.min_distance} Å apart"
+    )
+
+
 def build_graph_arrays(
     lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: GraphConfig
 ) -> dict[str, np.ndarray]:
     """Neighbour selection on raw arrays; returns the graph fields as numpy arrays.
 
     Raises:
-        GraphBuildError: for an atom with no neighbour within the radius, or two atoms closer
-            than ``config.min_distance``.
+        GraphBuildError: for an atom with no neighbour within the radius, two atoms closer
+            than ``config.min_distance``, or a cell the neighbour search refuses
+            (:func:`structure_problems`: degenerate, non-finite, an absurd number of images).
     """
     n = len(z)
-    center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
+    problem = structure_problems([(lattice, cart, z)], config)[0]
+    if problem is not None:
+        raise GraphBuildError(problem)
+    try:
+        center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
+    except UnsafeCellError as exc:  # pragma: no cover - structure_problems refuses these first
+        raise GraphBuildError(str(exc)) from exc
     if (counts == 0).any():
         k = int(np.flatnonzero(counts == 0)[0])
         raise GraphBuildError(f"isolated atom: site {k} (Z={int(z[k])}) has no neighbour within {config.radius} Å")
@@ -200,13 +257,23 @@ def build_graph_arrays_many(
     selected for the whole batch at once (the same edges, in the same order, as one at a time;
     tested); larger cells, and any structure the batch cannot settle (too few neighbours within
     the first search radius, overlapping atoms), go through :func:`build_graph_arrays` with vesin.
+    Structures that :func:`structure_problems` refuses are rejected before any search.
     """
     out: list[tuple[bool, dict[str, np.ndarray] | str] | None] = [None] * len(items)
-    if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and items:
-        for group in _dense_groups(items, config):
-            for idx, arrays in zip(group, _build_dense_group([items[i] for i in group], config), strict=True):
+    lattices = _stacked_lattices(items) if items else None
+    problems = structure_problems(items, config, lattices)
+    for i, why in enumerate(problems):
+        if why is not None:
+            out[i] = (False, why)
+    fine = [i for i, why in enumerate(problems) if why is None]
+    if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and fine:
+        fine_items = [items[i] for i in fine]
+        assert lattices is not None
+        for group in _dense_groups(fine_items, config, lattices[fine]):
+            built = _build_dense_group([fine_items[i] for i in group], config)
+            for idx, arrays in zip(group, built, strict=True):
                 if arrays is not None:
-                    out[idx] = (True, arrays)
+                    out[fine[idx]] = (True, arrays)
     for i, result in enumerate(out):
         if result is None:
             try:
@@ -222,12 +289,16 @@ def _start_radius(n_atoms: np.ndarray | int, volume: np.ndarray | float, max_nei
     return (3.0 * 2.0 * max_neighbors / (4.0 * np.pi * density)) ** (1.0 / 3.0) + 0.5
 
 
+def _stacked_lattices(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    return np.stack([it[0] for it in items]).astype(np.float64)
+
+
 def _search_ranges(
-    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_neighbors: int
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_neighbors: int, lattices: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Atoms, stacked lattices, volumes, first search radii and image reach of many structures."""
     n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
-    lat = np.stack([it[0] for it in items]).astype(np.float64)
+    lat = _stacked_lattices(items) if lattices is None else lattices
     volume = np.abs(np.linalg.det(lat))
     r0 = np.asarray(_start_radius(n, np.maximum(volume, 1e-12), max_neighbors))  # an array: n is one
     with np.errstate(divide="ignore", invalid="ignore"):  # degenerate cells: never batched
@@ -236,10 +307,14 @@ def _search_ranges(
     return n, lat, volume, r0, reach
 
 
-def _dense_groups(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig) -> list[list[int]]:
-    """Batches of small structures sharing one image range (indices into ``items``)."""
+def _dense_groups(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig, lattices: np.ndarray | None = None
+) -> list[list[int]]:
+    """Batches of small structures sharing one image range (indices into ``items``; ``lattices``:
+    theirs stacked, when the caller has them).
+    """
     assert config.max_neighbors is not None
-    n, _, volume, r0, reach = _search_ranges(items, config.max_neighbors)
+    n, _, volume, r0, reach = _search_ranges(items, config.max_neighbors, lattices)
     candidates = n * n * np.prod(2 * reach + 1, axis=1)
     eligible = np.flatnonzero((r0 < config.radius) & (candidates <= DENSE_BATCH_CANDIDATES) & (volume > 1e-6))
     order = eligible[np.lexsort((n[eligible], reach[eligible, 2], reach[eligible, 1], reach[eligible, 0]))]
