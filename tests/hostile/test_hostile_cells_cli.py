@@ -105,3 +105,40 @@ def test_predict(outputs) -> None:
     out = result(outputs, "predict")
     assert all(r["id"] in out for r in perovskite_rows(3)), out
     assert "2 inputs rejected" in out, out
+
+
+def test_train_and_evaluate_keep_the_good_entries(tmp_path: Path) -> None:
+    """A CGCNN folder (id_prop.csv) whose labelled entries include both hostile cells: ``train``
+    (1 tiny epoch) and ``evaluate`` on its run folder exit 0, name both cells and use the rest."""
+    folder = tmp_path / "labelled"
+    rows = perovskite_rows(9)
+    write_cif_folder(folder, rows)
+    Structure(Lattice.from_parameters(3.905, 3.905, 1e6, 90, 90, 90), *SRTIO3).to(
+        filename=str(folder / "long_axis.cif")
+    )
+    Structure(Lattice.from_parameters(4, 4, 4, 120, 120, 120), ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]]).to(
+        filename=str(folder / "near_degenerate.cif")
+    )
+    lines = [f"{r['id']},{r['heat_all']}" for r in rows] + ["long_axis,1.0", "near_degenerate,2.0"]
+    (folder / "id_prop.csv").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+    def run(*args: object) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crystalgnn", *map(str, args)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        text = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "Traceback" not in text, text
+        return " ".join(text.split())
+
+    out = run("train", folder, "--epochs", 1, "--batch-size", 4, "-m", "atom_fea_len=8", "-m", "n_conv=1",
+              "--split", "0.34,0.33,0.33", "--no-progress", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "run")  # fmt: skip
+    rejected = (tmp_path / "run" / "rejected.csv").read_text()
+    assert all(bad in rejected for bad in BAD) and rejected.count("degenerate cell") == 2, rejected
+    assert "2 entries rejected (degenerate cell: 2)" in out and all(f"- {bad} (" in out for bad in BAD), out
+    out = run("evaluate", tmp_path / "run", folder, "--out", tmp_path / "eval")
+    assert all(f"{bad}" in out for bad in BAD), out
+    import json
+
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]["n"] == 9

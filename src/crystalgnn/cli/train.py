@@ -270,10 +270,32 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     for part, why in (m.get("skipped_split_ids") or {}).items():
         shown = "; ".join(f"{i} ({r})" for i, r in list(why.items())[:5]) + (" ..." if len(why) > 5 else "")
         err.print(f"[yellow]{len(why)} {part} ids of the split left out[/] (--skip-missing-split-ids): {escape(shown)}")
+    _say_rejections(result.run_dir / "rejected.csv")
     console.print(f"[bold green]done[/]: {result.run_dir}")
     console.print(
         json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1)
     )
+
+
+def _say_rejections(path: Path, shown: int = 10) -> None:
+    """How many entries the run left out and why (counts per kind, the first few by name)."""
+    import csv
+    from collections import Counter
+
+    from crystalgnn.data.dataset import reason_kind
+
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    kinds = Counter(reason_kind(r["reason"]) for r in rows)
+    counts = escape(", ".join(f"{k}: {n}" for k, n in kinds.most_common()))
+    err.print(f"[yellow]{len(rows)} entries rejected[/] ({counts})")
+    for r in rows[:shown]:
+        err.print(f"  - {r['id']} ({r['source']}): {r['reason']}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"  full list: {path}", markup=False)
 
 
 train_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
