@@ -36,17 +36,16 @@ def load_model(ref: str | Path) -> Any:
 
 
 def load_dataset(source: Any, targets: str | list[str] | None = None, **options: Any) -> Any:
-    """A :class:`~crystalgnn.data.dataset.CrystalDataset` from any source the readers accept
-    (files, folders, CGCNN/ALIGNN folders, CSV/JSON-lines tables, Matbench JSON, dataset short
-    names, Structure/Atoms objects). ``targets`` must be present; every rejected entry is in
-    ``.rejections`` with its reason. Other options go to :func:`crystalgnn.data.readers.load_source`.
+    """:func:`crystalgnn.data.load_dataset` (every source the readers accept, rejected entries
+    kept with their reasons), with one target accepted as a string and no progress bars unless
+    ``show_progress=True``.
     """
-    from crystalgnn.data.readers import load_source
+    from crystalgnn.data import load_dataset as read_dataset
 
     if isinstance(targets, str):
         targets = [targets]
     options.setdefault("show_progress", False)
-    return load_source(source, targets=targets, **options)
+    return read_dataset(source, targets=targets, **options)
 
 
 def train(

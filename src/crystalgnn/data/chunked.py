@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from crystalgnn.data import catalog
+import crystalgnn.data.catalog as catalog
 from crystalgnn.data.dataset import CrystalDataset, DataError
 from crystalgnn.data.readers import catalog_key_of
 from crystalgnn.data.tables import _suffix, iter_table_rows, read_table

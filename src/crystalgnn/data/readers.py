@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from crystalgnn.data import catalog
+import crystalgnn.data.catalog as catalog
 from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
 from crystalgnn.data.files import (
     _folder_files,
