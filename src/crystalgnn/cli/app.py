@@ -7,9 +7,7 @@ commands import the library inside their bodies, after their options have been c
 
 from __future__ import annotations
 
-import logging
 import sys
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,53 +141,18 @@ def load_predictor(model: str) -> Any:
 
 
 # Lightning's informational lines and warnings that say nothing to a CLI user
-_QUIET_LOGGERS = (
-    "lightning.pytorch.utilities.rank_zero",
-    "lightning.fabric.utilities.rank_zero",
-    "lightning.pytorch.accelerators.cuda",
-    "lightning.pytorch.trainer.connectors.signal_connector",
-    "lightning.fabric",
-    "lightning.pytorch",
-    "pytorch_lightning",
-    "lightning_fabric",
-)
-_QUIET_MESSAGES = (
-    r".*does not have many workers.*",  # PossibleUserWarning: num_workers
-    r".*number of training batches .* is smaller than the logging interval.*",
-    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # torch FutureWarning raised from Lightning
-    r".*litlogger.*",
-    r".*litmodels.*",
-    r".*Checkpoint directory .* exists and is not empty.*",
-    r".*Experiment logs directory .* exists and is not empty.*",  # a resumed run: the library keeps the old rows
-    r".*The `srun` command is available on your system.*",
-)
-
-
 def quiet_lightning() -> None:
-    """Hide Lightning's tips, "GPU/TPU/HPU available" lines and irrelevant warnings.
-
-    Set once per command that trains or predicts; errors and real warnings still show. Imports
-    nothing heavy itself; the warning categories are filtered by name when Lightning is loaded.
-    Also keeps matplotlib's files (which Lightning's torchmetrics imports) in the crystalgnn
-    cache folder, not the home folder (:func:`~crystalgnn.evaluation.plots.isolate_matplotlib`).
+    """Hide Lightning's tips, "GPU/TPU/HPU available" lines and irrelevant warnings
+    (:func:`crystalgnn.training.quiet.quiet_lightning`), and keep matplotlib's files (which
+    Lightning's torchmetrics imports) in the crystalgnn cache folder, not the home folder
+    (:func:`~crystalgnn.evaluation.plots.isolate_matplotlib`). Set once per command that trains or
+    predicts; imports nothing heavy itself.
     """
     from crystalgnn.evaluation.plots import isolate_matplotlib
+    from crystalgnn.training.quiet import quiet_lightning as quiet
 
     isolate_matplotlib()
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for pattern in _QUIET_MESSAGES:
-        warnings.filterwarnings("ignore", message=pattern)
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"lightning(\.|_).*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"lightning(\.|_).*")
-    try:  # the categories live in Lightning: filter them only when it is already imported
-        from lightning.fabric.utilities.rank_zero import LightningDeprecationWarning
-        from lightning.fabric.utilities.warnings import PossibleUserWarning
-
-        warnings.filterwarnings("ignore", category=LightningDeprecationWarning)
-        warnings.filterwarnings("ignore", category=PossibleUserWarning)
-    except ImportError:  # pragma: no cover - Lightning is a dependency
-        pass
+    quiet()
 
 
 def _version(value: bool) -> None:

@@ -9,9 +9,7 @@ killed and resumed ends with the same weights as one that went straight through.
 from __future__ import annotations
 
 import json
-import logging
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.quiet import quiet_lightning
 
 
 class EpochProgressBar(TQDMProgressBar):
@@ -93,18 +92,6 @@ class FitResult:
         out["checkpoint_bytes"] = self.best_path.stat().st_size if self.best_path.is_file() else None
         out["seed"] = seed
         return out
-
-
-def quiet_lightning() -> None:
-    """Hide Lightning's start-up chatter (accelerator lines, tips, "fit stopped") and the
-    warnings that say nothing to our users (data-loader workers, library deprecations).
-    """
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed"):  # fmt: skip
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*is deprecated.*", ".*litlogger.*",
-                    ".*Checkpoint directory .* exists and is not empty.*", ".*The number of training batches.*"):  # fmt: skip
-        warnings.filterwarnings("ignore", message=message)
 
 
 def fit(
