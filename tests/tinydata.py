@@ -156,3 +156,20 @@ def low_symmetry_cells(nacl_atoms: int = 4) -> list[Structure]:
         ),
         nacl,
     ]
+
+
+def strained_crystals(n: int, seed: int = 0) -> list[Structure]:
+    """``n`` distinct cells: :func:`low_symmetry_cells` (4-atom NaCl) in turn, isotropically
+    strained (volume x 0.85-1.2) and with atoms displaced (0.06 Å normal), seeded."""
+    import numpy as np
+    from pymatgen.core import Structure
+
+    rng = np.random.default_rng(seed)
+    out = []
+    bases = low_symmetry_cells(4)
+    for k in range(n):
+        s = bases[k % len(bases)].copy()
+        s.scale_lattice(s.volume * float(rng.uniform(0.85, 1.2)))
+        cart = s.cart_coords + rng.normal(scale=0.06, size=(len(s), 3))
+        out.append(Structure(s.lattice, s.species, cart, coords_are_cartesian=True))
+    return out

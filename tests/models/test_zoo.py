@@ -18,7 +18,7 @@ from crystalgnn.models.base import CrystalModel, Encoder, Encoding, GraphReadout
 from crystalgnn.models.registry import build_model, get_spec, make_config, model_names
 from crystalgnn.training.targets import TargetSpec
 from crystalgnn.training.task import CrystalTask
-from tinydata import low_symmetry_cells, read_predictions
+from tinydata import low_symmetry_cells, read_predictions, strained_crystals
 
 MODELS = ["cgcnn", "megnet", "schnet", "alignn"]
 #: small variants for the tests that train (the architecture is the same, only narrower/shallower)
@@ -39,16 +39,8 @@ def base_cells() -> list[Structure]:
 
 
 def crystals(n: int, seed: int = 0) -> list[Structure]:
-    """``n`` distinct cells: the base cells, isotropically strained and with displaced atoms."""
-    rng = np.random.default_rng(seed)
-    out = []
-    bases = base_cells()
-    for k in range(n):
-        s = bases[k % len(bases)].copy()
-        s.scale_lattice(s.volume * float(rng.uniform(0.85, 1.2)))
-        cart = s.cart_coords + rng.normal(scale=0.06, size=(len(s), 3))
-        out.append(Structure(s.lattice, s.species, cart, coords_are_cartesian=True))
-    return out
+    """``n`` distinct cells (tests/tinydata.py)."""
+    return strained_crystals(n, seed)
 
 
 def k_nn_gap(s: Structure, k: int = 12, radius: float = 9.0) -> float:
