@@ -4,6 +4,7 @@ per-site metrics overall and per element (tables with a row per site).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -114,3 +115,70 @@ def plain_columns(df: Any, targets: Any, units: dict[str, str]) -> Any:
         label, pred = _named(t, units.get(t, ""))
         mapping[label], mapping[pred] = "target" + sfx, "prediction" + sfx
     return df.rename(columns=mapping)
+
+
+def graph_prediction_table(
+    ids: Sequence[str], truth: dict[str, np.ndarray], values: np.ndarray, *, kind: str, targets: Sequence[str]
+) -> tuple[Any, dict[str, Any]]:
+    """One row per structure (``id``, ``target[_<t>]``, ``prediction[_<t>]``) and the metrics:
+    classification (``values`` = P(class 1)) or regression per target (``values`` (N, T); the
+    metrics of a single target directly, of several keyed by target).
+    """
+    import pandas as pd
+
+    targets = list(targets)
+    df = pd.DataFrame({"id": list(ids)})
+    if kind == "classification":
+        y = truth[targets[0]]
+        df["target"], df["prediction"] = y, values
+        return df, classification_metrics(y, values)
+    per = {}
+    for k, t in enumerate(targets):
+        sfx = "" if len(targets) == 1 else f"_{t}"
+        df["target" + sfx], df["prediction" + sfx] = truth[t], values[:, k]
+        per[t] = regression_metrics(truth[t], values[:, k])
+    return df, per[targets[0]] if len(per) == 1 else per
+
+
+def site_frame(
+    ids: Sequence[str],
+    values: Sequence[np.ndarray],
+    elements: Sequence[Sequence[str]] | None = None,
+    truths: Sequence[np.ndarray | None] | None = None,
+) -> Any:
+    """One row per site: ``id``, ``site_index``, ``element`` (when given), ``target`` (when
+    given; a structure without labels gets NaN), ``prediction``.
+    """
+    import pandas as pd
+
+    rows_id: list[str] = []
+    rows_k: list[int] = []
+    for sid, v in zip(ids, values, strict=True):
+        rows_id += [sid] * len(v)
+        rows_k += list(range(len(v)))
+    df = pd.DataFrame({"id": rows_id, "site_index": rows_k})
+    if elements is not None and any(len(e) for e in elements):
+        df["element"] = [el for e in elements for el in e]
+    if truths is not None:
+        parts = [
+            np.full(len(v), np.nan) if t is None else np.asarray(t, dtype=float)
+            for v, t in zip(values, truths, strict=True)
+        ]
+        df["target"] = np.concatenate(parts) if parts else np.zeros(0)
+    df["prediction"] = np.concatenate(list(values)) if len(values) else np.zeros(0)
+    return df
+
+
+def site_report_metrics(df: Any, prefix: str = "test") -> tuple[dict[str, Any], Any]:
+    """``{prefix: overall site metrics, prefix + "_per_element": {element: mae, rmse, r2, n}}``
+    and the per-element table (``None`` without an ``element`` column) of a :func:`site_frame`
+    with targets.
+    """
+    metrics: dict[str, Any] = {prefix: site_metrics(df)}
+    if "element" not in df:
+        return metrics, None
+    table = per_element_metrics(df)
+    metrics[prefix + "_per_element"] = {
+        r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])} for _, r in table.iterrows()
+    }
+    return metrics, table

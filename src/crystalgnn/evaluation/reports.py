@@ -12,7 +12,7 @@ import numpy as np
 
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.evaluation.plots import parity_plot, roc_plot, training_curve_plot
-from crystalgnn.metrics import classification_metrics, plain_columns, regression_metrics, unit_columns
+from crystalgnn.metrics import graph_prediction_table, plain_columns, unit_columns
 
 
 def write_report(
@@ -33,27 +33,16 @@ def write_report(
         kind: ``"regression"`` or ``"classification"``.
         targets, units: the predicted targets (labels read from ``ds.targets``) and units.
     """
-    import pandas as pd
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    ids = [ds.ids[i] for i in idx]
-    metrics: dict[str, Any] = {}
-    df = pd.DataFrame({"id": ids})
+    truths = {t: ds.targets[t][idx] for t in targets}
+    df, table_metrics = graph_prediction_table([ds.ids[i] for i in idx], truths, values, kind=kind, targets=targets)
+    metrics: dict[str, Any] = {prefix: table_metrics}
     if kind == "classification":
-        t = targets[0]
-        y = ds.targets[t][idx]
-        df["target"], df["prediction"] = y, values
-        metrics[prefix] = classification_metrics(y, values)
-        roc_plot(y, values, out_dir / "roc.png", label=t)
+        roc_plot(truths[targets[0]], values, out_dir / "roc.png", label=targets[0])
     else:
-        per = {}
         for k, t in enumerate(targets):
-            y = ds.targets[t][idx]
             sfx = "" if len(targets) == 1 else f"_{t}"
-            df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
-            per[t] = regression_metrics(y, values[:, k])
-            parity_plot(y, values[:, k], out_dir / f"parity{sfx}.png", label=t, unit=units.get(t, ""))
-        metrics[prefix] = per[targets[0]] if len(per) == 1 else per
+            parity_plot(truths[t], values[:, k], out_dir / f"parity{sfx}.png", label=t, unit=units.get(t, ""))
     unit_columns(df, targets, units).to_csv(out_dir / "predictions.csv", index=False)
     return metrics
 

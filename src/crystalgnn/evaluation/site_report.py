@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from crystalgnn.metrics import per_element_metrics, site_metrics, unit_columns
+from crystalgnn.metrics import per_element_metrics, site_report_metrics, unit_columns
 
 ELEMENTS_3D = ("Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
 
@@ -150,14 +150,9 @@ def write_site_report(
     unit_columns(df, [target], {target: unit}).to_csv(out_dir / "predictions.csv", index=False)
     if "target" not in df:
         return {}
-    metrics: dict[str, Any] = {prefix: site_metrics(df)}
-    if "element" in df:
-        table = per_element_metrics(df)
+    metrics, table = site_report_metrics(df, prefix)
+    if table is not None:
         table.to_csv(out_dir / "per_element.csv", index=False)
-        metrics[prefix + "_per_element"] = {
-            r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])}
-            for _, r in table.iterrows()
-        }
     site_figures(out_dir, df, target=target, unit=unit)
     return metrics
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from crystalgnn.data.dataset import CrystalDataset, Rejection
+from crystalgnn.metrics import site_frame
 
 
 class NonFiniteWarning(UserWarning):
@@ -92,37 +93,19 @@ class SitePredictions:
         ``target`` (default: the model's target) is added when ``dataset`` holds it or can
         derive it (``abs_X``); missing labels are NaN.
         """
-        import pandas as pd
-
         name = target or self.site_target
-        rows_id, rows_k, rows_el, rows_t = [], [], [], []
-        truth = None
-        if dataset is not None:
-            from crystalgnn.data.targets import ensure_targets
+        if dataset is None:
+            return site_frame(self.ids, self.values)
+        from crystalgnn.data.targets import ensure_targets
 
-            try:
-                ensure_targets(dataset, [name])
-            except KeyError:
-                pass
-            truth = dataset.site_targets.get(name)
-        pos = {k: i for i, k in enumerate(dataset.ids)} if dataset is not None else {}
-        for sid, vals in zip(self.ids, self.values, strict=True):
-            n = len(vals)
-            rows_id += [sid] * n
-            rows_k += list(range(n))
-            if dataset is not None:
-                s = dataset.structures[pos[sid]]
-                rows_el += [site.specie.symbol for site in s]
-                if truth is not None:
-                    t = truth[pos[sid]]
-                    rows_t.append(np.full(n, np.nan) if t is None else np.asarray(t, dtype=float))
-        df = pd.DataFrame({"id": rows_id, "site_index": rows_k})
-        if rows_el:
-            df["element"] = rows_el
-        if truth is not None:
-            df["target"] = np.concatenate(rows_t) if rows_t else np.zeros(0)
-        df["prediction"] = np.concatenate(self.values) if self.values else np.zeros(0)
-        return df
+        try:
+            ensure_targets(dataset, [name])
+        except KeyError:
+            pass
+        truth = dataset.site_targets.get(name)
+        pos = dataset.index_of(self.ids)
+        elements = [[site.specie.symbol for site in dataset.structures[i]] for i in pos]
+        return site_frame(self.ids, self.values, elements, None if truth is None else [truth[i] for i in pos])
 
     def property_name(self) -> str:
         return f"predicted_{self.site_target}"

@@ -9,13 +9,7 @@ import numpy as np
 import torch
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.metrics import (
-    classification_metrics,
-    per_element_metrics,
-    regression_metrics,
-    site_metrics,
-    unit_columns,
-)
+from crystalgnn.metrics import graph_prediction_table, site_frame, site_report_metrics, unit_columns
 from crystalgnn.training.loaders import make_loader
 from crystalgnn.training.task import CrystalTask
 
@@ -39,44 +33,22 @@ def predict_inputs(task: CrystalTask, inputs: Any, batch_size: int = 256) -> Any
 
 
 def test_report(run_dir: Path, task: CrystalTask, inputs: Any, ds: CrystalDataset, idx: Any) -> dict[str, Any]:
-    """``predictions.csv`` of the entries ``idx`` and their metrics (``{"test": ...}``)."""
-    import pandas as pd
-
+    """``predictions.csv`` of the entries ``idx`` and their metrics (``{"test": ...}``; per-site
+    runs also ``per_element.csv`` and ``test_per_element``).
+    """
     spec = task.spec
     values = predict_inputs(task, inputs)
-    ids = [ds.ids[int(i)] for i in idx]
+    idx = np.asarray(idx, dtype=int)
+    ids = [ds.ids[i] for i in idx]
     if spec.level == "site":
-        name = spec.names[0]
-        truth = ds.site_targets[name]
-        rows = {"id": [], "site_index": [], "element": [], "target": [], "prediction": []}  # type: dict[str, list[Any]]
-        for i, v in zip(idx, values, strict=True):
-            s = ds.structures[int(i)]
-            t = truth[int(i)]
-            rows["id"] += [ds.ids[int(i)]] * len(v)
-            rows["site_index"] += list(range(len(v)))
-            rows["element"] += [site.specie.symbol for site in s]
-            rows["target"] += list(np.full(len(v), np.nan) if t is None else np.asarray(t, dtype=float))
-            rows["prediction"] += list(v)
-        df = pd.DataFrame(rows)
+        truth = ds.site_targets[spec.names[0]]
+        elements = [[site.specie.symbol for site in ds.structures[i]] for i in idx]
+        df = site_frame(ids, values, elements, [truth[i] for i in idx])
         unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
-        table = per_element_metrics(df)
+        metrics, table = site_report_metrics(df, "test")
         table.to_csv(run_dir / "per_element.csv", index=False)
-        per_el = {
-            r["element"]: {"mae": r["mae"], "rmse": r["rmse"], "r2": r["r2"], "n": int(r["n"])}
-            for _, r in table.iterrows()
-        }
-        return {"test": site_metrics(df), "test_per_element": per_el}
-    df = pd.DataFrame({"id": ids})
-    if spec.kind == "classification":
-        y = ds.targets[spec.names[0]][np.asarray(idx, dtype=int)]
-        df["target"], df["prediction"] = y, values
-        unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
-        return {"test": classification_metrics(y, values)}
-    per = {}
-    for k, name in enumerate(spec.names):
-        y = ds.targets[name][np.asarray(idx, dtype=int)]
-        sfx = "" if len(spec.names) == 1 else f"_{name}"
-        df["target" + sfx], df["prediction" + sfx] = y, values[:, k]
-        per[name] = regression_metrics(y, values[:, k])
+        return metrics
+    truths = {t: ds.targets[t][idx] for t in spec.names}
+    df, metrics = graph_prediction_table(ids, truths, values, kind=spec.kind, targets=spec.names)
     unit_columns(df, spec.names, spec.units).to_csv(run_dir / "predictions.csv", index=False)
-    return {"test": per[spec.names[0]] if len(per) == 1 else per}
+    return {"test": metrics}
