@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import global_mean_pool
+from torch_geometric.nn import MessagePassing, global_mean_pool
 
 from crystalgnn.graphs.line_graph import bond_cosines, line_graph, symmetrize_edges
-from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig, explain_edge_mask
 from crystalgnn.models.basis import GaussianBasis
 
 
@@ -78,7 +78,7 @@ class MLPLayer(nn.Sequential):
         self[1].reset_parameters()  # type: ignore[operator]
 
 
-class EdgeGatedGraphConv(nn.Module):
+class EdgeGatedGraphConv(MessagePassing):
     r"""Edge-gated graph convolution (Bresson & Laurent 2017; ALIGNN Eqs. 1-3).
 
     .. math::
@@ -92,6 +92,11 @@ class EdgeGatedGraphConv(nn.Module):
     :math:`[\mathbf h_j, \mathbf h_i, \mathbf e_{ji}]` is split so node terms are computed once
     per node. On the line graph, "nodes" are bonds and "edges" are bond pairs.
 
+    Under PyG's explain protocol (:func:`~crystalgnn.models.base.explain_edge_mask`) the edge
+    mask :math:`\mu_{ji}` multiplies the gate, :math:`\sigma_{ji} \to \mu_{ji}\sigma_{ji}`, in
+    the numerator and the normalising denominator, so a zero mask removes the message exactly;
+    the edge update :math:`\mathbf e_{ji}'` is not masked.
+
     Args:
         channels: node and edge feature size.
         residual: add the input (the reference uses residuals in every layer).
@@ -104,7 +109,7 @@ class EdgeGatedGraphConv(nn.Module):
     """
 
     def __init__(self, channels: int, residual: bool = True, edge_output: bool = True) -> None:
-        super().__init__()
+        super().__init__(aggr="add")
         self.channels, self.residual, self.edge_output = channels, residual, edge_output
         self.gate_src = nn.Linear(channels, channels)
         self.gate_dst = nn.Linear(channels, channels)
@@ -123,6 +128,9 @@ class EdgeGatedGraphConv(nn.Module):
         src, dst = edge_index
         m = self.gate_src(x)[src] + self.gate_dst(x)[dst] + self.gate_edge(e)
         sigma = torch.sigmoid(m)
+        mask = explain_edge_mask(self, sigma.shape[0])
+        if mask is not None:
+            sigma = sigma * mask
         num = x.new_zeros(x.shape[0], self.channels).index_add_(0, dst, sigma * self.update_nbr(x)[src])
         den = x.new_zeros(x.shape[0], self.channels).index_add_(0, dst, sigma)
         h = self.update_self(x) + num / (den + 1e-6)
@@ -145,7 +153,11 @@ class ALIGNNConv(nn.Module):
         (\mathbf h', \mathbf m) = \mathrm{EGGC}_{g}(\mathbf h, \mathbf e), \qquad
         (\mathbf e', \mathbf t') = \mathrm{EGGC}_{L(g)}(\mathbf m, \mathbf t)
 
-    with :math:`\mathbf t` the bond-pair (angle) features.
+    with :math:`\mathbf t` the bond-pair (angle) features. Edge masks of PyG's explain protocol
+    are per bond, so only the atom-graph convolution receives them: the line-graph convolution
+    (its edges are bond pairs, a different count) has ``explain = False``, which
+    :func:`~torch_geometric.explain.algorithm.utils.set_masks` skips. A masked bond still
+    exchanges angle information with its neighbouring bonds; its message to its atom is removed.
 
     Shapes:
         x (N, C), e (E, C), t (T, C), edge_index (2, E), line_index (2, T) -> same shapes
@@ -155,6 +167,7 @@ class ALIGNNConv(nn.Module):
         super().__init__()
         self.node_update = EdgeGatedGraphConv(channels)
         self.edge_update = EdgeGatedGraphConv(channels, edge_output=angle_output)
+        self.edge_update.explain = False  # line graph: edges are bond pairs, not bonds
 
     def reset_parameters(self) -> None:
         self.node_update.reset_parameters()
@@ -224,6 +237,13 @@ class ALIGNNEncoder(Encoder):
             edge_index, shift, vec = symmetrize_edges(edge_index, shift, vec)
         line_index = line_graph(edge_index, batch.num_nodes, edge_shift=shift, backtracking=self.config.backtracking)
         return edge_index, vec, line_index, bond_cosines(vec, line_index)
+
+    def atom_embedding_module(self) -> nn.Module:
+        return self.atom_embedding
+
+    def explain_edge_index(self, batch: Batch) -> Tensor:
+        """The undirected bonds the atom-graph convolutions see (edge masks follow them)."""
+        return self.graphs(batch)[0]
 
     def forward(self, batch: Batch) -> Encoding:
         edge_index, vec, line_index, cos = self.graphs(batch)

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
 
 from crystalgnn.graphs.crystal_graph import GraphConfig
 
@@ -52,6 +53,28 @@ class AtomFeatureTable(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.table[z]
+
+
+def explain_edge_mask(conv: MessagePassing, num_edges: int) -> Tensor | None:
+    """The per-edge mask PyG's explain protocol put on ``conv``, as a (|E|, 1) column, or ``None``.
+
+    :func:`torch_geometric.explain.algorithm.utils.set_masks` sets ``explain``, ``_edge_mask``
+    and ``_apply_sigmoid`` on every :class:`~torch_geometric.nn.MessagePassing` module;
+    ``MessagePassing.propagate`` then multiplies each message by the (sigmoid of the) mask
+    before aggregation (``explain_message``). Our convolutions keep their own fast forward and
+    call this at the same place: message :math:`m_{ij} \\to \\mu_{ij} m_{ij}`, then aggregate.
+    A layer whose ``explain`` is ``False`` never receives a mask (ALIGNN's line-graph layers).
+    """
+    if not conv.explain:
+        return None
+    mask: Tensor | None = conv._edge_mask
+    if mask is None:
+        raise ValueError(f"{type(conv).__name__}: explain is on but no edge mask was set (set_masks)")
+    if conv._apply_sigmoid:
+        mask = mask.sigmoid()
+    if mask.numel() != num_edges:
+        raise ValueError(f"{type(conv).__name__}: edge mask has {mask.numel()} entries for {num_edges} edges")
+    return mask.view(-1, 1)
 
 
 class ModelConfig:
@@ -118,6 +141,21 @@ class Encoder(nn.Module):
 
     def forward(self, batch: Any) -> Encoding:
         raise NotImplementedError
+
+    def atom_embedding_module(self) -> nn.Module:
+        """The module whose output is the embedded atom features, the input of the first
+        convolution (node masks of :mod:`crystalgnn.explain` scale its output; default
+        ``self.embedding``).
+        """
+        module: nn.Module = getattr(self, "embedding")
+        return module
+
+    def explain_edge_index(self, batch: Any) -> Tensor:
+        """The bonds the convolutions pass messages along, in the order edge masks follow
+        (default: the batch's ``edge_index``).
+        """
+        edge_index: Tensor = batch.edge_index
+        return edge_index
 
     def prune_for_site_readout(self) -> None:
         """Remove layers whose output only a graph-level readout reads (called by the registry

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import global_mean_pool
+from torch_geometric.nn import MessagePassing, global_mean_pool
 
 from crystalgnn.graphs.crystal_graph import GraphConfig
-from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig, explain_edge_mask
 from crystalgnn.models.basis import GaussianBasis
 from crystalgnn.models.readouts import SoftplusMLP
 
@@ -57,7 +57,7 @@ class CGCNNConfig(ModelConfig):
         )
 
 
-class CGConvLayer(nn.Module):
+class CGConvLayer(MessagePassing):
     r"""The gated crystal graph convolution of CGCNN (Eq. 5), with the reference batch norms.
 
     .. math::
@@ -76,6 +76,11 @@ class CGConvLayer(nn.Module):
     With ``shared=True`` (Eq. 4) there is no gate: :math:`v_i' = g(v_i W_s +
     \mathrm{BN}(\sum_j (v_j \oplus u_{ij}) W_c) + b)`.
 
+    A :class:`~torch_geometric.nn.MessagePassing` that keeps its own forward: under PyG's
+    explain protocol each message (:math:`\sigma(f_{ij}) \odot g(s_{ij})`, or :math:`(v_j
+    \oplus u_{ij}) W_c` for Eq. 4) is multiplied by the edge mask before the sum, where
+    ``propagate`` would (:func:`~crystalgnn.models.base.explain_edge_mask`).
+
     Args:
         channels: atom feature size F.
         edge_dim: edge feature size G.
@@ -86,7 +91,7 @@ class CGConvLayer(nn.Module):
     """
 
     def __init__(self, channels: int, edge_dim: int, shared: bool = False) -> None:
-        super().__init__()
+        super().__init__(aggr="add")
         self.channels, self.edge_dim, self.shared = channels, edge_dim, shared
         if shared:
             self.fc_nbr = nn.Linear(channels + edge_dim, channels)
@@ -113,6 +118,9 @@ class CGConvLayer(nn.Module):
         if self.shared:
             w = self.fc_nbr.weight
             msg = (x @ w[:, :F_].T).index_select(0, src) + torch.addmm(self.fc_nbr.bias, edge_attr, w[:, F_:].T)
+            mask = explain_edge_mask(self, msg.shape[0])
+            if mask is not None:
+                msg = msg * mask
             agg = self._sum_at_centre(msg, dst, n, degree)
             return F.softplus(self.fc_self(x) + self.bn(agg))
         w = self.fc_full.weight
@@ -127,6 +135,9 @@ class CGConvLayer(nn.Module):
         gated = self.bn1(gated)
         filt, core = gated.chunk(2, dim=1)
         msg = torch.sigmoid(filt) * F.softplus(core)
+        mask = explain_edge_mask(self, msg.shape[0])
+        if mask is not None:
+            msg = msg * mask
         summed = self._sum_at_centre(msg, dst, n, degree)
         return F.softplus(x + self.bn2(summed))
 

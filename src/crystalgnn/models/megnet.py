@@ -17,11 +17,11 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import Set2Set
+from torch_geometric.nn import MessagePassing, Set2Set
 from torch_geometric.nn.models.schnet import ShiftedSoftplus
 from torch_geometric.utils import scatter
 
-from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig
+from crystalgnn.models.base import Encoder, Encoding, GraphReadout, ModelConfig, explain_edge_mask
 from crystalgnn.models.basis import GaussianBasis
 
 
@@ -99,7 +99,7 @@ class DenseStack(nn.Module):
         return f"{self.__class__.__name__}({'-'.join(map(str, self.sizes))}, last_activation={self.last_activation})"
 
 
-class MEGNetBlock(nn.Module):
+class MEGNetBlock(MessagePassing):
     r"""One MEGNet graph-network update (the reference ``MEGNetLayer``, Eqs. 1-6).
 
     .. math::
@@ -114,6 +114,11 @@ class MEGNetBlock(nn.Module):
     bonds, and each :math:`\phi` a dense stack ``units`` (shifted softplus after all layers but
     the last, as in the reference ``_mlp``). Means are per structure in a batch.
 
+    Under PyG's explain protocol (:func:`~crystalgnn.models.base.explain_edge_mask`) the
+    updated bonds are multiplied by the edge mask where they are aggregated (the mean into
+    their atom and the mean into the state); the bond features themselves (residual, bond
+    Set2Set of the readout) are not masked.
+
     Args:
         node_dim, edge_dim, state_dim: input sizes.
         units: hidden sizes of each update function (reference: ``[n1, n1, n2]``).
@@ -124,7 +129,7 @@ class MEGNetBlock(nn.Module):
     """
 
     def __init__(self, node_dim: int, edge_dim: int, state_dim: int, units: list[int]) -> None:
-        super().__init__()
+        super().__init__(aggr="mean")
         self.node_dim, self.edge_dim, self.state_dim, self.units = node_dim, edge_dim, state_dim, list(units)
         out = units[-1]
         self.phi_e = DenseStack([2 * node_dim + edge_dim + state_dim, *units], last_activation=False)
@@ -149,11 +154,13 @@ class MEGNetBlock(nn.Module):
         n_graphs = u.shape[0]
         edge_batch = batch[dst]
         e_new = self.phi_e(torch.cat((x[dst], x[src], e, u[edge_batch]), dim=-1))
-        b_ev = scatter(e_new, dst, dim=0, dim_size=x.shape[0], reduce="mean")
+        mask = explain_edge_mask(self, e_new.shape[0])
+        msg = e_new if mask is None else e_new * mask
+        b_ev = scatter(msg, dst, dim=0, dim_size=x.shape[0], reduce="mean")
         x_new = self.phi_v(torch.cat((b_ev, x, u[batch]), dim=-1))
         if self.phi_u is None:
             return x_new, e_new, u
-        b_eu = scatter(e_new, edge_batch, dim=0, dim_size=n_graphs, reduce="mean")
+        b_eu = scatter(msg, edge_batch, dim=0, dim_size=n_graphs, reduce="mean")
         b_vu = scatter(x_new, batch, dim=0, dim_size=n_graphs, reduce="mean")
         u_new = self.phi_u(torch.cat((b_eu, b_vu, u), dim=-1))
         return x_new, e_new, u_new
@@ -247,6 +254,10 @@ class MEGNetEncoder(Encoder):
         for ffs in self.block_ff:
             for ff in cast("Iterable[DenseStack]", ffs):
                 ff.reset_parameters()
+
+    def atom_embedding_module(self) -> nn.Module:
+        """The atom pre-block (element embedding then dense layers): its output enters the blocks."""
+        return self.atom_ff
 
     def prune_for_site_readout(self) -> None:
         """A per-site readout reads only atom features: the last block's state update goes."""
