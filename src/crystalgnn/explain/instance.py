@@ -21,6 +21,7 @@ over its directions (a bond only one of its atoms counts among its neighbours is
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,7 @@ class StructureExplanation:
         edge_vec: their vectors (|E|, 3) in Å (periodic image included).
         edge_attribution / edge_importance: per directed edge (|E|,).
         seconds: wall time of the explainer.
+        lattice: the cell (3, 3) in Å, rows are lattice vectors (``None`` if unknown).
     """
 
     id: str
@@ -92,6 +94,7 @@ class StructureExplanation:
     edge_attribution: np.ndarray
     edge_importance: np.ndarray
     seconds: float
+    lattice: np.ndarray | None = None
 
     def atoms(self) -> Any:
         """Per-atom table, most important first: site, element, x, y, z, importance, attribution, rank."""
@@ -115,7 +118,8 @@ class StructureExplanation:
 
     def bonds(self) -> Any:
         """Per undirected bond (max over its directions), most important first: site_i,
-        site_j (i <= j), elements, length (Å), importance, attribution, directions, rank."""
+        site_j (i <= j), elements, length (Å), importance, attribution, directions (1 or 2),
+        dx, dy, dz (vector from site_i to the bonded image of site_j, Å), rank."""
         import pandas as pd
 
         keys = undirected_bond_keys(self.edge_index, self.edge_vec)
@@ -131,17 +135,22 @@ class StructureExplanation:
         )
         best = df.loc[df.groupby("key", sort=False)["importance"].idxmax()].copy()
         best["directions"] = df.groupby("key", sort=False).size().loc[best["key"]].to_numpy()
-        best.insert(0, "id", self.id)
-        best.insert(3, "element_i", [self.elements[i] for i in best["site_i"]])
-        best.insert(4, "element_j", [self.elements[j] for j in best["site_j"]])
+        best["id"] = self.id
+        best["element_i"] = [self.elements[i] for i in best["site_i"]]
+        best["element_j"] = [self.elements[j] for j in best["site_j"]]
+        vec = np.array([k[2:] for k in best["key"]], dtype=np.float64).reshape(-1, 3)
+        best["dx"], best["dy"], best["dz"] = vec[:, 0], vec[:, 1], vec[:, 2]  # site_i -> image of site_j
         best = best.drop(columns="key").sort_values("importance", ascending=False, kind="stable")
         best["rank"] = np.arange(1, len(best) + 1)
-        return best.reset_index(drop=True)
+        columns = ["id", "site_i", "element_i", "site_j", "element_j", "length", "importance", "attribution",
+                   "directions", "dx", "dy", "dz", "rank"]  # fmt: skip
+        return best[columns].reset_index(drop=True)
 
 
 def undirected_bond_keys(edge_index: np.ndarray, edge_vec: np.ndarray, decimals: int = 3) -> list[tuple[Any, ...]]:
     """A key per directed edge, equal for the two directions of one bond: (i, j, vector from i
-    to j) with i <= j (for i == j the vector's sign is fixed lexicographically), rounded."""
+    to the image of j) with i <= j (for i == j the vector's sign is fixed lexicographically),
+    rounded. ``edge_vec`` points from ``edge_index[0]`` to the image of ``edge_index[1]``."""
     src, dst = edge_index
     vec = np.round(np.asarray(edge_vec, dtype=np.float64), decimals) + 0.0
     keys = []
@@ -183,7 +192,9 @@ def explain_graph(
     prediction = float(out[0, 0]) if wrapped.task == "regression" else float(out[0].argmax())
     start = time.perf_counter()
     try:
-        expl = explainer(x, edge_index, batch=batch)
+        with warnings.catch_warnings():  # Captum: "Input Tensor 0 did not already require gradients"
+            warnings.filterwarnings("ignore", message="Input Tensor", category=UserWarning)
+            expl = explainer(x, edge_index, batch=batch)
     finally:
         reset_edge_masks(wrapped)
     seconds = time.perf_counter() - start
@@ -202,6 +213,7 @@ def explain_graph(
         edge_attribution=edge,
         edge_importance=np.abs(edge),
         seconds=seconds,
+        lattice=batch.lattice[0].detach().numpy().astype(np.float64) if "lattice" in batch else None,
     )
 
 
@@ -227,7 +239,33 @@ def explain_graphs(
         wrapped.remove()
 
 
+
+
+def explain_dataset(
+    predictor: Any, data: Any, method: str, *, target: str | None = None, epochs: int = 100
+) -> tuple[list[StructureExplanation], list[Any]]:
+    """Explain a :class:`~crystalgnn.prediction.Predictor`'s predictions for every structure of
+    ``data`` (a :class:`~crystalgnn.data.dataset.CrystalDataset`).
+
+    Returns the explanations and the rejected entries (unreadable, or without a graph).
+    """
+    from crystalgnn.prediction.predictor import predictable_graphs
+
+    if predictor.level != "graph":
+        raise ValueError("instance explanations need a graph-level model; per-site models: crystalgnn explain sites")
+    output = 0
+    if target is not None:
+        if target not in predictor.targets:
+            raise ValueError(f"unknown target {target!r}; the model predicts {', '.join(predictor.targets)}")
+        output = predictor.targets.index(target)
+    graphs, keep, rejected = predictable_graphs(
+        data, predictor.graph_config, predictor.supported_elements(), show_progress=False
+    )
+    ids = [data.ids[i] for i in keep]
+    return explain_graphs(predictor.task.model, graphs, ids, method, output=output, epochs=epochs), rejected
+
+
 __all__ = [
-    "METHODS", "StructureExplanation", "edge_vectors", "explain_graph", "explain_graphs", "make_explainer",
-    "undirected_bond_keys",
+    "METHODS", "StructureExplanation", "edge_vectors", "explain_dataset", "explain_graph", "explain_graphs",
+    "make_explainer", "undirected_bond_keys",
 ]  # fmt: skip
