@@ -38,15 +38,16 @@ def plot_atoms(expl: StructureExplanation, path: str | Path, *, top_bonds: int =
                     ax.plot(*zip(corners[a], corners[b], strict=True), color="0.7", lw=0.8)
     bonds = expl.bonds().head(top_bonds)
     if len(bonds):
-        vmax = float(bonds["importance"].max()) or 1.0
+        lo, hi = float(bonds["importance"].min()), float(bonds["importance"].max())
+        span = hi - lo if hi > lo else 1.0
         for _, b in bonds.iterrows():
             start = pos[int(b["site_i"])]
             end = start + np.array([b["dx"], b["dy"], b["dz"]], dtype=float)
-            ax.plot(*zip(start, end, strict=True), color="tab:red", lw=0.5 + 3.0 * float(b["importance"]) / vmax)
+            ax.plot(*zip(start, end, strict=True), color="tab:red", lw=0.5 + 3.0 * (float(b["importance"]) - lo) / span)
     sc = ax.scatter(pos[:, 0], pos[:, 1], pos[:, 2], c=expl.atom_importance, cmap="viridis", s=120, edgecolors="k")
     for k, (p, el) in enumerate(zip(pos, expl.elements, strict=True)):
         ax.text(p[0], p[1], p[2], f" {el}{k}", fontsize=7)
-    fig.colorbar(sc, ax=ax, shrink=0.7, label=f"atom importance ({expl.method})")
+    fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.12, label=f"atom importance ({expl.method})")
     ax.set_xlabel("x (Å)")
     ax.set_ylabel("y (Å)")
     ax.set_zlabel("z (Å)")

@@ -37,7 +37,8 @@ class ExplainableModel(nn.Module):
 
     ``forward(x, edge_index, batch)`` returns the model's output on ``batch`` with the atoms'
     embedded features scaled by ``x`` (|V|, 1); ``edge_index`` is only read by PyG (to set
-    edge masks) and must be :meth:`edge_index` of the batch.
+    edge masks) and must be :meth:`edge_index` of the batch. Wrapping puts the model in eval
+    mode.
 
     Args:
         model: a graph-level model (one output per structure).
@@ -56,6 +57,9 @@ class ExplainableModel(nn.Module):
         self.output = output
         self._scale: Tensor | None = None
         self._hook: RemovableHandle = model.encoder.atom_embedding_module().register_forward_hook(self._scale_atoms)
+        # explanations read the trained model (batch norm running statistics, no dropout); PyG's
+        # Explainer restores the wrapper's own mode afterwards, so it must be eval too
+        self.eval()
 
     @property
     def task(self) -> str:
