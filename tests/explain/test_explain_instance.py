@@ -119,9 +119,7 @@ def permuted(s: Structure, perm: list[int]) -> Structure:
     return Structure.from_sites([s[i] for i in perm])
 
 
-@pytest.mark.parametrize(
-    ("name", "method"), [*((m, "saliency") for m in MODELS), ("schnet", "ig"), ("alignn", "ig")]
-)
+@pytest.mark.parametrize(("name", "method"), [*((m, "saliency") for m in MODELS), ("schnet", "ig"), ("alignn", "ig")])
 def test_explanations_permute_with_the_atoms(name: str, method: str, table: torch.Tensor) -> None:
     model, cfg, _ = model_and_batch(name, table)
     s = low_symmetry_cells(4)[0]

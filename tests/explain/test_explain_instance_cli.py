@@ -61,6 +61,8 @@ def test_explain_structure_writes_tables_and_pictures(run_and_cifs, tmp_path: Pa
 
 def test_explain_structure_rejects_an_unknown_method(run_and_cifs, tmp_path: Path) -> None:
     run, cifs = run_and_cifs
-    r = CliRunner().invoke(app, ["explain", "structure", str(run), str(cifs[0]), "--method", "lime", "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        app, ["explain", "structure", str(run), str(cifs[0]), "--method", "lime", "--out", str(tmp_path)]
+    )
     assert r.exit_code == 1
     assert "unknown method" in r.output and "gnnexplainer" in r.output

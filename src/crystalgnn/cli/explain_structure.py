@@ -16,7 +16,9 @@ MAX_PICTURES = 20
 @explain_app.command("structure")
 def explain_structure(
     model: str = typer.Argument(..., help="run folder, .ckpt or shipped model name (a graph-level model)"),
-    inputs: list[str] = typer.Argument(..., help="structure files (CIF, POSCAR, ...), folders, tables or dataset names"),
+    inputs: list[str] = typer.Argument(
+        ..., help="structure files (CIF, POSCAR, ...), folders, tables or dataset names"
+    ),
     method: str = typer.Option("ig", "--method", help="gnnexplainer, ig (Integrated Gradients) or saliency"),
     top: int = typer.Option(5, "--top", min=1, help="atoms and bonds printed per structure"),
     out: Path = typer.Option(Path("explain-structure"), "--out", "-o", help="folder for the CSVs and pictures"),
@@ -40,8 +42,11 @@ def explain_structure(
         fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     pred = load_predictor(model)
     ds = load(inputs)
-    with failing_on_bad_data():
-        explanations, bad = explain_dataset(pred, ds, method, target=target, epochs=epochs)
+    try:
+        with failing_on_bad_data():
+            explanations, bad = explain_dataset(pred, ds, method, target=target, epochs=epochs)
+    except ImportError as exc:
+        fail(str(exc))
     for r in bad:
         err.print(f"[yellow]rejected[/] {r.id} ({r.source}): {r.reason}", soft_wrap=True)
     if rejected is not None:

@@ -78,7 +78,8 @@ def regression_fidelity(
     rng: np.random.Generator | None = None,
 ) -> list[dict[str, Any]]:
     r"""Per ``k``: :math:`\Delta_k` of the explanation and the mean :math:`\Delta_k^{rand}` for
-    one structure (``what``: ``atoms`` or ``bonds``, i.e. directed edges)."""
+    one structure (``what``: ``atoms`` or ``bonds``, i.e. directed edges).
+    """
     rng = rng or np.random.default_rng(0)
     batch = as_batch(data)
     y = float(masked_prediction(wrapped, batch)[0, 0])
@@ -88,7 +89,10 @@ def regression_fidelity(
         top = top_k_mask(importance, k)
         size = int(top.sum())
         d = abs(float(_masked(wrapped, batch, what, top)[0, 0]) - y)
-        d_rand = [abs(float(_masked(wrapped, batch, what, m)[0, 0]) - y) for m in random_masks(len(importance), size, n_random, rng)]
+        d_rand = [
+            abs(float(_masked(wrapped, batch, what, m)[0, 0]) - y)
+            for m in random_masks(len(importance), size, n_random, rng)
+        ]
         rows.append({"k": k, "size": size, "delta": d, "delta_random": float(np.mean(d_rand))})
     return rows
 
@@ -196,7 +200,10 @@ def fidelity_table(
                         row["win_rate"] = float((grp["delta"] > grp["delta_random"]).mean())
                     else:
                         for suffix in ("", "_random"):
-                            plus, minus = float(grp[f"fid_plus{suffix}"].mean()), float(grp[f"fid_minus{suffix}"].mean())
+                            plus, minus = (
+                                float(grp[f"fid_plus{suffix}"].mean()),
+                                float(grp[f"fid_minus{suffix}"].mean()),
+                            )
                             row[f"fid_plus{suffix}"], row[f"fid_minus{suffix}"] = plus, minus
                             row[f"characterization{suffix}"] = _characterization(plus, minus)
                     row["seconds_per_structure"] = float(np.mean(seconds))

@@ -45,6 +45,11 @@ def make_explainer(wrapped: ExplainableModel, method: str, *, epochs: int = 100)
     from torch_geometric.explain.algorithm import CaptumExplainer, GNNExplainer
 
     algorithm: Any
+    if method in ("ig", "saliency"):
+        try:
+            import captum  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"--method {method} needs captum: pip install 'crystalgnn[explain]'") from exc
     if method == "gnnexplainer":
         algorithm = GNNExplainer(epochs=epochs)
     elif method == "ig":
@@ -119,7 +124,8 @@ class StructureExplanation:
     def bonds(self) -> Any:
         """Per undirected bond (max over its directions), most important first: site_i,
         site_j (i <= j), elements, length (Å), importance, attribution, directions (1 or 2),
-        dx, dy, dz (vector from site_i to the bonded image of site_j, Å), rank."""
+        dx, dy, dz (vector from site_i to the bonded image of site_j, Å), rank.
+        """
         import pandas as pd
 
         keys = undirected_bond_keys(self.edge_index, self.edge_vec)
@@ -150,7 +156,8 @@ class StructureExplanation:
 def undirected_bond_keys(edge_index: np.ndarray, edge_vec: np.ndarray, decimals: int = 3) -> list[tuple[Any, ...]]:
     """A key per directed edge, equal for the two directions of one bond: (i, j, vector from i
     to the image of j) with i <= j (for i == j the vector's sign is fixed lexicographically),
-    rounded. ``edge_vec`` points from ``edge_index[0]`` to the image of ``edge_index[1]``."""
+    rounded. ``edge_vec`` points from ``edge_index[0]`` to the image of ``edge_index[1]``.
+    """
     src, dst = edge_index
     vec = np.round(np.asarray(edge_vec, dtype=np.float64), decimals) + 0.0
     keys = []
@@ -237,8 +244,6 @@ def explain_graphs(
         ]
     finally:
         wrapped.remove()
-
-
 
 
 def explain_dataset(

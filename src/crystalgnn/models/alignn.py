@@ -78,7 +78,7 @@ class MLPLayer(nn.Sequential):
         self[1].reset_parameters()  # type: ignore[operator]
 
 
-class EdgeGatedGraphConv(MessagePassing):
+class EdgeGatedGraphConv(MessagePassing):  # type: ignore[misc]  # PyG is untyped
     r"""Edge-gated graph convolution (Bresson & Laurent 2017; ALIGNN Eqs. 1-3).
 
     .. math::
@@ -122,7 +122,7 @@ class EdgeGatedGraphConv(MessagePassing):
 
     def reset_parameters(self) -> None:
         for m in self.children():
-            m.reset_parameters()  # type: ignore[operator]
+            m.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index

@@ -56,13 +56,13 @@ class AtomFeatureTable(nn.Module):
 
 
 def explain_edge_mask(conv: MessagePassing, num_edges: int) -> Tensor | None:
-    """The per-edge mask PyG's explain protocol put on ``conv``, as a (|E|, 1) column, or ``None``.
+    r"""The per-edge mask PyG's explain protocol put on ``conv``, as a (|E|, 1) column, or ``None``.
 
     :func:`torch_geometric.explain.algorithm.utils.set_masks` sets ``explain``, ``_edge_mask``
     and ``_apply_sigmoid`` on every :class:`~torch_geometric.nn.MessagePassing` module;
     ``MessagePassing.propagate`` then multiplies each message by the (sigmoid of the) mask
     before aggregation (``explain_message``). Our convolutions keep their own fast forward and
-    call this at the same place: message :math:`m_{ij} \\to \\mu_{ij} m_{ij}`, then aggregate.
+    call this at the same place: message :math:`m_{ij} \to \mu_{ij} m_{ij}`, then aggregate.
     A layer whose ``explain`` is ``False`` never receives a mask (ALIGNN's line-graph layers).
     """
     if not conv.explain:
@@ -147,7 +147,8 @@ class Encoder(nn.Module):
         convolution (node masks of :mod:`crystalgnn.explain` scale its output; default
         ``self.embedding``).
         """
-        module: nn.Module = getattr(self, "embedding")
+        module = self.embedding
+        assert isinstance(module, nn.Module)
         return module
 
     def explain_edge_index(self, batch: Any) -> Tensor:

@@ -57,7 +57,7 @@ class CGCNNConfig(ModelConfig):
         )
 
 
-class CGConvLayer(MessagePassing):
+class CGConvLayer(MessagePassing):  # type: ignore[misc]  # PyG is untyped
     r"""The gated crystal graph convolution of CGCNN (Eq. 5), with the reference batch norms.
 
     .. math::
@@ -105,7 +105,7 @@ class CGConvLayer(MessagePassing):
 
     def reset_parameters(self) -> None:
         for m in self.children():
-            m.reset_parameters()  # type: ignore[operator]
+            m.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, degree: int | None = None) -> Tensor:
         """``degree=k`` declares that the edges are sorted by centre atom with exactly ``k`` per

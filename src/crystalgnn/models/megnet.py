@@ -99,7 +99,7 @@ class DenseStack(nn.Module):
         return f"{self.__class__.__name__}({'-'.join(map(str, self.sizes))}, last_activation={self.last_activation})"
 
 
-class MEGNetBlock(MessagePassing):
+class MEGNetBlock(MessagePassing):  # type: ignore[misc]  # PyG is untyped
     r"""One MEGNet graph-network update (the reference ``MEGNetLayer``, Eqs. 1-6).
 
     .. math::
