@@ -44,6 +44,10 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=3.0, help="training time cap per model")
     p.add_argument("--n-random", type=int, default=10)
     p.add_argument("--epochs", type=int, default=100, help="GNNExplainer steps")
+    p.add_argument("--n-explain", type=int, default=None, help="test structures explained (default: per data set)")
+    p.add_argument(
+        "--max-atoms", type=int, default=None, help="explain only test structures with at most this many atoms"
+    )
     p.add_argument("--skip-train", action="store_true")
     a = p.parse_args()
 
@@ -61,6 +65,7 @@ def main() -> None:
     for name in a.datasets.split(","):
         source, target, task, subset, n_explain = DATASETS[name]
         models, graphs, metrics = {}, {}, {}
+        ds = load_source(source, show_progress=False)
         for model in MODELS:
             run = a.out / f"{name}-{model}"
             if not a.skip_train and not (run / "metrics.json").is_file():
@@ -69,16 +74,20 @@ def main() -> None:
                 print(f"trained {run} in {time.time() - t0:.0f} s", flush=True)
             metrics[model] = json.loads((run / "metrics.json").read_text())
             pred = Predictor.load(run)
-            test_ids = json.loads((run / "split.json").read_text())["test"][:n_explain]
-            ds = load_source(source, show_progress=False)
+            test_ids = json.loads((run / "split.json").read_text())["test"]
             pos = ds.index_of(test_ids)
+            if a.max_atoms:
+                pos = [k for k in pos if len(ds.structures[k]) <= a.max_atoms]
+            pos = pos[: a.n_explain or n_explain]
             models[model] = pred.task.model.eval()
             graphs[model] = [build_graph(ds.structures[k], pred.graph_config) for k in pos]
         t0 = time.time()
         table = fidelity_table(models, graphs, ["gnnexplainer", "ig", "saliency"], n_random=a.n_random, epochs=a.epochs)
         table.insert(0, "dataset", name)
         table.to_csv(a.out / f"{name}_fidelity.csv", index=False)
-        print(f"\n== {name} ({target}, {task}); explained {n_explain} test structures in {time.time() - t0:.0f} s")
+        n_atoms = sum(g.num_nodes for g in graphs["cgcnn"]) / len(graphs["cgcnn"])
+        print(f"\n== {name} ({target}, {task}); explained {len(graphs['cgcnn'])} test structures "
+              f"(mean {n_atoms:.1f} atoms) in {time.time() - t0:.0f} s")  # fmt: skip
         for model, m in metrics.items():
             test = {k: v for k, v in m.items() if k.startswith("test")}
             print(f"  {model}: {json.dumps(test)[:300]}")
