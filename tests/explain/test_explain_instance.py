@@ -193,3 +193,18 @@ def test_fidelity_table_regression_and_classification(table: torch.Tensor) -> No
         else:
             cols = ["fid_plus", "fid_minus", "fid_plus_random", "fid_minus_random", "characterization"]
             assert ((df[cols] >= 0) & (df[cols] <= 1)).all().all()
+
+
+def test_captum_methods_say_how_to_install_captum(table: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from crystalgnn.explain.instance import make_explainer
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "captum" else real(name, *a))
+    model, _, _ = model_and_batch("cgcnn", table)
+    wrapped = ExplainableModel(model)
+    with pytest.raises(ImportError, match=r"crystalgnn\[explain\]"):
+        make_explainer(wrapped, "ig")
+    assert make_explainer(wrapped, "gnnexplainer") is not None  # GNNExplainer is PyG's own
+    wrapped.remove()

@@ -20,6 +20,7 @@ over its directions (a bond only one of its atoms counts among its neighbours is
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from dataclasses import dataclass
@@ -45,11 +46,8 @@ def make_explainer(wrapped: ExplainableModel, method: str, *, epochs: int = 100)
     from torch_geometric.explain.algorithm import CaptumExplainer, GNNExplainer
 
     algorithm: Any
-    if method in ("ig", "saliency"):
-        try:
-            import captum  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(f"--method {method} needs captum: pip install 'crystalgnn[explain]'") from exc
+    if method in ("ig", "saliency") and importlib.util.find_spec("captum") is None:
+        raise ImportError(f"--method {method} needs captum: pip install 'crystalgnn[explain]'")
     if method == "gnnexplainer":
         algorithm = GNNExplainer(epochs=epochs)
     elif method == "ig":
