@@ -30,8 +30,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from crystalgnn.explain.xgnn_data import label_pair_distances, radius_distances
 from crystalgnn.explain.xgnn_env import Classifier, LabelGraphScorer, apply_actions, state_records
-from crystalgnn.explain.xgnn_labels import N_LABELS, check_kind, detect_labels, label_names, representative_elements
+from crystalgnn.explain.xgnn_labels import (
+    N_LABELS,
+    check_kind,
+    detect_labels,
+    element_label,
+    label_names,
+    representative_elements,
+)
 from crystalgnn.explain.xgnn_policy import GraphStates, XGNNPolicy
 
 
@@ -173,7 +181,9 @@ def train_generator(
             left = cfg.max_steps - t - 1
             if cfg.rollouts and left:
                 rolled = _continue(policy, states.repeat(cfg.rollouts), cfg, left)
-                reward = reward + cfg.rollout_weight * (scorer(rolled, target_class) - base).view(-1, cfg.rollouts).mean(1)
+                reward = reward + cfg.rollout_weight * (scorer(rolled, target_class) - base).view(
+                    -1, cfg.rollouts
+                ).mean(1)
             reward = torch.where(valid, reward, torch.full_like(reward, cfg.invalid_penalty))
             loss = loss - (reward * logp).mean() - cfg.entropy * entropy.mean()
         opt.zero_grad()
@@ -226,6 +236,62 @@ def _task_of(predictor_or_run: Any) -> Any:
     return getattr(predictor_or_run, "task", predictor_or_run)
 
 
+@dataclass
+class XGNNSetup:
+    """What the generator of every class of one classifier shares (:func:`prepare`).
+
+    Attributes:
+        task: the trained classifier; ``kind``: its labels; ``scorer``: it on label graphs;
+        first_label_weights: (L,) weights of the first atom's label; ``n_classes``: C.
+    """
+
+    task: Any
+    kind: str
+    scorer: LabelGraphScorer
+    first_label_weights: np.ndarray
+    n_classes: int
+
+
+def prepare(
+    predictor_or_run: Any, labels: str | None = None, data: Any = None, max_structures: int = 1000
+) -> XGNNSetup:
+    """Load the classifier, check its atom features are labels and set up the scorer.
+
+    Args:
+        predictor_or_run: a :class:`~crystalgnn.prediction.predictor.Predictor`, a run folder or
+            checkpoint of a graph-level classifier whose atom features are group or period labels.
+        labels: ``"group"`` or ``"period"``; ``None`` reads it from the model's atom features. A
+            given value that the features contradict raises ``ValueError``.
+        data: structures (any :func:`~crystalgnn.data.readers.load_source` source or dataset) to
+            read the bond length of each label pair, the first-atom label frequencies and the
+            representative elements from; ``None`` uses sums of atomic radii and uniform labels.
+        max_structures: at most this many structures of ``data`` are used (seeded sample).
+    """
+    task = _task_of(predictor_or_run)
+    if getattr(task, "spec", None) is not None and (task.spec.kind != "classification" or task.spec.level != "graph"):
+        raise ValueError("XGNN explains graph-level classifiers; this model is not one")
+    model = task.model
+    kind = detect_labels(model.atom_features.table.cpu().numpy())
+    if labels is not None and check_kind(labels) != kind:
+        raise ValueError(f"--labels {labels}: the model's atom features are {kind} labels")
+    n_labels = N_LABELS[kind]
+    supported = model.atom_features.supported_elements()
+    if data is not None:
+        graphs = _data_graphs(data, task, max_structures)
+        zs = torch.cat([g.z for g in graphs]).tolist()
+        elements = representative_elements(kind, zs, supported)
+        distances = label_pair_distances(graphs, kind)
+        weights = np.bincount([element_label(z, kind) for z in zs], minlength=n_labels).astype(float)
+        weights = weights + 1e-3 * weights.sum()  # every label can start an episode
+    else:
+        elements = representative_elements(kind, (), supported)
+        distances = radius_distances(elements)
+        weights = np.ones(n_labels)
+    scorer = LabelGraphScorer(_classifier(task), elements, distances)
+    n_classes = int(scorer.probabilities(GraphStates.start(torch.zeros(1, dtype=torch.long), 1)).shape[1])
+    return XGNNSetup(task, kind, scorer, weights, n_classes)
+
+
 def explain_model(
     predictor_or_run: Any,
     labels: str | None = None,
@@ -242,56 +308,32 @@ def explain_model(
     """XGNN explanations of one class of a trained label classifier.
 
     Args:
-        predictor_or_run: a :class:`~crystalgnn.prediction.predictor.Predictor`, a run folder or
-            checkpoint of a graph-level classifier whose atom features are group or period labels.
-        labels: ``"group"`` or ``"period"``; ``None`` (default) reads it from the model's atom
-            features. A given value that the features contradict raises ``ValueError``.
+        predictor_or_run: a Predictor, run folder or checkpoint (see :func:`prepare`), or the
+            :class:`XGNNSetup` :func:`prepare` returned (to explain several classes).
+        labels, data, max_structures: see :func:`prepare`.
         target_class: the class to explain (median-split classifiers: 0 = low, 1 = high).
         n_explanations: graphs to keep (thesis: 150).
         min_prob: keep a graph when the classifier's probability of the class exceeds this.
-        data: structures (any :func:`~crystalgnn.data.readers.load_source` source or dataset) to
-            read the bond length of each label pair, the first-atom label frequencies and the
-            representative elements from; ``None`` uses sums of atomic radii and uniform labels.
-        max_structures: at most this many structures of ``data`` are used (seeded sample).
         config: generator settings.
         max_samples: stop sampling after this many graphs.
         progress: optional callable ``progress(iteration, mean_prob)`` during training.
     """
-    task = _task_of(predictor_or_run)
-    if getattr(task, "spec", None) is not None and (task.spec.kind != "classification" or task.spec.level != "graph"):
-        raise ValueError("XGNN explains graph-level classifiers; this model is not one")
-    model = task.model
-    kind = detect_labels(model.atom_features.table.cpu().numpy())
-    if labels is not None and check_kind(labels) != kind:
-        raise ValueError(f"--labels {labels}: the model's atom features are {kind} labels")
-    n_labels = N_LABELS[kind]
-    supported = model.atom_features.supported_elements()
-    from crystalgnn.explain.xgnn_data import label_pair_distances, radius_distances
-
-    if data is not None:
-        graphs = _data_graphs(data, task, max_structures)
-        zs = torch.cat([g.z for g in graphs]).tolist()
-        elements = representative_elements(kind, zs, supported)
-        distances = label_pair_distances(graphs, kind)
-        from crystalgnn.explain.xgnn_labels import element_label
-
-        weights = np.bincount([element_label(z, kind) for z in zs], minlength=n_labels).astype(float)
-        weights = weights + 1e-3 * weights.sum()  # every label can start an episode
-    else:
-        elements = representative_elements(kind, (), supported)
-        distances = radius_distances(elements)
-        weights = np.ones(n_labels)
-    scorer = LabelGraphScorer(_classifier(task), elements, distances)
-    n_classes = int(_classifier(task)(_probe(scorer)).shape[1])
-    if not 0 <= target_class < n_classes:
-        raise ValueError(f"target class {target_class} outside 0..{n_classes - 1}")
-    policy, history = train_generator(scorer, n_labels, target_class, config, weights, n_classes, progress)
+    setup = (
+        predictor_or_run
+        if isinstance(predictor_or_run, XGNNSetup)
+        else prepare(predictor_or_run, labels, data, max_structures)
+    )
+    if not 0 <= target_class < setup.n_classes:
+        raise ValueError(f"target class {target_class} outside 0..{setup.n_classes - 1}")
+    n_labels, weights, scorer = N_LABELS[setup.kind], setup.first_label_weights, setup.scorer
+    policy, history = train_generator(scorer, n_labels, target_class, config, weights, setup.n_classes, progress)
     kept, n = sample_explanations(policy, scorer, target_class, config, n_explanations, min_prob, max_samples, weights)
-    return XGNNResult(kind, target_class, kept, n, min_prob, history, elements, distances.tolist())
+    elements = scorer.elements.tolist()
+    return XGNNResult(setup.kind, target_class, kept, n, min_prob, history, elements, scorer.distances.tolist())
 
 
 def _classifier(task: Any) -> Classifier:
-    """batch -> (B, C) probabilities, in eval mode without gradients."""
+    """Batch -> (B, C) probabilities, in eval mode without gradients."""
     task.eval()
 
     def probs(batch: Any) -> torch.Tensor:
@@ -300,11 +342,6 @@ def _classifier(task: Any) -> Classifier:
         return out if getattr(task, "spec", None) is not None else torch.softmax(out, -1)
 
     return probs
-
-
-def _probe(scorer: LabelGraphScorer) -> Any:
-    """A one-atom batch (to read the classifier's number of classes)."""
-    return scorer.batch(GraphStates.start(torch.zeros(1, dtype=torch.long), 1))
 
 
 def _data_graphs(data: Any, task: Any, max_structures: int) -> list[Any]:
@@ -326,4 +363,3 @@ def _data_graphs(data: Any, task: Any, max_structures: int) -> list[Any]:
     if not kept:
         raise ValueError("no structure of the data gives a graph the model can read")
     return kept
-

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crystalgnn.explain.xgnn_labels import N_LABELS, element_label, check_kind
+from crystalgnn.explain.xgnn_labels import N_LABELS, check_kind, element_label
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,8 @@ def label_pair_distances(graphs: Sequence[Any], kind: str, nearest: int = 4) -> 
 
 def radius_distances(elements: Sequence[int]) -> np.ndarray:
     """(L, L) bond lengths without data: the sum of the representative elements' atomic radii
-    (pymatgen ``Element.atomic_radius``, Å; 1.5 Å where unknown)."""
+    (pymatgen ``Element.atomic_radius``, Å; 1.5 Å where unknown).
+    """
     from pymatgen.core.periodic_table import Element
 
     radii = np.array([float(Element.from_Z(int(z)).atomic_radius or 1.5) for z in elements])

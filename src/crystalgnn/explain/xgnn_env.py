@@ -61,7 +61,8 @@ def apply_actions(
 def graph_is_valid(labels: Sequence[int], edges: Sequence[tuple[int, int]], n_labels: int, max_nodes: int = 6,
                    max_degree: int = 4) -> list[str]:  # fmt: skip
     """The broken rules of one generated graph (empty when valid): size, labels, degrees,
-    self/repeated bonds, connectivity."""
+    self/repeated bonds, connectivity.
+    """
     problems = []
     n = len(labels)
     if not 1 <= n <= max_nodes:
@@ -114,7 +115,8 @@ class LabelGraphScorer:
 
     def batch(self, states: GraphStates) -> Batch:
         """The crystal graphs of ``states`` as one PyG batch (``z``, ``edge_index`` with row 1
-        the centre atom, ``edge_dist``; no cell, so no ``edge_vec``), built without a loop."""
+        the centre atom, ``edge_dist``; no cell, so no ``edge_vec``), built without a loop.
+        """
         atoms = states.labels >= 0
         counts = atoms.sum(1)
         offsets = torch.zeros(len(counts) + 1, dtype=torch.long)

@@ -106,7 +106,9 @@ def detect_labels(table: np.ndarray) -> LabelKind:
     )
 
 
-def representative_elements(kind: str, elements: Iterable[int] = (), supported: Iterable[int] | None = None) -> list[int]:
+def representative_elements(
+    kind: str, elements: Iterable[int] = (), supported: Iterable[int] | None = None
+) -> list[int]:
     """One atomic number per label, fed to the classifier for generated nodes of that label.
 
     Args:

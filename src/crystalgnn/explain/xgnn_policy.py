@@ -106,7 +106,7 @@ class XGNNPolicy(nn.Module):
         return logits, h
 
     def end_logits(self, h: Tensor, start: Tensor, states: GraphStates) -> Tensor:
-        """(B, S) end-node logits given the start slots (B,): used slots except the start.
+        r"""(B, S) end-node logits given the start slots (B,): used slots except the start.
 
         The first layer of the end MLP on :math:`[H_s \oplus H_j]` is evaluated as
         :math:`H_s W_a + H_j W_b` (the start term once per graph, not once per slot).
@@ -123,7 +123,8 @@ class XGNNPolicy(nn.Module):
 
     def act(self, states: GraphStates, greedy: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Sample (or take the most likely) actions: start (B,), end (B,) slots, their joint
-        log-probability (B,) and the sum of the two choices' entropies (B,)."""
+        log-probability (B,) and the sum of the two choices' entropies (B,).
+        """
         logits_s, h = self(states)
         start, logp_s, ent_s = _choose(logits_s, greedy)
         end, logp_e, ent_e = _choose(self.end_logits(h, start, states), greedy)
@@ -132,7 +133,8 @@ class XGNNPolicy(nn.Module):
 
 def _choose(logits: Tensor, greedy: bool) -> tuple[Tensor, Tensor, Tensor]:
     """A choice per row of masked logits (B, S) (``-inf`` = not allowed): the index (sampled or
-    argmax), its log-probability and the row's entropy."""
+    argmax), its log-probability and the row's entropy.
+    """
     logp = torch.log_softmax(logits, -1)
     probs = logp.exp()
     pick = logits.argmax(1) if greedy else torch.multinomial(probs, 1).squeeze(1)
