@@ -80,7 +80,10 @@ def test_actions_enforce_the_rules() -> None:
         assert not ok.item() and torch.equal(states.adj, before.adj) and torch.equal(states.labels, before.labels)
     assert graph_is_valid([0, 5, 7], [(0, 1), (0, 2)], 18, max_nodes=3, max_degree=2) == []
     assert graph_is_valid([0, 5, 7], [(0, 1)], 18) == ["not connected"]
-    assert graph_is_valid([0] * 7, [(0, i) for i in range(1, 7)], 18)[:2] == ["7 atoms (1..6 allowed)", "an atom with 6 neighbours (max 4)"]
+    assert graph_is_valid([0] * 7, [(0, i) for i in range(1, 7)], 18)[:2] == [
+        "7 atoms (1..6 allowed)",
+        "an atom with 6 neighbours (max 4)",
+    ]
 
 
 def test_random_policy_graphs_are_valid() -> None:

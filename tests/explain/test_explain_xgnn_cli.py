@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
-from crystalgnn.explain.xgnn_data import label_pair_distances, median_split_table
+from crystalgnn.explain.xgnn_data import MedianSplit, label_pair_distances, median_split_table
 from crystalgnn.explain.xgnn_env import graph_is_valid
 from crystalgnn.explain.xgnn_labels import write_label_atom_init
 from tinydata import perovskite_rows, write_jsonl
@@ -21,15 +21,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> object:
+def split(tmp_path_factory: pytest.TempPathFactory) -> MedianSplit:
     tmp = tmp_path_factory.mktemp("xgnn")
     table = write_jsonl(tmp / "perov.jsonl", perovskite_rows(40))
     return median_split_table(table, "heat_all", tmp / "split", split="0.6,0.2,0.2", seed=0)
 
 
-def train(split: object, out: Path, atom_init: Path | None) -> Path:
-    args = ["train", str(split.table), "-t", split.column, "--task", "classification",  # type: ignore[attr-defined]
-            "--split-file", str(split.split), "--epochs", "2", "--batch-size", "8", "-o", str(out),  # type: ignore[attr-defined]
+def train(split: MedianSplit, out: Path, atom_init: Path | None) -> Path:
+    args = ["train", str(split.table), "-t", split.column, "--task", "classification",
+            "--split-file", str(split.split), "--epochs", "2", "--batch-size", "8", "-o", str(out),
             "-m", "atom_fea_len=8", "-m", "n_conv=1", "-m", "h_fea_len=8", "-m", "max_neighbors=4",
             "-j", "1", "--threads", "1", "--no-progress"]  # fmt: skip
     if atom_init is not None:
@@ -39,14 +39,15 @@ def train(split: object, out: Path, atom_init: Path | None) -> Path:
     return out
 
 
-def test_median_split_uses_the_training_median(split: object) -> None:
-    rows = [json.loads(line) for line in gzip.open(split.table, "rt")]  # type: ignore[attr-defined]
-    parts = json.loads(split.split.read_text())  # type: ignore[attr-defined]
+def test_median_split_uses_the_training_median(split: MedianSplit) -> None:
+    with gzip.open(split.table, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    parts = json.loads(split.split.read_text())
     train_ids = set(parts["train"])
     values = np.array([r["heat_all"] for r in rows if r["id"] in train_ids])
-    assert split.median == pytest.approx(np.median(values))  # type: ignore[attr-defined]
-    assert all(r["heat_all_high"] == int(r["heat_all"] > split.median) for r in rows)  # type: ignore[attr-defined]
-    assert sum(split.counts.values()) == len(rows) == 40 and len(train_ids) == 24  # type: ignore[attr-defined]
+    assert split.median == pytest.approx(np.median(values))
+    assert all(r["heat_all_high"] == int(r["heat_all"] > split.median) for r in rows)
+    assert sum(split.counts.values()) == len(rows) == 40 and len(train_ids) == 24
 
 
 def test_pair_distances_are_nearest_neighbour_medians() -> None:
@@ -62,12 +63,12 @@ def test_pair_distances_are_nearest_neighbour_medians() -> None:
     assert d.min() >= nearest - 1e-6
 
 
-def test_explain_model_end_to_end(split: object, tmp_path: Path) -> None:
+def test_explain_model_end_to_end(split: MedianSplit, tmp_path: Path) -> None:
     atom_init = write_label_atom_init("group", tmp_path / "group.json")
     run = train(split, tmp_path / "run", atom_init)
     out = tmp_path / "xgnn"
     r = CliRunner().invoke(app, ["explain", "model", str(run), "--per-class", "6", "--min-prob", "0.3",
-                                 "--iterations", "3", "--max-samples", "300", "--data", str(split.table),  # type: ignore[attr-defined]
+                                 "--iterations", "3", "--max-samples", "300", "--data", str(split.table),
                                  "--max-structures", "20", "--out", str(out), "--no-progress"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "class 0 (low)" in r.output and "class 1 (high)" in r.output
@@ -85,7 +86,7 @@ def test_explain_model_end_to_end(split: object, tmp_path: Path) -> None:
     assert r.exit_code == 1 and "group labels" in r.output
 
 
-def test_explain_model_refuses_a_model_without_label_features(split: object, tmp_path: Path) -> None:
+def test_explain_model_refuses_a_model_without_label_features(split: MedianSplit, tmp_path: Path) -> None:
     run = train(split, tmp_path / "run", None)
     r = CliRunner().invoke(app, ["explain", "model", str(run), "--out", str(tmp_path / "x")])
     assert r.exit_code == 1 and "not one-hot group (18) or period (7) labels" in r.output
