@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crystalgnn.cli import app
+from crystalgnn.cli.explain_model import _run_source
 from crystalgnn.explain.xgnn_data import MedianSplit, label_pair_distances, median_split_table
 from crystalgnn.explain.xgnn_env import graph_is_valid
 from crystalgnn.explain.xgnn_labels import write_label_atom_init
@@ -68,7 +69,7 @@ def test_explain_model_end_to_end(split: MedianSplit, tmp_path: Path) -> None:
     run = train(split, tmp_path / "run", atom_init)
     out = tmp_path / "xgnn"
     r = CliRunner().invoke(app, ["explain", "model", str(run), "--per-class", "6", "--min-prob", "0.3",
-                                 "--iterations", "3", "--max-samples", "300", "--data", str(split.table),
+                                 "--iterations", "3", "--max-samples", "300",
                                  "--max-structures", "20", "--out", str(out), "--no-progress"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "class 0 (low)" in r.output and "class 1 (high)" in r.output
@@ -81,6 +82,7 @@ def test_explain_model_end_to_end(split: MedianSplit, tmp_path: Path) -> None:
             assert e["label_names"] == [f"group {v + 1}" for v in e["labels"]]
         assert np.allclose(np.array(res["distances"]), np.array(res["distances"]).T)
     assert (out / "label_counts.csv").read_text().startswith("class,label,atoms,fraction")
+    assert _run_source(run) == str(split.table)  # the default --data: the run's training table
 
     r = CliRunner().invoke(app, ["explain", "model", str(run), "--labels", "period", "--out", str(out)])
     assert r.exit_code == 1 and "group labels" in r.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crystalgnn.cli.app import console, fail, message
+from crystalgnn.cli.app import console, fail, load_predictor, message
 from crystalgnn.cli.explain import explain_app
 
 
@@ -20,7 +20,9 @@ def explain_model_command(
     min_prob: float = typer.Option(0.8, "--min-prob", min=0.0, max=1.0, help="keep graphs above this probability"),
     classes: str = typer.Option("0,1", help="classes to explain (median-split classifiers: 0 = low, 1 = high)"),
     data: str | None = typer.Option(
-        None, help="structures for bond lengths, first-atom labels and elements (default: none, radii sums)"
+        None,
+        help="structures for bond lengths, first-atom labels and elements (default: the run's training "
+        "source from its config.yaml; none: sums of atomic radii)",
     ),
     max_structures: int = typer.Option(1000, min=1, help="at most this many structures of --data"),
     iterations: int = typer.Option(150, min=1, help="policy-gradient updates per class"),
@@ -51,14 +53,14 @@ def explain_model_command(
 
     from crystalgnn.explain.xgnn import XGNNConfig, explain_model, prepare
     from crystalgnn.explain.xgnn_summary import CLASS_NAMES, explanation_statistics, write_summary
-    from crystalgnn.prediction.predictor import Predictor
     from crystalgnn.progress import progress as bar
 
     torch.set_num_threads(threads)
-    try:
-        predictor = Predictor.load(run)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:
-        fail(f"{run}: {message(exc)}")
+    predictor = load_predictor(run)
+    if data is None:
+        data = _run_source(Path(run))
+    elif data.lower() == "none":
+        data = None
     try:
         setup = prepare(predictor, labels, data, max_structures)
     except (ValueError, KeyError, FileNotFoundError) as exc:
@@ -87,3 +89,18 @@ def explain_model_command(
             f"final training p = {res.history[-1]:.3f}"
         )
     console.print(f"wrote {out}")
+
+
+def _run_source(run: Path) -> str | None:
+    """The training source recorded in a run folder's ``config.yaml`` (``None`` if unknown/gone)."""
+    import yaml
+
+    cfg = run / "config.yaml"
+    if not cfg.is_file():
+        return None
+    source = (yaml.safe_load(cfg.read_text()) or {}).get("source")
+    if not isinstance(source, str) or not source:
+        return None
+    from crystalgnn.data.catalog import is_catalog_name
+
+    return source if Path(source).exists() or is_catalog_name(source) else None
