@@ -30,7 +30,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> MedianSplit:
 
 def train(split: MedianSplit, out: Path, atom_init: Path | None) -> Path:
     args = ["train", str(split.table), "-t", split.column, "--task", "classification",
-            "--split-file", str(split.split), "--epochs", "2", "--batch-size", "8", "-o", str(out),
+            "--split-file", str(split.split), "--epochs", "1", "--batch-size", "8", "-o", str(out),
             "-m", "atom_fea_len=8", "-m", "n_conv=1", "-m", "h_fea_len=8", "-m", "max_neighbors=4",
             "-j", "1", "--threads", "1", "--no-progress"]  # fmt: skip
     if atom_init is not None:
@@ -69,7 +69,7 @@ def test_explain_model_end_to_end(split: MedianSplit, tmp_path: Path) -> None:
     run = train(split, tmp_path / "run", atom_init)
     out = tmp_path / "xgnn"
     r = CliRunner().invoke(app, ["explain", "model", str(run), "--per-class", "6", "--min-prob", "0.3",
-                                 "--iterations", "3", "--max-samples", "300",
+                                 "--iterations", "2", "--max-samples", "300",
                                  "--max-structures", "20", "--out", str(out), "--no-progress"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "class 0 (low)" in r.output and "class 1 (high)" in r.output

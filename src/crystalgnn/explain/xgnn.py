@@ -99,7 +99,7 @@ class XGNNResult:
         kind: ``"group"`` or ``"period"``.
         target_class: the explained class (0 = low, 1 = high for median-split classifiers).
         explanations: the kept graphs (probability above ``min_prob``), duplicates included.
-        n_sampled: graphs sampled to obtain them.
+        n_sampled: graphs examined to obtain them (``kept_fraction`` = kept / examined).
         history: mean target-class probability of the final graphs per training iteration.
         elements: atomic number fed for each label; ``distances``: bond length per label pair.
     """
@@ -216,7 +216,7 @@ def sample_explanations(
 ) -> tuple[list[Explanation], int]:
     """Sample episodes of the trained policy until ``n_explanations`` graphs have a target
     probability above ``min_prob`` (or ``max_samples`` were drawn). Returns them and the number
-    of graphs sampled.
+    of graphs examined up to the last one kept (their ratio is the fraction above ``min_prob``).
     """
     n_labels = policy.n_labels
     weights = torch.as_tensor(
@@ -228,9 +228,11 @@ def sample_explanations(
         size = min(batch, max_samples - n)
         states = _episode(policy, torch.multinomial(weights, size, replacement=True), cfg, cfg.max_steps)
         probs = scorer(states, target_class)
-        n += size
         for (labels, edges), p in zip(state_records(states), probs.tolist(), strict=True):
-            if p > min_prob and len(kept) < n_explanations:
+            if len(kept) == n_explanations:
+                break
+            n += 1  # graphs examined, so len(kept) / n is the pass rate
+            if p > min_prob:
                 kept.append(Explanation(labels, edges, float(p)))
     return kept, n
 
