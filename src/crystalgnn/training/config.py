@@ -121,7 +121,13 @@ class TrainConfig:
     num_nodes: int = option(1, "nodes (multi-node training)")
     strategy: str = option("auto", "Lightning strategy (auto, ddp, ...)")
     num_threads: int | None = option(None, "torch threads (default: torch's choice)", flags=("--threads",))
-    max_time_minutes: float | None = option(None, "stop training after this many minutes (resumable)")
+    max_time_minutes: float | None = option(
+        None,
+        "training-time budget: stop at the epoch end before it runs out (resumable; cosine and onecycle "
+        "schedules anneal over it)",
+        flags=("--time-budget", "--max-time-minutes"),
+        metavar="MINUTES",
+    )
     progress: bool = option(True, "no progress bars", flags=("--no-progress",))
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,7 +214,7 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{flag_of(name)} must be >= 0 (got {getattr(self, name)})")
         if self.max_time_minutes is not None and not self.max_time_minutes > 0:
-            raise ValueError(f"--max-time-minutes must be > 0 (got {self.max_time_minutes})")
+            raise ValueError(f"--time-budget must be > 0 minutes (got {self.max_time_minutes})")
         if self.split_file is None:
             parse_split(self.split)
         if not (

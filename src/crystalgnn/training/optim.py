@@ -1,4 +1,8 @@
-"""Optimisers (SGD with momentum, Adam, AdamW) and schedules (MultiStepLR, cosine, one-cycle)."""
+"""Optimisers (SGD with momentum, Adam, AdamW) and schedules (MultiStepLR, cosine, one-cycle).
+
+With a time budget, ``cosine`` and ``onecycle`` follow the fraction of the budget spent
+(:mod:`crystalgnn.training.clock`) instead of the epoch or step count.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,13 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], optim: dict[str, Any], 
     epochs = int(optim.get("epochs", 30))
     if sched in ("none", "constant"):
         return opt
+    from crystalgnn.training.clock import BUDGET_SCHEDULES, find_budget
+
+    budget = find_budget(trainer)
+    if budget is not None and sched in BUDGET_SCHEDULES:
+        factor = BUDGET_SCHEDULES[sched]
+        follow = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: factor(budget.progress()))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": follow, "interval": "step"}}
     s: torch.optim.lr_scheduler.LRScheduler
     if sched == "multistep":
         milestones = list(optim.get("lr_milestones", [100]))

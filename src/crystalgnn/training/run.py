@@ -112,11 +112,27 @@ def open_run(cfg: TrainConfig) -> tuple[Path, RunResult | None]:
     done = run_dir / "metrics.json"
     if resuming and done.is_file():
         metrics = json.loads(done.read_text())
-        if int(metrics.get("epochs_run", 0)) >= cfg.epochs or metrics.get("stopped_early"):
+        if _finished(metrics, cfg):
             return run_dir, RunResult(run_dir, metrics)
         done.unlink()  # extended: train on from the last epoch
     cfg.save(run_dir / "config.yaml")
     return run_dir, None
+
+
+def _finished(metrics: dict[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a finished run already satisfies ``cfg``: all epochs done, stopped early, or its
+    time budget spent (a larger ``--time-budget`` or more epochs reopen it).
+    """
+    if int(metrics.get("epochs_run", 0)) >= cfg.epochs:
+        return True
+    stopped_by = metrics.get("stopped_by", "early_stopping" if metrics.get("stopped_early") else "epochs")
+    if stopped_by == "early_stopping":
+        return True
+    if stopped_by == "time_budget":
+        budget_s = 60.0 * cfg.max_time_minutes if cfg.max_time_minutes else None
+        spent = float(metrics.get("train_time_s", 0.0)) + float(metrics.get("time_per_epoch_s") or 0.0)
+        return budget_s is not None and spent > budget_s
+    return False
 
 
 def _check_split(split: Split) -> None:
