@@ -1,6 +1,6 @@
 """The training configuration: one dataclass that defines every training option.
 
-Each field carries its CLI flag and help text in ``metadata`` (:func:`option`); the ``train``
+Each field carries its CLI flag and help text in ``metadata`` (:func:`~crystalgnn.training.options.option`); the ``train``
 command's flags are generated from these fields, YAML files use the field names as keys, and
 :meth:`TrainConfig.validate` checks the values without importing torch. Per-model training
 recipes (the published optimiser, schedule, batch size and epoch budget of MEGNet, SchNet and
@@ -16,37 +16,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# Names accepted by the options below (static: checking them must not import torch).
-MODELS = ("cgcnn", "megnet", "schnet", "alignn", "soap-mlp", "neighbour-mlp")
-TASKS = ("auto", "regression", "classification")
-READOUTS = ("graph", "site", "site-linear")
-LOSSES = ("mse", "l1", "huber")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("multistep", "cosine", "onecycle", "none")
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
-END_MEMBERS = ("charged", "discharged")
-
-
-def option(
-    default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), factory: Any = None, **meta: Any
-) -> Any:
-    """A :class:`TrainConfig` field with its help text and CLI flag names.
-
-    ``flags``: the option names (default ``--field-name``); a boolean field that defaults to
-    ``True`` gets a ``--no-...`` switch. ``meta`` may hold ``cli=False`` (no flag),
-    ``metavar`` and ``choices`` (shown in the help, checked by :meth:`TrainConfig.validate`).
-    """
-    md = {"help": help, "flags": tuple(flags), **meta}
-    if factory is not None:
-        return field(default_factory=factory, metadata=md)
-    return field(default=default, metadata=md)
+from crystalgnn.training.options import (
+    ACCELERATORS,
+    END_MEMBERS,
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    READOUTS,
+    SCHEDULERS,
+    TASKS,
+    option,
+)
 
 
 @dataclass
@@ -85,6 +72,9 @@ class TrainConfig:
     split_file: str | None = option(None, "JSON with train/val/test id lists (instead of --split)", metavar="FILE")
     skip_missing_split_ids: bool = option(False, "train without split-file ids that are not in the dataset (listed)")
     seed: int = option(0, "seed of the split, initialisation and batching")
+    ensemble: int = option(
+        1, "train N members (seeds seed..seed+N-1, one split): predictions are their mean +- std", metavar="N"
+    )
     epochs: int = option(30, "maximum number of epochs")
     batch_size: int = option(256, "structures per batch")
     optimizer: str = option("sgd", "optimiser", choices=OPTIMIZERS)
@@ -203,7 +193,7 @@ class TrainConfig:
             if choices and getattr(self, name) not in choices:
                 raise ValueError(f"{flag_of(name)} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
         minimum = {"epochs": 1, "batch_size": 1, "subset": 1, "num_nodes": 1, "num_threads": 1, "n_jobs": 1,
-                   "early_stopping_patience": 1}  # fmt: skip
+                   "early_stopping_patience": 1, "ensemble": 1}  # fmt: skip
         for name, lo in minimum.items():
             v = getattr(self, name)
             if v is not None and v < lo:
