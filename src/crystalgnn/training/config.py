@@ -69,6 +69,11 @@ class TrainConfig:
     subset: int | None = option(None, "train on a seeded random subset of this many structures")
     subset_seed: int = option(0, "seed of --subset")
     split: str = option("0.8,0.1,0.1", "train,val,test ratios", metavar="TRAIN,VAL,TEST")
+    split_by: str | None = option(
+        None,
+        "keep entries with equal values of this column on one side of the split (e.g. high_formula)",
+        metavar="COLUMN",
+    )
     split_file: str | None = option(None, "JSON with train/val/test id lists (instead of --split)", metavar="FILE")
     skip_missing_split_ids: bool = option(False, "train without split-file ids that are not in the dataset (listed)")
     seed: int = option(0, "seed of the split, initialisation and batching")
@@ -207,6 +212,8 @@ class TrainConfig:
             raise ValueError(f"--time-budget must be > 0 minutes (got {self.max_time_minutes})")
         if self.split_file is None:
             parse_split(self.split)
+        elif self.split_by:
+            raise ValueError("give --split-by or --split-file, not both")
         if not (
             self.devices == "auto"
             or (isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1)
