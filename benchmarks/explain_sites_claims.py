@@ -34,13 +34,16 @@ def element_table(frame: pd.DataFrame, role: str) -> pd.DataFrame:
 
 
 def rho(a: pd.Series, b: pd.Series) -> float:
+    """Spearman correlation of two series matched by index (element)."""
+    a, b = a.align(b, join="inner")
     ok = a.notna() & b.notna()
     return float(spearmanr(a[ok], b[ok]).statistic)
 
 
 def group_r2(m: pd.DataFrame) -> tuple[float, float]:
     """Share of the variance of the element means explained by the periodic group, and the 95th
-    percentile of that share with the groups shuffled (1,000 permutations)."""
+    percentile of that share with the groups shuffled (1,000 permutations).
+    """
 
     def r2(groups: np.ndarray) -> float:
         s = pd.Series(m["mean"].to_numpy(), index=groups)
@@ -63,7 +66,10 @@ def additive_fit(frame: pd.DataFrame, train_ids: set[str]) -> tuple[pd.Series, d
     coef, *_ = np.linalg.lstsq(design[tr].to_numpy(), y[tr].to_numpy(), rcond=None)
     pred = design.to_numpy() @ coef
     err = np.abs(pred - y.to_numpy())
-    return pd.Series(coef, index=design.columns), {"train_mae": float(err[tr].mean()), "test_mae": float(err[~tr].mean())}
+    return pd.Series(coef, index=design.columns), {
+        "train_mae": float(err[tr].mean()),
+        "test_mae": float(err[~tr].mean()),
+    }
 
 
 def castelli_roles(ids: set[str]) -> dict[str, tuple[str, str]]:
@@ -83,6 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("contributions", type=Path)
     ap.add_argument("--split", type=Path, required=True)
+    ap.add_argument("--compare", type=Path, nargs="*", default=[], help="contributions of other runs (other seeds)")
     args = ap.parse_args()
     frame = pd.read_csv(args.contributions, keep_default_na=False, na_values=[""])
     frame["role"] = frame["role"].fillna("")
@@ -93,16 +100,22 @@ def main() -> None:
     with_roles = frame[frame["role"] != ""]["id"].nunique()
     print(f"structures {n}, with A/B/X roles {with_roles} ({100 * with_roles / n:.1f} %)")
     ref = castelli_roles(set(frame["id"]))
-    cat = frame[frame["role"].isin(["A", "B"])].pivot_table(index="id", columns="role", values="element", aggfunc="first")
+    cat = frame[frame["role"].isin(["A", "B"])].pivot_table(
+        index="id", columns="role", values="element", aggfunc="first"
+    )
     agree = np.mean([ref[i] == (row["A"], row["B"]) for i, row in cat.iterrows() if ref[i][0] != ref[i][1]])
-    print(f"coordination roles = Castelli's formula order (A first) in {100 * agree:.2f} % of the structures with roles")
+    print(
+        f"coordination roles = Castelli's formula order (A first) in {100 * agree:.2f} % of the structures with roles"
+    )
     out.update(n=n, with_roles=with_roles, castelli_order_agreement=float(agree))
 
     A, B = element_table(frame, "A"), element_table(frame, "B")
     for name, m in (("A", A), ("B", B)):
         lo = ", ".join(f"{e} {v:.2f}" for e, v in m["mean"].head(6).items())
         hi = ", ".join(f"{e} {v:.2f}" for e, v in m["mean"].tail(6).iloc[::-1].items())
-        print(f"\n{name} site ({len(m)} elements): lowest {lo}; highest {hi}; sd of element means {m['mean'].std():.3f}")
+        print(
+            f"\n{name} site ({len(m)} elements): lowest {lo}; highest {hi}; sd of element means {m['mean'].std():.3f}"
+        )
 
     claims = []
     # 1. A site: the larger the cation, the lower its A-site energy (tolerance factor)
@@ -149,6 +162,13 @@ def main() -> None:
     print(f"\nadditive per-(role, element) least squares: train MAE {fit['train_mae']:.4f}, test MAE {fit['test_mae']:.4f}"
           f"; Spearman with CGCNN's element means: A {comp['A']:+.2f}, B {comp['B']:+.2f}, X {comp['X']:+.2f}")  # fmt: skip
     out.update(additive=fit, additive_spearman=comp)
+
+    for other in args.compare:  # are the maps a property of the data or of one trained model?
+        o = pd.read_csv(other, keep_default_na=False, na_values=[""])
+        o["role"] = o["role"].fillna("")
+        same = {r: rho(element_table(frame, r)["mean"], element_table(o, r)["mean"]) for r in ("A", "B", "X")}
+        print(f"\nSpearman of the element means with {other}: " + ", ".join(f"{r} {v:+.2f}" for r, v in same.items()))
+        out.setdefault("compare", {})[str(other)] = same  # type: ignore[union-attr]
 
     print("\n| finding (paraphrased) | agree? | numbers |\n|---|---|---|")
     for text, ok, nums in claims:

@@ -13,6 +13,7 @@
 #   STAGES="explain claims" ./benchmarks/explain_sites_perovskites.sh  (skip the training)
 #   SEED=1 KINDS=site-linear OUT=benchmarks/out/explain-sites-s1 SPLIT=benchmarks/out/explain-sites/original_split.json \
 #     STAGES="train explain claims" ./benchmarks/explain_sites_perovskites.sh   (another seed: are the maps stable?)
+#   COMPARE=benchmarks/out/explain-sites-s1/sites/site_contributions.csv STAGES=claims ./benchmarks/...  (compare the seeds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -45,5 +46,5 @@ if has explain; then
     $PY -m crystalgnn explain sites "$OUT/cgcnn-site-linear" perovskites --out "$OUT/sites" --threads 1 --jobs 1
 fi
 if has claims; then
-  $PY benchmarks/explain_sites_claims.py "$OUT/sites/site_contributions.csv" --split "$SPLIT"
+  $PY benchmarks/explain_sites_claims.py "$OUT/sites/site_contributions.csv" --split "$SPLIT" ${COMPARE:+--compare $COMPARE}
 fi
