@@ -18,7 +18,9 @@ def sites(
     out: Path = typer.Option(..., "--out", "-o", help="folder for the CSVs, structures and maps"),
     target: str | None = typer.Option(None, "--target", "-t", help="which of the model's targets (default: its first)"),
     roles: str = typer.Option(
-        "auto", "--roles", help="auto | perovskite (A/B/X of ABX3 perovskites from coordination; '' elsewhere) | none"
+        "auto",
+        "--roles",
+        help="auto or perovskite (A/B/X of ABX3 perovskites from coordination, none elsewhere) | none (no roles)",
     ),
     structures: bool = typer.Option(
         True, "--structures/--no-structures", help="write each structure with its contributions (JSON + CIF)"
@@ -33,11 +35,11 @@ def sites(
     """Per-site contributions: the per-atom terms whose mean (or sum) is the prediction.
 
     Writes OUT/site_contributions.csv (id, site_index, element, role, contribution, prediction
-    [, target]), OUT/element_means.csv (mean contribution per role and element),
-    OUT/structures/ (the contribution and role as site properties), the periodic-table maps
-    OUT/map_<role>.png (map_A/map_B/map_X for perovskites, map_other for the other structures'
-    sites, map_all when no site has a role) and
-    OUT/rejected.csv. Inputs that cannot be read or turned into graphs are named and skipped.
+    [, target]), OUT/element_means.csv (mean contribution per role and element), OUT/structures/
+    (contribution and role as site properties), periodic-table maps OUT/map_<role>.png (map_A,
+    map_B, map_X for perovskites; map_other for the other structures' sites; map_all when no
+    site has a role) and OUT/rejected.csv. Inputs that cannot be read or turned into graphs are
+    named and skipped.
     """
     from crystalgnn.explain.site_roles import ROLE_SCHEMES
 
