@@ -118,3 +118,20 @@ def test_structures_and_maps_are_written(table, structures, tmp_path) -> None:
     assert all(p.stat().st_size > 10_000 for p in maps)
     only = explain_sites(predictor(table), [structures["nacl"]], n_jobs=1).write_maps(tmp_path / "plain")
     assert [p.name for p in only] == ["map_all.png"]
+
+
+def test_an_ensemble_averages_its_members_contributions(table, structures) -> None:
+    """The members' mean site terms pool exactly into the ensemble's mean prediction."""
+    from crystalgnn.prediction import EnsemblePredictor
+
+    one, two = predictor(table), predictor(table)
+    for p in two.task.model.parameters():  # a second member with other weights
+        p.data.add_(0.05 * torch.randn_like(p))
+    ens = EnsemblePredictor([one, two], source="ens")
+    structs = mixed_structures(structures)
+    res = explain_sites(ens, structs, n_jobs=1)
+    alone = [explain_sites(m, structs, n_jobs=1).frame["contribution"].to_numpy() for m in (one, two)]
+    np.testing.assert_allclose(res.frame["contribution"].to_numpy(), (alone[0] + alone[1]) / 2, rtol=1e-12)
+    assert not np.allclose(alone[0], alone[1])
+    first = res.frame.groupby("id", sort=False)["prediction"].first().to_numpy()
+    np.testing.assert_allclose(first, ens.predict(structs, n_jobs=1).values[:, 0], rtol=2e-5, atol=2e-5)

@@ -167,7 +167,9 @@ def explain_sites(
     """Per-site contributions of ``predictor`` (a site-linear regression model) for ``data``.
 
     Args:
-        predictor: a :class:`~crystalgnn.prediction.Predictor` (``Predictor.load(run)``).
+        predictor: a :class:`~crystalgnn.prediction.Predictor` (``Predictor.load(run)``); for an
+            ensemble (``EnsemblePredictor``) the members' site terms are averaged, which pools
+            into the ensemble's mean prediction as each member's terms pool into its own.
         data: a :class:`~crystalgnn.data.dataset.CrystalDataset` or anything
             :func:`~crystalgnn.data.readers.load_source` reads (paths, dataset names, structures).
         target: which of the model's targets (default: its first).
@@ -183,9 +185,11 @@ def explain_sites(
     from crystalgnn.explain.site_roles import site_roles
     from crystalgnn.prediction.predictor import predictable_graphs
     from crystalgnn.progress import progress
-    from crystalgnn.training.loaders import make_loader
 
     reduce = check_site_linear(predictor)
+    for m in getattr(predictor, "members", None) or []:
+        if check_site_linear(m) != reduce:
+            raise NotSiteLinearError("the ensemble's members pool their site terms differently (mean and sum)")
     name = target or predictor.targets[0]
     if name not in predictor.targets:
         raise ValueError(f"the model predicts {', '.join(predictor.targets)}, not {name!r}")
@@ -204,25 +208,11 @@ def explain_sites(
     for g in graphs:
         if getattr(g, "y", None) is None:
             g.y = torch.zeros(1, len(predictor.targets))
-    task, model = predictor.task, predictor.task.model  # CrystalTask.forward: model(b) * y_std + y_mean
-    mu, sigma = float(task.y_mean[k]), float(task.y_std[k])
-    contributions: list[np.ndarray] = []
-    with torch.no_grad(), progress(total=len(graphs), desc="contributions", disable=not show_progress) as bar:
-        for b in make_loader(graphs, batch_size):
-            enc = model.encoder(b)  # once: the contributions and the model's own pooling read it
-            c = model.readout.contributions(enc)[:, k].double().numpy()
-            forward = (model.readout(enc, b)[:, k].double() * sigma + mu).numpy()
-            counts = torch.bincount(b.batch, minlength=b.num_graphs).numpy()
-            per = np.split(c, np.cumsum(counts)[:-1])
-            for j, cj in enumerate(per):
-                e = sigma * cj + (mu if reduce == "mean" else mu / len(cj))
-                pooled = e.mean() if reduce == "mean" else e.sum()
-                if not np.isclose(pooled, forward[j], rtol=1e-4, atol=1e-4 * max(1.0, abs(sigma))):
-                    raise RuntimeError(
-                        f"pooled contributions {pooled:.6g} != prediction {forward[j]:.6g}: the readout is not linear pooling"
-                    )
-                contributions.append(e)
-            bar.update(int(b.num_graphs))
+    members = list(getattr(predictor, "members", None) or [predictor])  # an ensemble: its members' mean
+    total = len(graphs) * len(members)
+    with torch.no_grad(), progress(total=total, desc="contributions", disable=not show_progress) as bar:
+        per_member = [_contributions(m, graphs, k, reduce, batch_size, bar) for m in members]
+    contributions = [np.mean(terms, axis=0) for terms in zip(*per_member, strict=True)]
     structures = [data.structures[i] for i in keep]
     role_lists = site_roles(structures, roles, show_progress=show_progress)
     rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
@@ -245,6 +235,30 @@ def explain_sites(
         frame["target"] = labels
     unit = predictor.units.get(name, "")
     return SiteContributions(frame, name, unit, reduce, data, rejected)
+
+
+def _contributions(member: Any, graphs: list[Any], k: int, reduce: str, batch_size: int, bar: Any) -> list[np.ndarray]:
+    """One model's site terms e_i (target units) per graph, each checked to pool into its prediction."""
+    from crystalgnn.training.loaders import make_loader
+
+    task, model = member.task, member.task.model  # CrystalTask.forward: model(b) * y_std + y_mean
+    mu, sigma = float(task.y_mean[k]), float(task.y_std[k])
+    out: list[np.ndarray] = []
+    for b in make_loader(graphs, batch_size):
+        enc = model.encoder(b)  # once: the contributions and the model's own pooling read it
+        c = model.readout.contributions(enc)[:, k].double().numpy()
+        forward = (model.readout(enc, b)[:, k].double() * sigma + mu).numpy()
+        counts = np.bincount(b.batch.numpy(), minlength=b.num_graphs)
+        for j, cj in enumerate(np.split(c, np.cumsum(counts)[:-1])):
+            e = sigma * cj + (mu if reduce == "mean" else mu / len(cj))
+            pooled = e.mean() if reduce == "mean" else e.sum()
+            if not np.isclose(pooled, forward[j], rtol=1e-4, atol=1e-4 * max(1.0, abs(sigma))):
+                raise RuntimeError(
+                    f"pooled contributions {pooled:.6g} != prediction {forward[j]:.6g}: the readout is not linear pooling"
+                )
+            out.append(e)
+        bar.update(int(b.num_graphs))
+    return out
 
 
 def site_contributions(predictor: Any, data: Any, **kwargs: Any) -> Any:
