@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from pymatgen.analysis.bond_valence import BVAnalyzer
 from pymatgen.analysis.structure_prediction.substitution_probability import SubstitutionPredictor
-from pymatgen.core import Element, Species, Structure
+from pymatgen.core import Composition, Element, Species, Structure
 from pymatgen.transformations.standard_transformations import SubstitutionTransformation
 
 from crystalgnn.data.dataset import Rejection
@@ -155,19 +155,30 @@ def oxidation_decorated(structure: Structure) -> Structure | None:
             return decorated
 
 
+@lru_cache(maxsize=4096)
+def _predictions(species: tuple[tuple[str, float], ...], threshold: float) -> list[dict]:
+    """pymatgen's charge-balanced predictions for one oxidation-state composition (cached:
+    the branch and bound over ~200 species takes seconds at a 1e-3 threshold)."""
+    comp = Composition({Species.from_str(sp): amount for sp, amount in species})
+    return _predictor(threshold).composition_prediction(comp, to_this_composition=False)
+
+
 def probable_substitutions(
     hosts: Iterable[Candidate],
     threshold: float = 1e-3,
     max_per_host: int | None = 50,
     rescale: bool = False,
+    exclude_radioactive: bool = True,
 ) -> tuple[list[Candidate], list[Rejection]]:
     """Charge-balanced substitutions with Hautier-2011 probability above ``threshold``.
 
     Species of the host are assigned oxidation states (:func:`oxidation_decorated`); the
     working ion must map to itself. The most probable ``max_per_host`` substitutions per host
-    are kept (``None``: all). Hosts whose species the model does not cover are rejected.
+    are kept (``None``: all); with ``exclude_radioactive`` substitutions introducing a
+    radioactive element (Tc, Pm, actinides, ...) are dropped. Hosts whose species the model does
+    not cover (e.g. mixed-valence averages such as Mn3.5+ in LiMn2O4) are rejected with the
+    reason. Predictions are cached per oxidation-state composition.
     """
-    predictor = _predictor(float(threshold))
     out: list[Candidate] = []
     rejected: list[Rejection] = []
     for host in hosts:
@@ -175,9 +186,10 @@ def probable_substitutions(
         if decorated is None:
             rejected.append(Rejection(host.id, host.lineage, "no oxidation states for host"))
             continue
-        comp = decorated.composition
+        comp = decorated.composition.reduced_composition
+        key = tuple(sorted((str(sp), float(n)) for sp, n in comp.items()))
         try:
-            preds = predictor.composition_prediction(comp, to_this_composition=False)
+            preds = _predictions(key, float(threshold))
         except ValueError as err:
             rejected.append(Rejection(host.id, host.lineage, f"substitution model: {err}"))
             continue
@@ -185,6 +197,8 @@ def probable_substitutions(
         for pred in preds:
             subs: dict[Species, Species] = {k: v for k, v in pred["substitutions"].items() if k != v}
             if not subs or any(k.symbol == host.working_ion for k in subs):
+                continue
+            if exclude_radioactive and any(v.element.is_radioactive for v in subs.values()):
                 continue
             if len({v.symbol for v in pred["substitutions"].values()}) < len(comp):
                 continue  # two host species mapped onto one element: a different composition type
