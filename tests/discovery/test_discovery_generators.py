@@ -47,7 +47,13 @@ def test_parse_rules() -> None:
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("Co->", "form"), ("Xx->Ni", "unknown element"), ("Co->Co", "by itself"), ("Co->Ni Co->Mn", "two rules"), ("", "no substitution")],
+    [
+        ("Co->", "form"),
+        ("Xx->Ni", "unknown element"),
+        ("Co->Co", "by itself"),
+        ("Co->Ni Co->Mn", "two rules"),
+        ("", "no substitution"),
+    ],
 )
 def test_bad_rules_give_one_line_errors(text: str, needle: str) -> None:
     with pytest.raises(RuleError, match=needle) as err:

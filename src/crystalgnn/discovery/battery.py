@@ -100,16 +100,6 @@ class InsertionPair:
         big = max(self.volume_discharged, self.volume_charged)
         return big / min(self.volume_discharged, self.volume_charged) - 1.0
 
-    def voltage(self, ef_discharged: float, ef_charged: float, n_discharged: int, n_charged: int) -> float:
-        """Average voltage from formation energies per atom (eV/atom) of the two members.
-
-        ``n_discharged``/``n_charged`` are atoms per framework unit (see :func:`insertion_pair`
-        and :func:`voltage_from_formation_energies`).
-        """
-        e_d = ef_discharged * n_discharged
-        e_c = ef_charged * n_charged
-        return -(e_d - e_c) / (self.dx * ion_charge(self.working_ion))
-
 
 def _as_comp_volume(member: Structure | Composition) -> tuple[Composition, float | None]:
     if isinstance(member, Structure):
@@ -200,7 +190,7 @@ class HullReference:
         pd = self.hull(el.symbol for el in comp.elements)
         entry = PDEntry(comp, formation_energy * comp.num_atoms)
         _, e_hull = pd.get_decomp_and_e_above_hull(entry, allow_negative=True)
-        return float(e_hull)
+        return float(e_hull)  # type: ignore[arg-type]  # never None with allow_negative
 
 
 def load_reference_energies(

@@ -98,9 +98,7 @@ def host_reason(structure: Structure, working_ion: str | None = None) -> str | N
     if not structure.is_ordered:
         return "disordered structure (partial occupancies); order it first"
     species = structure.composition.elements
-    unknown = sorted(
-        {str(sp) for sp in species if isinstance(sp, DummySpecies) or getattr(sp, "Z", 0) > 94}
-    )
+    unknown = sorted({str(sp) for sp in species if isinstance(sp, DummySpecies) or getattr(sp, "Z", 0) > 94})
     if unknown:
         return f"unknown elements {', '.join(unknown)}"
     if working_ion is not None:
@@ -219,8 +217,9 @@ def filter_valid(
 
 
 def default_matcher() -> StructureMatcher:
-    """pymatgen's ``StructureMatcher`` with its default tolerances (ltol 0.2, stol 0.3,
-    angle_tol 5 degrees, primitive cells compared, supercells of one another matched)."""
+    """Pymatgen's ``StructureMatcher`` with its default tolerances (ltol 0.2, stol 0.3,
+    angle_tol 5 degrees, primitive cells compared, supercells of one another matched).
+    """
     return StructureMatcher(attempt_supercell=True)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 from pymatgen.core import Element, Species, Structure
 from pymatgen.transformations.standard_transformations import (
@@ -47,16 +48,14 @@ def _partial_removal(structure: Structure, ion: str, fraction: float, max_orderi
     n_ion = int(structure.composition[ion])
     k = fraction * n_ion
     if abs(k - round(k)) > 1e-6:
-        raise EndMemberError(
-            f"removing {fraction:g} of {n_ion} {ion} sites is not a whole number; use a supercell"
-        )
+        raise EndMemberError(f"removing {fraction:g} of {n_ion} {ion} sites is not a whole number; use a supercell")
     redox = [el for el in guess if el != ion and Element(el).is_transition_metal]
     redox = redox or [el for el in guess if el != ion and guess[el] > 0]
     n_redox = sum(structure.composition[el] for el in redox)
     z = guess[ion]
     shift = round(k) * z / n_redox
     decorated = structure.copy()
-    species_map: dict[str, object] = {}
+    species_map: dict[str, Any] = {}
     for el, q in guess.items():
         if el == ion:
             species_map[el] = {Species(el, z): 1.0 - fraction}
@@ -64,10 +63,10 @@ def _partial_removal(structure: Structure, ion: str, fraction: float, max_orderi
             species_map[el] = Species(el, q + shift)
         else:
             species_map[el] = Species(el, q)
-    decorated.replace_species(species_map)  # type: ignore[arg-type]
+    decorated.replace_species(species_map)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked = OrderDisorderedStructureTransformation().apply_transformation(
+        ranked: Any = OrderDisorderedStructureTransformation().apply_transformation(
             decorated, return_ranked_list=max_orderings
         )
     best = min(ranked, key=lambda r: r["energy"])["structure"]
@@ -75,9 +74,7 @@ def _partial_removal(structure: Structure, ion: str, fraction: float, max_orderi
     return best
 
 
-def charged_end_member(
-    candidate: Candidate, fraction: float = 1.0, max_orderings: int = 20
-) -> Candidate:
+def charged_end_member(candidate: Candidate, fraction: float = 1.0, max_orderings: int = 20) -> Candidate:
     """The charged partner of a discharged ``candidate``: ``fraction`` of its working ion removed.
 
     Metadata ``discharged_id`` links back to ``candidate``; ``ion_fraction_removed`` is
@@ -111,9 +108,7 @@ def discharged_end_member(candidate: Candidate) -> Candidate:
     """
     params = candidate.metadata.get("prototype")
     if not isinstance(params, dict):
-        raise EndMemberError(
-            f"{candidate.id}: inserting ions into a charged host is only supported for prototypes"
-        )
+        raise EndMemberError(f"{candidate.id}: inserting ions into a charged host is only supported for prototypes")
     rescale = "volume" in candidate.metadata
     return build_prototype(
         params["name"], params["metal"], params["working_ion"], params["anion"], params["polyanion"], rescale

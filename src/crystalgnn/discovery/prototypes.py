@@ -37,6 +37,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pymatgen.core import Element, Lattice, Structure
 from pymatgen.transformations.standard_transformations import (
@@ -68,17 +69,26 @@ PROTOTYPES: dict[str, Prototype] = {
     p.name: p
     for p in (
         Prototype(
-            "layered-O3", "AMX2", "R-3m", lambda: Lattice.hexagonal(2.8156, 14.0542),
+            "layered-O3",
+            "AMX2",
+            "R-3m",
+            lambda: Lattice.hexagonal(2.8156, 14.0542),
             (("A", (0, 0, 0.5)), ("M", (0, 0, 0)), ("X", (0, 0, 0.2396))),
             {"A": "Li", "M": "Co", "X": "O"},
         ),
         Prototype(
-            "spinel", "AM2X4", "Fd-3m", lambda: Lattice.cubic(8.245),  # origin choice 1
+            "spinel",
+            "AM2X4",
+            "Fd-3m",
+            lambda: Lattice.cubic(8.245),  # origin choice 1
             (("A", (0, 0, 0)), ("M", (0.625, 0.625, 0.625)), ("X", (0.3875, 0.3875, 0.3875))),
             {"A": "Li", "M": "Mn", "X": "O"},
         ),
         Prototype(
-            "olivine", "AMPX4", "Pnma", lambda: Lattice.orthorhombic(10.3290, 6.0065, 4.6908),
+            "olivine",
+            "AMPX4",
+            "Pnma",
+            lambda: Lattice.orthorhombic(10.3290, 6.0065, 4.6908),
             (
                 ("A", (0, 0, 0)),
                 ("M", (0.28222, 0.25, 0.97472)),
@@ -90,7 +100,10 @@ PROTOTYPES: dict[str, Prototype] = {
             {"A": "Li", "M": "Fe", "P": "P", "X": "O"},
         ),
         Prototype(
-            "nasicon", "AM2(PX4)3", "R-3c", lambda: Lattice.hexagonal(8.511, 20.843),
+            "nasicon",
+            "AM2(PX4)3",
+            "R-3c",
+            lambda: Lattice.hexagonal(8.511, 20.843),
             (
                 ("A", (0, 0, 0)),
                 ("M", (0, 0, 0.14204)),
@@ -101,7 +114,10 @@ PROTOTYPES: dict[str, Prototype] = {
             {"A": "Li", "M": "Ti", "P": "P", "X": "O"},
         ),
         Prototype(
-            "rocksalt-ordered", "AMX2", "Fm-3m", lambda: Lattice.cubic(4.15),
+            "rocksalt-ordered",
+            "AMX2",
+            "Fm-3m",
+            lambda: Lattice.cubic(4.15),
             (("A", (0, 0, 0)), ("X", (0.5, 0.5, 0.5))),
             {"A": "Li", "M": "Fe", "X": "O"},
         ),
@@ -112,7 +128,7 @@ PROTOTYPES: dict[str, Prototype] = {
 
 def _raw(proto: Prototype) -> Structure:
     """The parent compound in its published cell (the A sites shared with M for rocksalt)."""
-    species: list[str | dict[str, float]] = []
+    species: list[Any] = []
     for role, _ in proto.sites:
         if proto.name == "rocksalt-ordered" and role == "A":
             species.append({proto.parent["A"]: 0.5, proto.parent["M"]: 0.5})
@@ -128,9 +144,7 @@ def _ordered_rocksalt(disordered: Structure, oxidation: dict[str, float]) -> Str
     cell.add_oxidation_state_by_element(oxidation)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked = OrderDisorderedStructureTransformation().apply_transformation(
-            cell, return_ranked_list=1
-        )
+        ranked: Any = OrderDisorderedStructureTransformation().apply_transformation(cell, return_ranked_list=1)
     best: Structure = ranked[0]["structure"]
     best.remove_oxidation_states()
     return best
@@ -197,7 +211,7 @@ def build_prototype(
     mapping = {proto.parent[r]: roles[r] for r in proto.parent if proto.parent[r] != roles[r]}
     structure = parent.copy()
     if mapping:
-        structure.replace_species(mapping)  # type: ignore[arg-type]
+        structure.replace_species(mapping)
     formula = structure.composition.reduced_formula
     if len(structure.composition.elements) < len(set(roles[r] for r in proto.parent)):
         raise PrototypeError(f"{name} {formula}: two roles given the same element")

@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pymatgen.analysis.bond_valence import BVAnalyzer
 from pymatgen.analysis.structure_prediction.substitution_probability import SubstitutionPredictor
@@ -93,9 +94,7 @@ def parse_rules(text: str | Sequence[str]) -> list[SubstitutionRule]:
     return rules
 
 
-def _finish(
-    host: Candidate, structure: Structure, step: str, rescale: bool, **meta: object
-) -> Candidate:
+def _finish(host: Candidate, structure: Structure, step: str, rescale: bool, **meta: object) -> Candidate:
     if rescale:
         structure, method = rescale_volume(structure, reference=host.structure)
         meta["volume"] = method
@@ -157,8 +156,9 @@ def oxidation_decorated(structure: Structure) -> Structure | None:
 
 @lru_cache(maxsize=4096)
 def _predictions(species: tuple[tuple[str, float], ...], threshold: float) -> list[dict]:
-    """pymatgen's charge-balanced predictions for one oxidation-state composition (cached:
-    the branch and bound over ~200 species takes seconds at a 1e-3 threshold)."""
+    """Pymatgen's charge-balanced predictions for one oxidation-state composition (cached:
+    the branch and bound over ~200 species takes seconds at a 1e-3 threshold).
+    """
     comp = Composition({Species.from_str(sp): amount for sp, amount in species})
     return _predictor(threshold).composition_prediction(comp, to_this_composition=False)
 
@@ -205,7 +205,7 @@ def probable_substitutions(
             kept.append((float(pred["probability"]), subs))
         kept.sort(key=lambda item: -item[0])
         for prob, subs in kept[:max_per_host]:
-            mapping = {str(k): str(v) for k, v in subs.items()}
+            mapping: dict[Any, Any] = {str(k): str(v) for k, v in subs.items()}
             structure = SubstitutionTransformation(mapping).apply_transformation(decorated)
             structure.remove_oxidation_states()
             step = "sub " + " ".join(f"{a}->{b}" for a, b in sorted(mapping.items()))

@@ -35,14 +35,12 @@ def predicted_volume(structure: Structure, reference: Structure | None = None) -
         if reference is not None:
             try:
                 return float(RLSVolumePredictor(check_isostructural=False).predict(structure, reference)), "rls"
-            except Exception:  # noqa: BLE001 - non-isostructural, no radii: fall back to DLS
+            except Exception:
                 pass
         return float(DLSVolumePredictor().predict(structure)), "dls"
 
 
-def rescale_volume(
-    structure: Structure, reference: Structure | None = None
-) -> tuple[Structure, str]:
+def rescale_volume(structure: Structure, reference: Structure | None = None) -> tuple[Structure, str]:
     """A copy of ``structure`` scaled to :func:`predicted_volume`, and the method used."""
     volume, method = predicted_volume(structure, reference)
     out = structure.copy()
