@@ -94,10 +94,11 @@ def test_duplicates_translated_rotated_supercell(cathodes: dict[str, Structure])
         Candidate("nio2", cathodes["LiNiO2"], "h"),
         Candidate("r", rotated, "h"),
         Candidate("s", supercell, "h"),
+        Candidate("same", base, "h2"),  # the very same Structure object
     ]
     unique, dup = remove_duplicates(cands)
     assert [c.id for c in unique] == ["base", "nio2"]
-    assert dup == {"t": "base", "r": "base", "s": "base"}
+    assert dup == {"t": "base", "r": "base", "s": "base", "same": "base"}
     assert not np.allclose(rotated.lattice.matrix, base.lattice.matrix)
 
 

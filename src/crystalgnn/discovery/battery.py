@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from pymatgen.core import Composition, Element, Structure
 from scipy.constants import N_A, physical_constants
 
 from crystalgnn.data.catalog import catalog_path, is_catalog_name
+
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 FARADAY = physical_constants["Faraday constant"][0]
 """Faraday constant, C/mol."""
@@ -159,15 +162,28 @@ class HullReference:
     """
 
     def __init__(self, entries: Iterable[tuple[Composition | str, float]]) -> None:
-        self._by_system: dict[frozenset[str], list[PDEntry]] = defaultdict(list)
+        # raw rows by chemical system; PDEntry objects are made only for systems in use
+        self._by_system: dict[frozenset[str], list[tuple[Composition | str, float]]] = defaultdict(list)
         for comp, ef in entries:
-            c = Composition(comp)
-            key = frozenset(el.symbol for el in c.elements)
-            self._by_system[key].append(PDEntry(c, float(ef) * c.num_atoms))
+            if isinstance(comp, Composition):
+                key = frozenset(el.symbol for el in comp.elements)
+            else:
+                key = frozenset(_SYMBOL.findall(comp))
+            self._by_system[key].append((comp, float(ef)))
+        self._entries: dict[frozenset[str], list[PDEntry]] = {}
         self._hulls: dict[frozenset[str], PhaseDiagram] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_system.values())
+
+    def _system_entries(self, key: frozenset[str]) -> list[PDEntry]:
+        if key not in self._entries:
+            made = []
+            for comp, ef in self._by_system.get(key, []):
+                c = Composition(comp)
+                made.append(PDEntry(c, ef * c.num_atoms))
+            self._entries[key] = made
+        return self._entries[key]
 
     def hull(self, elements: Iterable[str]) -> PhaseDiagram:
         """The phase diagram of the chemical system ``elements`` (built once, then cached)."""
@@ -176,7 +192,7 @@ class HullReference:
             entries = [PDEntry(Composition(el), 0.0) for el in sorted(system)]
             for r in range(1, len(system) + 1):
                 for sub in combinations(sorted(system), r):
-                    entries.extend(self._by_system.get(frozenset(sub), []))
+                    entries.extend(self._system_entries(frozenset(sub)))
             self._hulls[system] = PhaseDiagram(entries)
         return self._hulls[system]
 

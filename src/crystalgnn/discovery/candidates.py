@@ -245,9 +245,13 @@ def remove_duplicates(
         if len(idx) == 1:
             keep[idx[0]] = True
             continue
-        position = {id(candidates[i].structure): i for i in idx}
+        # group_structures returns the input objects: map them back by identity (a structure
+        # object shared by two candidates maps to both, in order)
+        position: dict[int, list[int]] = defaultdict(list)
+        for i in idx:
+            position[id(candidates[i].structure)].append(i)
         for group in sm.group_structures([candidates[i].structure for i in idx]):
-            members = sorted(position[id(s)] for s in group)
+            members = sorted(position[id(s)].pop(0) for s in group)
             keep[members[0]] = True
             for j in members[1:]:
                 duplicate_of[candidates[j].id] = candidates[members[0]].id

@@ -256,5 +256,6 @@ def decorate_prototypes(
             try:
                 out.append(build_prototype(name, metal, ion, anion, centre, rescale))
             except PrototypeError as err:
-                rejected.append(Rejection(f"{name}:{ion}-{metal}-{centre}-{anion}", "prototypes", str(err)))
+                used = [ion, metal, centre, anion] if "P" in proto.parent else [ion, metal, anion]
+                rejected.append(Rejection(f"{name}:{'-'.join(used)}", "prototypes", str(err)))
     return out, rejected
