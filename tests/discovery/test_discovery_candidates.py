@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pymatgen.core import DummySpecies, Lattice, Structure
 from pymatgen.core.operations import SymmOp
 
-from crystalgnn.data.examples import cathode_examples
+from crystalgnn.data.examples import cathode_examples, examples_dir
 from crystalgnn.discovery.candidates import (
     Candidate,
     electronegativity_reason,
@@ -15,6 +17,7 @@ from crystalgnn.discovery.candidates import (
     flag_known,
     hosts_from,
     invalid_reason,
+    load_hosts,
     min_distance,
     oxidation_guess,
     remove_duplicates,
@@ -79,6 +82,23 @@ def test_bad_hosts_are_named_and_valid_kept(cathodes: dict[str, Structure]) -> N
     # without a working ion requirement the Na host is fine
     hosts, _ = hosts_from([("noli", no_li)])
     assert len(hosts) == 1
+
+
+def test_load_hosts_from_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "hosts"
+    folder.mkdir()
+    for name in ("LiCoO2", "LiFePO4"):
+        (folder / f"{name}.cif").write_text((examples_dir() / f"{name}.cif").read_text())
+    (folder / "broken.cif").write_text("data_broken\n_cell_length_a 1\n")
+    na = cathode_examples()["LiCoO2"].copy()
+    na.replace_species({"Li": "Na"})
+    na.to(filename=str(folder / "NaCoO2.cif"))
+    hosts, rejected = load_hosts(folder, working_ion="Li", n_jobs=1)
+    assert sorted(h.id for h in hosts) == ["LiCoO2", "LiFePO4"]
+    assert all(h.working_ion == "Li" for h in hosts)
+    reasons = {r.id: r.reason for r in rejected}
+    assert set(reasons) == {"broken", "NaCoO2"}
+    assert "no Li" in reasons["NaCoO2"]
 
 
 def test_duplicates_translated_rotated_supercell(cathodes: dict[str, Structure]) -> None:

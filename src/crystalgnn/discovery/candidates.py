@@ -132,6 +132,31 @@ def hosts_from(
     return hosts, rejected
 
 
+def load_hosts(
+    source: Any, working_ion: str | None = None, **load_kwargs: Any
+) -> tuple[list[Candidate], list[Rejection]]:
+    """Hosts from any source :func:`~crystalgnn.data.readers.load_source` accepts.
+
+    Entries the reader rejects and hosts that fail :func:`host_reason` are returned with their
+    reasons. With ``working_ion=None``, a battery table's per-row ``working_ion`` column (the
+    ``electrodes`` data set) is used as that host's required ion; other sources need none.
+    ``load_kwargs`` go to ``load_source`` (``subset``, ``n_jobs``, ``end_member``, ...).
+    """
+    from crystalgnn.data.readers import load_source
+
+    load_kwargs.setdefault("show_progress", False)
+    ds = load_source(source, **load_kwargs)
+    hosts: list[Candidate] = []
+    rejected: list[Rejection] = list(ds.rejections)
+    metadata = ds.metadata or [{} for _ in ds.ids]
+    for host_id, structure, meta in zip(ds.ids, ds.structures, metadata, strict=True):
+        ion = working_ion if working_ion is not None else meta.get("working_ion")
+        found, bad = hosts_from([(host_id, structure)], ion)
+        hosts += found
+        rejected += bad
+    return hosts, rejected
+
+
 def min_distance(structure: Structure) -> float:
     """Shortest distance between two sites, periodic images included (Angstrom)."""
     shortest_lattice_vector = float(min(structure.lattice.get_lll_reduced_lattice().abc))
