@@ -35,8 +35,8 @@ from pymatgen.core import Composition, DummySpecies, Element, Structure
 
 from crystalgnn.data.dataset import Rejection
 
-WORKING_IONS: tuple[str, ...] = ("Li", "Na", "K", "Mg", "Ca", "Zn", "Al")
-"""Working ions the generators accept (the issue's list plus Al)."""
+WORKING_IONS: tuple[str, ...] = ("Li", "Na", "K", "Rb", "Cs", "Mg", "Ca", "Zn", "Al", "Y")
+"""Working ions the generators accept: the ten of the MP insertion-electrode data set."""
 
 DEFAULT_MIN_DISTANCE = 0.9
 """Default minimum interatomic distance in Angstrom (shorter than any real bond but O-H)."""
