@@ -25,7 +25,7 @@ name                    formula         space group         parent and source
 The decorated structure keeps the parent's fractional coordinates; its lattice is rescaled to a
 predicted volume relative to the parent (:mod:`~crystalgnn.discovery.volume`; RLS, DLS as
 fallback). **No candidate is relaxed**: the structures are starting guesses for a model or a DFT
-relaxation. Any working ion (Li, Na, K, Mg, Ca, Zn, Al) fills every A site; the decorated
+relaxation. Any working ion (Li, Na, K, Rb, Cs, Mg, Ca, Zn, Al, Y) fills every A site; the decorated
 composition must have charge-balanced oxidation states (checked, so that a divalent ion needs
 a metal in a lower state, e.g. MgMn2O4 with Mn3+), otherwise the combination is rejected.
 """
