@@ -5,22 +5,13 @@ Each prototype is the published structure of a parent compound, generated with
 (conventional cell). Roles: ``A`` the working ion, ``M`` the redox metal, ``X`` the anion,
 ``P`` the polyanion centre.
 
-======================  ==============  ==================  ====================================
-name                    formula         space group         parent and source
-======================  ==============  ==================  ====================================
-``layered-O3``          A M X2          R-3m (166)          LiCoO2, Akimoto et al., J. Solid
-                                                            State Chem. 141, 298 (1998)
-``spinel``              A M2 X4         Fd-3m (227)         LiMn2O4, Thackeray et al., Mater.
-                                                            Res. Bull. 18, 461 (1983)
-``olivine``             A M P X4        Pnma (62)           LiFePO4, Streltsov et al., Acta
-                                                            Cryst. B 61, 272 (2005)
-``nasicon``             A M2 (P X4)3    R-3c (167)          LiTi2(PO4)3, Aatiq et al., J. Mater.
-                                                            Chem. 12, 2971 (2002)
-``rocksalt-ordered``    A M X2          ordering of Fm-3m   disordered rocksalt (Li,M)O,
-                                        (225)               a = 4.15 A (Lee et al., Science
-                                                            343, 519 (2014)), ordered in a
-                                                            2x1x1 cell: lowest Ewald energy
-======================  ==============  ==================  ====================================
+| name | formula | space group | parent and source |
+|---|---|---|---|
+| `layered-O3` | A M X2 | R-3m (166) | LiCoO2, Akimoto et al., J. Solid State Chem. 141, 298 (1998) |
+| `spinel` | A M2 X4 | Fd-3m (227) | LiMn2O4, Thackeray et al., Mater. Res. Bull. 18, 461 (1983) |
+| `olivine` | A M P X4 | Pnma (62) | LiFePO4 (triphylite), Streltsov et al., Acta Cryst. B 49, 147 (1993) |
+| `nasicon` | A M2 (P X4)3 | R-3c (167) | LiTi2(PO4)3, a = 8.511, c = 20.843 A; coordinates of the usual R-3c refinements |
+| `rocksalt-ordered` | A M X2 | I4_1/amd ordering of Fm-3m (225) | disordered rocksalt (Li,Fe)O, a = 4.15 A (Lee et al., Science 343, 519 (2014)), ordered in a 2x1x1 cell with the lowest Ewald energy (gamma-LiFeO2 type) |
 
 The decorated structure keeps the parent's fractional coordinates; its lattice is rescaled to a
 predicted volume relative to the parent (:mod:`~crystalgnn.discovery.volume`; RLS, DLS as
