@@ -82,3 +82,22 @@ def test_hull_from_mp36k(shared_data) -> None:
     lowest = min(ef for f, ef in rows if f == "LiFePO4")
     assert ref.e_above_hull("LiFePO4", lowest) == pytest.approx(0.0, abs=1e-6)
     assert ref.e_above_hull("Li2FeP2O8", -2.0) > 0
+
+
+@pytest.mark.parametrize(
+    ("ion", "discharged", "charged"), [("Mg", "MgMn2O4", "Mn2O4"), ("Na", "Na2Fe2(SO4)3", "NaFe2(SO4)3")]
+)
+def test_voltage_and_capacity_per_ion_charge(ion: str, discharged: str, charged: str) -> None:
+    comp_d, comp_c = Composition(discharged), Composition(charged)
+    ef_d, ef_c = -2.3, -2.0
+    e_d = ComputedEntry(comp_d, ef_d * comp_d.num_atoms)
+    e_c = ComputedEntry(comp_c, ef_c * comp_c.num_atoms)
+    metal = ComputedEntry(ion, 0.0)
+    vpair = InsertionVoltagePair.from_entries(e_d, e_c, metal)
+    electrode = InsertionElectrode.from_entries([e_d, e_c], metal)
+    voltage = voltage_from_formation_energies(comp_d, ef_d, comp_c, ef_c, ion)
+    assert voltage == pytest.approx(vpair.voltage, rel=1e-9)
+    pair = insertion_pair(comp_d, comp_c, ion)
+    assert pair.capacity_grav == pytest.approx(electrode.get_capacity_grav(), rel=1e-9)
+    assert pair.specific_energy(voltage) == pytest.approx(electrode.get_specific_energy(), rel=1e-9)
+    assert pair.capacity_vol is None and pair.energy_density(voltage) is None
