@@ -37,11 +37,11 @@ from crystalgnn.graphs.cache import CachedGraphs
 from crystalgnn.models.registry import make_config, split_options
 from crystalgnn.training.checkpoints import check_resume_point, load_task
 from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.finetune import init_weights
 from crystalgnn.training.holdout import predict_inputs, test_report
 from crystalgnn.training.loaders import make_loader, select_graphs
 from crystalgnn.training.loop import FitResult, finish_run, fit
 from crystalgnn.training.losses import check_loss
-from crystalgnn.training.resolve import resolve_model
 from crystalgnn.training.run_data import (
     atom_table,
     build_run_graphs,
@@ -301,33 +301,11 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
         extra={"source": cfg.source, "n_train": len(split.train)},
     )
     if cfg.init_from:
-        init_weights(module, cfg.init_from)
+        init_weights(module, cfg.init_from, new_head=cfg.new_head)
     if level == "site":
         arrays = ds.site_targets[names[0]]
         extra["sites"] = {p: site_label_counts(arrays, getattr(split, p)) for p in ("train", "val", "test")}
     return fit_and_test(cfg, run_dir, module, graphs, split, ds, t_start=t_start, data_time_s=data_time, extra=extra)
-
-
-def init_weights(module: CrystalTask, ref: str | Path) -> dict[str, int]:
-    """Start from a checkpoint's weights: the whole encoder (every encoder tensor must exist with
-    the same shape, else a ``ValueError`` names the first that does not), and the readout's
-    tensors where their shapes match (a new target gets a fresh head). Returns the counts.
-    """
-    src = load_task(resolve_model(ref)).state_dict()
-    own = module.state_dict()
-    enc = [k for k in own if k.startswith("model.encoder.")]
-    misfit = [k for k in enc if k not in src or src[k].shape != own[k].shape]
-    if misfit:
-        k = misfit[0]
-        got = tuple(src[k].shape) if k in src else "missing"
-        raise ValueError(
-            f"{ref}: no encoder weight fits this model ({k}: {got} in the checkpoint, {tuple(own[k].shape)} here; "
-            "another architecture or size?)"
-        )
-    head = [k for k in own if k.startswith("model.readout.") and k in src and src[k].shape == own[k].shape]
-    own.update({k: src[k] for k in enc + head})
-    module.load_state_dict(own)
-    return {"encoder": len(enc), "readout": len(head)}
 
 
 def train_on_features(
