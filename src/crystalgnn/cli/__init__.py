@@ -7,7 +7,7 @@ pandas nor pymatgen (the commands import the library when they run).
 
 from __future__ import annotations
 
-from crystalgnn.cli import benchmark, data, evaluate, graphs, models, predict, train  # noqa: F401  (register commands)
+from crystalgnn.cli import benchmark, data, evaluate, graphs, models, predict, pretrain, train, tune  # noqa: F401  (register commands)
 from crystalgnn.cli.app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,1 @@
+"""``crystalgnn tune`` (work in progress)."""
