@@ -23,7 +23,7 @@ def param_groups(model: torch.nn.Module, optim: dict[str, Any]) -> list[dict[str
     own = {id(p) for p in encoder.parameters()} if encoder is not None and factor != 1.0 else set()
     trainable = [p for p in model.parameters() if p.requires_grad]
     head = [p for p in trainable if id(p) not in own]
-    groups = [{"params": head}] if head else []
+    groups: list[dict[str, Any]] = [{"params": head}] if head else []
     if own:
         lr = float(optim.get("lr", 0.01))
         groups.append({"params": [p for p in trainable if id(p) in own], "lr": lr * factor, "name": "encoder"})

@@ -122,7 +122,7 @@ class CrystalTwins(L.LightningModule):
         with masked_atom_inputs(self.encoder, getattr(view, "atom_mask", None)):
             x = self.encoder(view).x
         pooled = global_mean_pool(x, view.batch, size=view.num_graphs)
-        return self.projector(pooled)  # type: ignore[no-any-return]
+        return self.projector(pooled)
 
     def pair_loss(self, batch: Any) -> Tensor:
         """The loss of two augmented views of ``batch``."""
