@@ -19,7 +19,7 @@ def tune_command(
     trials: int = typer.Option(20, help="finished trials the study should hold (re-running adds the missing ones)"),
     model: str = typer.Option("cgcnn", help="the model whose search space is sampled"),
     out: Path = typer.Option(Path("runs/tune"), "--out", "-o", help="study folder (study.db, trials/, best.yaml)"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="trials run in parallel"),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="trials run in parallel (worker processes)"),
     time_budget_per_trial: float | None = typer.Option(None, metavar="MINUTES", help="each trial's --time-budget"),
     epochs: int | None = typer.Option(None, help="epochs per trial (default: the model's recipe)"),
     search_space: Path | None = typer.Option(
@@ -70,7 +70,7 @@ def tune_command(
     )  # fmt: skip
     try:
         result = tune(cfg)
-    except (DataError, KeyError, ValueError, FileNotFoundError, StudyBusy) as exc:
+    except (DataError, KeyError, ValueError, FileNotFoundError, StudyBusy, RuntimeError) as exc:
         fail(message(exc))
     except KeyboardInterrupt:
         err.print(f"[yellow]interrupted[/]: run the same command again to continue the study in {out}")

@@ -145,7 +145,7 @@ class TuneConfig:
         source, targets, model: what every trial trains.
         trials: finished (complete or pruned) trials the study should hold.
         out: the study folder.
-        jobs: trials run in parallel (threads of this process).
+        jobs: trials run in parallel (worker processes sharing the study).
         time_budget_per_trial: each trial's ``--time-budget`` (minutes).
         options: TrainConfig options fixed for every trial (e.g. epochs, split, threads).
         config_file: a training YAML file under ``options`` (as ``train --config``).
@@ -256,10 +256,46 @@ def _lock(out: Path) -> Path:
     return lock
 
 
+def open_study(cfg: TuneConfig, worker: int = 0) -> tuple[Any, Any]:
+    """The study in ``OUT/study.db`` (created on first use) and its storage; each parallel worker
+    seeds its TPE sampler differently (``seed + worker``).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)
+              if cfg.pruning else optuna.pruners.NopPruner())  # fmt: skip
+    storage = optuna.storages.RDBStorage(f"sqlite:///{Path(cfg.out) / 'study.db'}")
+    study = optuna.create_study(
+        study_name="crystalgnn", storage=storage, load_if_exists=True, direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed + worker), pruner=pruner,
+    )  # fmt: skip
+    return study, storage
+
+
+def run_trials(cfg: TuneConfig, space: dict[str, dict[str, Any]], worker: int, n_trials: int) -> None:
+    """One worker: trials until the study holds ``cfg.trials`` finished or running ones (or
+    ``n_trials`` were started here).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    study, _ = open_study(cfg, worker)
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # others' running trials too
+    study.optimize(_objective(cfg, space), n_trials=n_trials, gc_after_trial=True,
+                   callbacks=[optuna.study.MaxTrialsCallback(cfg.trials, states=counted)])  # fmt: skip
+
+
 def tune(cfg: TuneConfig) -> TuneResult:
     """Run (or continue) the study until it holds ``cfg.trials`` finished trials; write
     ``trials.csv`` and ``best.yaml``. Bad options raise ``ValueError`` before any trial runs.
+
+    With ``cfg.jobs > 1``, ``jobs - 1`` more worker processes (Lightning is not thread-safe)
+    share the study's SQLite storage; when several trials end at once the study may hold up to
+    ``jobs - 1`` more trials than asked.
     """
+    import multiprocessing
+
     import optuna
     from optuna.trial import TrialState
 
@@ -271,24 +307,26 @@ def tune(cfg: TuneConfig) -> TuneResult:
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)
-                  if cfg.pruning else optuna.pruners.NopPruner())  # fmt: skip
-        storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}")
-        study = optuna.create_study(
-            study_name="crystalgnn", storage=storage, load_if_exists=True,
-            direction="minimize", sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner,
-        )  # fmt: skip
+        study, storage = open_study(cfg)
         _check_study(study, cfg)
         _fail_interrupted(study, storage)
         finished = (TrialState.COMPLETE, TrialState.PRUNED)
         remaining = cfg.trials - len(study.get_trials(deepcopy=False, states=finished))
         if remaining > 0:
-            study.optimize(
-                _objective(cfg, space), n_trials=remaining, n_jobs=cfg.jobs, gc_after_trial=True,
-                callbacks=[optuna.study.MaxTrialsCallback(cfg.trials, states=finished)],
-            )  # fmt: skip
-        return summarize(study, out)
+            spawn = multiprocessing.get_context("spawn")
+            workers = [spawn.Process(target=run_trials, args=(cfg, space, k, remaining), daemon=False)
+                       for k in range(1, min(cfg.jobs, remaining))]  # fmt: skip
+            for w in workers:
+                w.start()
+            try:
+                run_trials(cfg, space, 0, remaining)
+            finally:
+                for w in workers:
+                    w.join()
+            failed = [w.exitcode for w in workers if w.exitcode]
+            if failed:
+                raise RuntimeError(f"{len(failed)} of {len(workers) + 1} tune workers failed (exit codes {failed})")
+        return summarize(open_study(cfg)[0], out)
     finally:
         lock.unlink(missing_ok=True)
 
