@@ -110,7 +110,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/transfer-elastic"))
+    p.add_argument("--summary-only", action="store_true", help="rewrite summary.md from results.csv")
     args = p.parse_args()
+    if args.summary_only:
+        write_summary(args, pd.read_csv(args.out / "results.csv"))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     splits = make_splits(args, args.out)
     starts = args.starts.split(",")
@@ -122,14 +126,20 @@ def main() -> None:
             rows.append({"size": size, **row})
             print(json.dumps(rows[-1]), flush=True)
             pd.DataFrame(rows).to_csv(args.out / "results.csv", index=False)
-    df = pd.DataFrame(rows)
-    table = (
-        df.groupby(["size", "n_train", "start"], sort=False)["test_mae"].agg(["mean", "std", "count"]).unstack("start")
-    )
-    (args.out / "summary.md").write_text(
-        f"# {args.target} on {args.source}: test MAE (mean, std over seeds)\n\n{table.round(4).to_markdown()}\n"
-    )
-    print(table.round(4).to_string())
+    write_summary(args, pd.DataFrame(rows))
+
+
+def write_summary(args: argparse.Namespace, df: pd.DataFrame) -> None:
+    """``summary.md``: test MAE mean +- std (number of seeds) per training size and start."""
+
+    def cell(x: pd.Series) -> str:
+        return f"{x.mean():.4f} ± {x.std():.4f} ({len(x)})" if len(x) > 1 else f"{x.mean():.4f} (1)"
+
+    table = df.pivot_table(index="n_train", columns="start", values="test_mae", aggfunc=cell)
+    table = table[[c for c in STARTS if c in table.columns]]
+    text = f"# {args.target} on {args.source}: test MAE, mean ± std (seeds)\n\n{table.to_markdown()}\n"
+    (args.out / "summary.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
