@@ -127,7 +127,7 @@ def test_a_pretraining_step_lowers_the_loss(batch, table, method) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
 
 
