@@ -262,7 +262,7 @@ def open_study(cfg: TuneConfig, worker: int = 0) -> tuple[Any, Any]:
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are reported by the command itself
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)
               if cfg.pruning else optuna.pruners.NopPruner())  # fmt: skip
     storage = optuna.storages.RDBStorage(f"sqlite:///{Path(cfg.out) / 'study.db'}")
