@@ -130,3 +130,15 @@ def test_packaged_search_spaces_sample_valid_configs(table, tmp_path) -> None:
         from crystalgnn.models.registry import make_config
 
         make_config(model, cfg.model_options)  # every sampled hyper-parameter exists
+
+
+@pytest.mark.parametrize(
+    ("extra", "msg"),
+    [(["--trials", "0"], "--trials and --jobs must be >= 1"),
+     (["--time-budget-per-trial", "0"], "must be > 0 minutes"),
+     (["--model", "soap-mlp"], "no search space for model 'soap-mlp'")],
+)  # fmt: skip
+def test_bad_tune_options_end_with_one_line(table, tmp_path, extra, msg) -> None:
+    r = CliRunner().invoke(app, ["tune", str(table), "-t", "energy", "-o", str(tmp_path / "s"), *extra])
+    assert r.exit_code in (1, 2) and msg in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "s" / "trials").exists()

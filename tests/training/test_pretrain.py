@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pandas as pd
 import pytest
 import torch
 from torch_geometric.data import Batch
@@ -154,6 +155,15 @@ def test_pretrain_then_fine_tune_through_the_cli(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     tuned = torch.load(ft / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
     assert torch.allclose(tuned["model." + w], lit[w], atol=1e-8)
+    # the same command with more epochs continues the run; another method is refused
+    more_args = ["pretrain", str(unlabelled), str(more), "--method", "simsiam", "--batch-size", "6", "-o", str(out),
+                 "-j", "1", "--threads", "1", "--no-progress", *TINY]  # fmt: skip
+    r = CliRunner().invoke(app, [*more_args, "--epochs", "3"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "summary.json").read_text())["epochs_run"] == 3
+    assert len(pd.read_csv(out / "log" / "metrics.csv").dropna(subset=["train_loss"])) == 3
+    r = CliRunner().invoke(app, [*[a if a != "simsiam" else "barlow" for a in more_args], "--epochs", "3"])
+    assert r.exit_code == 1 and "another pretraining run" in r.output and "method" in r.output
     # a bad method is a one-line usage error
     r = CliRunner().invoke(app, ["pretrain", str(unlabelled), "--method", "nope", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--method" in r.output

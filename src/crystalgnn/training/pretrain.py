@@ -283,6 +283,7 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     from lightning.pytorch.loggers import CSVLogger
 
     from crystalgnn.training.loaders import make_loader
+    from crystalgnn.training.loop import _merge_resumed_log
     from crystalgnn.training.quiet import quiet_lightning
 
     cfg.validate()
@@ -311,7 +312,11 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
         enable_progress_bar=cfg.progress, enable_model_summary=False, deterministic=True, log_every_n_steps=1,
     )  # fmt: skip
     loader = make_loader(graphs, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    log_csv = out / "log" / "metrics.csv"
+    old_log = log_csv.read_bytes() if last.is_file() and log_csv.is_file() else None  # the CSV logger restarts it
     trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None)
+    if old_log is not None:
+        _merge_resumed_log(old_log, log_csv)
     loss = trainer.callback_metrics.get("train_loss")
     summary = {
         "method": cfg.method, "model": cfg.model, "sources": list(cfg.sources), "n_structures": len(graphs),
