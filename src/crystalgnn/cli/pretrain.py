@@ -83,7 +83,9 @@ def pretrain_command(
         result = pretrain(cfg)
     except (DataError, KeyError, ValueError, FileNotFoundError) as exc:
         fail(message(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns an interrupt into SystemExit(1)
+        if not (isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt)):
+            raise
         err.print(f"[yellow]interrupted[/]: {out} keeps the last finished epoch; run the same command again to resume")
         raise typer.Exit(130) from None
     console.print(f"[bold green]done[/]: {result.checkpoint} (fine-tune with --init-from {result.out})")
