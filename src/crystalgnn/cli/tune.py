@@ -72,7 +72,9 @@ def tune_command(
         result = tune(cfg)
     except (DataError, KeyError, ValueError, FileNotFoundError, StudyBusy, RuntimeError) as exc:
         fail(message(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns an interrupt into SystemExit(1)
+        if not (isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt)):
+            raise
         err.print(f"[yellow]interrupted[/]: run the same command again to continue the study in {out}")
         raise typer.Exit(130) from None
     _print_summary(result, top)
