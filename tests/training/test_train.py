@@ -438,8 +438,8 @@ def test_init_from_copies_matching_weights(small_table, tmp_path) -> None:
 
 
 def test_init_from_a_shipped_model_name(small_table, tmp_path) -> None:
-    """Fine-tuning from a shipped model by name: its encoder is copied, the head is new when the
-    target differs in shape (here same shape: copied too)."""
+    """Fine-tuning from a shipped model by name: its encoder is copied (the head is new, since
+    the target differs: tests/training/test_finetune.py)."""
     from crystalgnn.training.checkpoints import load_task
     from crystalgnn.training.resolve import resolve_model
 

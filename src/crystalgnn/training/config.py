@@ -65,6 +65,9 @@ class TrainConfig:
     init_from: str | None = option(
         None, "start from this checkpoint's weights (matching names and shapes)", metavar="CHECKPOINT"
     )
+    new_head: bool = option(False, "with --init-from: a freshly initialised readout even for the checkpoint's target")
+    freeze_encoder_epochs: int = option(0, "fine-tuning: no encoder updates for the first N epochs", metavar="N")
+    encoder_lr_factor: float = option(1.0, "fine-tuning: the encoder's learning rate is this x --lr", metavar="F")
     task: str = option("auto", "auto: classification for 0/1 'class' targets, else regression", choices=TASKS)
     subset: int | None = option(None, "train on a seeded random subset of this many structures")
     subset_seed: int = option(0, "seed of --subset")
@@ -198,18 +201,16 @@ class TrainConfig:
             if choices and getattr(self, name) not in choices:
                 raise ValueError(f"{flag_of(name)} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
         minimum = {"epochs": 1, "batch_size": 1, "subset": 1, "num_nodes": 1, "num_threads": 1, "n_jobs": 1,
-                   "early_stopping_patience": 1, "ensemble": 1}  # fmt: skip
+                   "early_stopping_patience": 1, "freeze_encoder_epochs": 0, "momentum": 0, "weight_decay": 0,
+                   "ensemble": 1}  # fmt: skip
         for name, lo in minimum.items():
             v = getattr(self, name)
             if v is not None and v < lo:
                 raise ValueError(f"{flag_of(name)} must be >= {lo} (got {v})")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be > 0 (got {self.lr})")
-        for name in ("momentum", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{flag_of(name)} must be >= 0 (got {getattr(self, name)})")
-        if self.max_time_minutes is not None and not self.max_time_minutes > 0:
-            raise ValueError(f"--time-budget must be > 0 minutes (got {self.max_time_minutes})")
+        for name, unit in (("lr", ""), ("encoder_lr_factor", ""), ("max_time_minutes", " minutes")):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{flag_of(name)} must be > 0{unit} (got {v})")
         if self.split_file is None:
             parse_split(self.split)
         elif self.split_by:
@@ -262,7 +263,8 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
     def optim_dict(self) -> dict[str, Any]:
-        keys = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "epochs", "loss")
+        keys = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "epochs", "loss",
+                "freeze_encoder_epochs", "encoder_lr_factor")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result

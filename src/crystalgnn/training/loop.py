@@ -94,6 +94,7 @@ def fit(
     cfg: TrainConfig,
     monitor: str = "val_mae",
     mode: str = "min",
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
     """Lightning fit into ``run_dir``, resuming from ``checkpoints/last.ckpt`` when it exists.
 
@@ -103,7 +104,8 @@ def fit(
     when ``cfg.max_time_minutes`` (``--time-budget``) is;
     the per-epoch log goes to ``log/metrics.csv`` (rows of an interrupted process are kept in
     front of the resumed ones). Trainer settings from ``cfg``: ``epochs``, ``accelerator``,
-    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``.
+    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``. ``callbacks``
+    are added to these (e.g. the tuner's pruning callback).
     """
     quiet_lightning()
     ckpt_dir = run_dir / "checkpoints"
@@ -113,7 +115,8 @@ def fit(
         dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
     )
     timer = EpochTimer()
-    callbacks: list[Callback] = [best, last_ckpt, timer]
+    extra = list(callbacks or [])
+    callbacks = [best, last_ckpt, timer]
     if cfg.progress:
         callbacks.append(EpochProgressBar())
     early = None
@@ -123,6 +126,7 @@ def fit(
     budget = TimeBudget(cfg.max_time_minutes, timer) if cfg.max_time_minutes else None
     if budget is not None:
         callbacks.append(budget)
+    callbacks.extend(extra)
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator=cfg.accelerator,
