@@ -7,7 +7,19 @@ pandas nor pymatgen (the commands import the library when they run).
 
 from __future__ import annotations
 
-from crystalgnn.cli import benchmark, data, evaluate, explain_model, graphs, models, predict, train  # noqa: F401  (register commands)
+from crystalgnn.cli import (  # noqa: F401  (register commands)
+    benchmark,
+    data,
+    evaluate,
+    explain_model,
+    explain_sites,
+    graphs,
+    models,
+    predict,
+    pretrain,
+    train,
+    tune,
+)
 from crystalgnn.cli.app import app
 
 __all__ = ["app", "main"]
