@@ -34,7 +34,9 @@ def explain_model_command(
     out: Path = typer.Option(Path("xgnn"), "--out", "-o", help="folder for explanations, counts and figures"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar"),
 ) -> None:
-    """Train an XGNN graph generator per class and write the graphs the classifier puts in that
+    """XGNN model-level explanations of a classifier trained on group or period labels.
+
+    Train an XGNN graph generator per class and write the graphs the classifier puts in that
     class with probability above --min-prob (explanations_<class>.json), label and bond counts
     (label_counts.csv, edge_counts.csv, statistics.json) and figures (label_histogram.png,
     edge_heatmaps.png). The run must be a graph-level classifier whose atom features are one-hot
