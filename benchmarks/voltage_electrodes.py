@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--model", default="cgcnn")
     ap.add_argument("--end-member", default="discharged", choices=("discharged", "charged"))
     ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--loss", default="mse", choices=("mse", "l1", "huber"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--splits", default="random,framework")
@@ -40,7 +41,8 @@ def main() -> None:
     ion = {i: m.get("working_ion") for i, m in zip(ds.ids, ds.metadata, strict=True)}
     rows, per_ion = [], []
     for name in args.splits.split(","):
-        run = out / f"{args.model}-{args.end_member}-{name}-s{args.seed}"
+        loss = "" if args.loss == "mse" else f"-{args.loss}"
+        run = out / f"{args.model}-{args.end_member}-{name}{loss}-s{args.seed}"
         flags = {
             "source": "electrodes",
             "targets": ["average_voltage"],
@@ -53,6 +55,7 @@ def main() -> None:
             "weight_decay": 0.0001,
             "scheduler": "cosine",
             "batch_size": 64,
+            "loss": args.loss,
             "split": "0.8,0.1,0.1",
             "num_threads": args.threads,
             "out": str(run),
@@ -80,18 +83,19 @@ def main() -> None:
         per_ion.append(g.rename(columns={"mean": "mae_V", "count": "n"}))
     summary = pd.DataFrame(rows)
     ions = pd.concat(per_ion)
-    ions.to_csv(out / "per_ion.csv", index=False)
+    ions.to_csv(out / f"per_ion{'' if args.loss == 'mse' else '-' + args.loss}.csv", index=False)
     table = ions.pivot(index="ion", columns="split", values="mae_V").round(3)
     counts = ions.pivot(index="ion", columns="split", values="n")
     text = (
-        f"{args.model}, {args.end_member} end member, {args.epochs} epochs, seed {args.seed}\n\n"
+        f"{args.model}, {args.end_member} end member, {args.loss} loss, {args.epochs} epochs, seed {args.seed}\n\n"
         + summary.to_markdown(index=False, floatfmt=".4f")
         + "\n\nTest MAE (V) per working ion (n test entries in brackets):\n\n"
         + table.astype(str).add(" (").add(counts.astype(int).astype(str)).add(")").to_markdown()
         + "\n"
     )
-    (out / "summary.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps(rows, indent=1))
+    tag = "" if args.loss == "mse" else f"-{args.loss}"
+    (out / f"summary{tag}.md").write_text(text)
+    (out / f"summary{tag}.json").write_text(json.dumps(rows, indent=1))
     print(text)
 
 
