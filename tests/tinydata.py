@@ -173,3 +173,16 @@ def strained_crystals(n: int, seed: int = 0) -> list[Structure]:
         cart = s.cart_coords + rng.normal(scale=0.06, size=(len(s), 3))
         out.append(Structure(s.lattice, s.species, cart, coords_are_cartesian=True))
     return out
+
+
+def small_config(table: Path, out: Path, **kw: Any) -> Any:
+    """A :class:`TrainConfig` for a 2-epoch tiny CGCNN on ``table`` (``heat_all``; ``kw`` overrides)."""
+    from crystalgnn.training.config import TrainConfig
+
+    base = dict(
+        source=str(table), targets=["heat_all"], model_options={"atom_fea_len": 16, "h_fea_len": 16, "n_conv": 1}, epochs=2, batch_size=4,
+        optimizer="adam", lr=0.003, split="0.5,0.4,0.1", out=str(out), progress=False, n_jobs=1, num_threads=1,
+        use_cache=False,
+    )  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)

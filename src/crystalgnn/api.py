@@ -83,6 +83,10 @@ def train(
         base["targets"] = [target] if isinstance(target, str) else list(target)
     options.setdefault("progress", False)
     cfg = TrainConfig.from_dict({**base, **options})
+    if cfg.ensemble > 1:
+        from crystalgnn.training.ensemble import train_ensemble
+
+        return train_ensemble(cfg)
     result = run_train(cfg)
     if figures:
         from crystalgnn.evaluation.reports import run_figures

@@ -22,7 +22,7 @@ from crystalgnn.evaluation.reports import run_figures
 from crystalgnn.prediction import Predictor
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.run import RunConfigMismatch, train
-from tinydata import OVERLAP_CIF, perovskite_rows, read_predictions, write_jsonl
+from tinydata import OVERLAP_CIF, perovskite_rows, read_predictions, small_config, write_jsonl
 
 EPOCHS = 5
 BAD_CIF = "data_broken\n_cell_length_a 3.0\nthis is not a CIF\n"
@@ -326,16 +326,6 @@ def small_table(tmp_path_factory) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("small") / "perov12.jsonl", perovskite_rows(12))
 
 
-def small_config(table: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(
-        source=str(table), targets=["heat_all"], model_options=dict(TINY), epochs=2, batch_size=4,
-        optimizer="adam", lr=0.003, split="0.5,0.4,0.1", out=str(out), progress=False, n_jobs=1, num_threads=1,
-        use_cache=False,
-    )  # fmt: skip
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 @pytest.mark.parametrize(("split", "empty"), [("0.9,0.0,0.1", "0 validation"), ("0.9,0.1,0.0", "0 test")])
 def test_empty_validation_or_test_split_is_refused(small_table, tmp_path, split, empty) -> None:
     out = tmp_path / "run"
@@ -448,8 +438,8 @@ def test_init_from_copies_matching_weights(small_table, tmp_path) -> None:
 
 
 def test_init_from_a_shipped_model_name(small_table, tmp_path) -> None:
-    """Fine-tuning from a shipped model by name: its encoder is copied, the head is new when the
-    target differs in shape (here same shape: copied too)."""
+    """Fine-tuning from a shipped model by name: its encoder is copied (the head is new, since
+    the target differs: tests/training/test_finetune.py)."""
     from crystalgnn.training.checkpoints import load_task
     from crystalgnn.training.resolve import resolve_model
 

@@ -7,7 +7,20 @@ pandas nor pymatgen (the commands import the library when they run).
 
 from __future__ import annotations
 
-from crystalgnn.cli import benchmark, data, evaluate, explain_structure, graphs, models, predict, train  # noqa: F401  (register commands)
+from crystalgnn.cli import (  # noqa: F401  (register commands)
+    benchmark,
+    data,
+    evaluate,
+    explain_model,
+    explain_sites,
+    explain_structure,
+    graphs,
+    models,
+    predict,
+    pretrain,
+    train,
+    tune,
+)
 from crystalgnn.cli.app import app
 
 __all__ = ["app", "main"]

@@ -253,7 +253,12 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     _on_sigterm.received = False  # type: ignore[attr-defined]
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        result = run_train(cfg)
+        if cfg.ensemble > 1:
+            from crystalgnn.training.ensemble import train_ensemble
+
+            result = train_ensemble(cfg)
+        else:
+            result = run_train(cfg)
     except (RunConfigMismatch, DataError, KeyError, ValueError) as exc:
         fail(message(exc))
     except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns an interrupt into SystemExit(1)
@@ -265,15 +270,20 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
         raise typer.Exit(143 if terminated else 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    run_figures(result.run_dir)
+    run_dirs = [result.run_dir / name for name in result.metrics.get("members", [])] or [result.run_dir]
+    for run_dir in run_dirs:
+        run_figures(run_dir)
     m = result.metrics
     for part, why in (m.get("skipped_split_ids") or {}).items():
         shown = "; ".join(f"{i} ({r})" for i, r in list(why.items())[:5]) + (" ..." if len(why) > 5 else "")
         err.print(f"[yellow]{len(why)} {part} ids of the split left out[/] (--skip-missing-split-ids): {escape(shown)}")
-    _say_rejections(result.run_dir / "rejected.csv")
+    _say_rejections(run_dirs[0] / "rejected.csv")
     console.print(f"[bold green]done[/]: {result.run_dir}")
     console.print(
-        json.dumps({k: m[k] for k in ("test", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m}, indent=1)
+        json.dumps(
+            {k: m[k] for k in ("test", "mean_std", "train_time_s", "time_per_epoch_s", "n_parameters") if k in m},
+            indent=1,
+        )
     )
 
 

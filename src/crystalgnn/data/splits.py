@@ -81,6 +81,37 @@ def random_split(n: int, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 
     return Split(np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :]))
 
 
+def group_split(groups: Sequence[object], ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
+    """Seeded random split that keeps every group on one side (e.g. one electrode framework).
+
+    The distinct groups are shuffled with ``seed``; test groups are taken from the front of the
+    shuffled list until the test part holds at least ``floor(r_test n)`` entries, then validation
+    groups likewise, and the remaining groups train. Part sizes therefore overshoot their ratio by
+    less than one group. Entries whose group is ``None`` or NaN are groups of their own.
+    """
+    n = len(groups)
+    if n == 0:
+        raise ValueError("cannot split an empty dataset")
+    _r_train, r_val, r_test = parse_ratios(ratios)
+    keys = [("__own__", i) if g is None or (isinstance(g, float) and np.isnan(g)) else g for i, g in enumerate(groups)]
+    uniq = list(dict.fromkeys(keys))
+    members: dict[object, list[int]] = {k: [] for k in uniq}
+    for i, k in enumerate(keys):
+        members[k].append(i)
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    parts: list[list[int]] = [[], [], []]  # test, val, train
+    goals = [int(np.floor(r_test * n)), int(np.floor(r_val * n))]
+    part = 0
+    for j in order:
+        while part < 2 and len(parts[part]) >= goals[part]:
+            part += 1
+        parts[part].extend(members[uniq[j]])
+    test, val, train = (np.sort(np.asarray(p, dtype=int)) for p in parts)
+    if len(train) == 0:
+        raise ValueError(f"split {ratios} by group leaves no training data for {n} entries in {len(uniq)} groups")
+    return Split(train, val, test)
+
+
 class MissingSplitIds(KeyError, ValueError):
     """Ids of a split that are not in the dataset; ``missing``: part -> {id: reason}."""
 

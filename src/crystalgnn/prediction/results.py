@@ -36,6 +36,7 @@ class Predictions:
     task: str
     rejected: list[Rejection] = field(default_factory=list)
     formulas: list[str] | None = None  # reduced formula of each predicted structure
+    std: np.ndarray | None = None  # ensembles: the members' spread, shaped as ``values``
 
     def nonfinite_message(self) -> str | None:
         """One line counting the structures with a NaN or infinite prediction (None when there are none)."""
@@ -57,12 +58,16 @@ class Predictions:
             if dataset is not None and name in dataset.targets and idx is not None:
                 df["target"] = dataset.targets[name][idx]
             df["prediction"] = self.values
+            if self.std is not None:
+                df["std"] = self.std
         else:
             for k, name in enumerate(self.targets):
                 suffix = "" if len(self.targets) == 1 else f"_{name}"
                 if dataset is not None and name in dataset.targets and idx is not None:
                     df["target" + suffix] = dataset.targets[name][idx]
                 df["prediction" + suffix] = self.values[:, k]
+                if self.std is not None:
+                    df["std" + suffix] = self.std[:, k]
         return df
 
 

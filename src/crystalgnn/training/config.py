@@ -1,6 +1,6 @@
 """The training configuration: one dataclass that defines every training option.
 
-Each field carries its CLI flag and help text in ``metadata`` (:func:`option`); the ``train``
+Each field carries its CLI flag and help text in ``metadata`` (:func:`~crystalgnn.training.options.option`); the ``train``
 command's flags are generated from these fields, YAML files use the field names as keys, and
 :meth:`TrainConfig.validate` checks the values without importing torch. Per-model training
 recipes (the published optimiser, schedule, batch size and epoch budget of MEGNet, SchNet and
@@ -16,37 +16,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# Names accepted by the options below (static: checking them must not import torch).
-MODELS = ("cgcnn", "megnet", "schnet", "alignn", "soap-mlp", "neighbour-mlp")
-TASKS = ("auto", "regression", "classification")
-READOUTS = ("graph", "site", "site-linear")
-LOSSES = ("mse", "l1", "huber")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("multistep", "cosine", "onecycle", "none")
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
-END_MEMBERS = ("charged", "discharged")
-
-
-def option(
-    default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), factory: Any = None, **meta: Any
-) -> Any:
-    """A :class:`TrainConfig` field with its help text and CLI flag names.
-
-    ``flags``: the option names (default ``--field-name``); a boolean field that defaults to
-    ``True`` gets a ``--no-...`` switch. ``meta`` may hold ``cli=False`` (no flag),
-    ``metavar`` and ``choices`` (shown in the help, checked by :meth:`TrainConfig.validate`).
-    """
-    md = {"help": help, "flags": tuple(flags), **meta}
-    if factory is not None:
-        return field(default_factory=factory, metadata=md)
-    return field(default=default, metadata=md)
+from crystalgnn.training.options import (
+    ACCELERATORS,
+    END_MEMBERS,
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    READOUTS,
+    SCHEDULERS,
+    TASKS,
+    option,
+)
 
 
 @dataclass
@@ -78,13 +65,24 @@ class TrainConfig:
     init_from: str | None = option(
         None, "start from this checkpoint's weights (matching names and shapes)", metavar="CHECKPOINT"
     )
+    new_head: bool = option(False, "with --init-from: a freshly initialised readout even for the checkpoint's target")
+    freeze_encoder_epochs: int = option(0, "fine-tuning: no encoder updates for the first N epochs", metavar="N")
+    encoder_lr_factor: float = option(1.0, "fine-tuning: the encoder's learning rate is this x --lr", metavar="F")
     task: str = option("auto", "auto: classification for 0/1 'class' targets, else regression", choices=TASKS)
     subset: int | None = option(None, "train on a seeded random subset of this many structures")
     subset_seed: int = option(0, "seed of --subset")
     split: str = option("0.8,0.1,0.1", "train,val,test ratios", metavar="TRAIN,VAL,TEST")
+    split_by: str | None = option(
+        None,
+        "keep entries with equal values of this column on one side of the split (e.g. high_formula)",
+        metavar="COLUMN",
+    )
     split_file: str | None = option(None, "JSON with train/val/test id lists (instead of --split)", metavar="FILE")
     skip_missing_split_ids: bool = option(False, "train without split-file ids that are not in the dataset (listed)")
     seed: int = option(0, "seed of the split, initialisation and batching")
+    ensemble: int = option(
+        1, "train N members (seeds seed..seed+N-1, one split): predictions are their mean +- std", metavar="N"
+    )
     epochs: int = option(30, "maximum number of epochs")
     batch_size: int = option(256, "structures per batch")
     optimizer: str = option("sgd", "optimiser", choices=OPTIMIZERS)
@@ -121,7 +119,13 @@ class TrainConfig:
     num_nodes: int = option(1, "nodes (multi-node training)")
     strategy: str = option("auto", "Lightning strategy (auto, ddp, ...)")
     num_threads: int | None = option(None, "torch threads (default: torch's choice)", flags=("--threads",))
-    max_time_minutes: float | None = option(None, "stop training after this many minutes (resumable)")
+    max_time_minutes: float | None = option(
+        None,
+        "training-time budget: stop at the epoch end before it runs out (resumable; cosine and onecycle "
+        "schedules anneal over it)",
+        flags=("--time-budget", "--max-time-minutes"),
+        metavar="MINUTES",
+    )
     progress: bool = option(True, "no progress bars", flags=("--no-progress",))
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,20 +201,20 @@ class TrainConfig:
             if choices and getattr(self, name) not in choices:
                 raise ValueError(f"{flag_of(name)} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
         minimum = {"epochs": 1, "batch_size": 1, "subset": 1, "num_nodes": 1, "num_threads": 1, "n_jobs": 1,
-                   "early_stopping_patience": 1}  # fmt: skip
+                   "early_stopping_patience": 1, "freeze_encoder_epochs": 0, "momentum": 0, "weight_decay": 0,
+                   "ensemble": 1}  # fmt: skip
         for name, lo in minimum.items():
             v = getattr(self, name)
             if v is not None and v < lo:
                 raise ValueError(f"{flag_of(name)} must be >= {lo} (got {v})")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be > 0 (got {self.lr})")
-        for name in ("momentum", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{flag_of(name)} must be >= 0 (got {getattr(self, name)})")
-        if self.max_time_minutes is not None and not self.max_time_minutes > 0:
-            raise ValueError(f"--max-time-minutes must be > 0 (got {self.max_time_minutes})")
+        for name, unit in (("lr", ""), ("encoder_lr_factor", ""), ("max_time_minutes", " minutes")):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{flag_of(name)} must be > 0{unit} (got {v})")
         if self.split_file is None:
             parse_split(self.split)
+        elif self.split_by:
+            raise ValueError("give --split-by or --split-file, not both")
         if not (
             self.devices == "auto"
             or (isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1)
@@ -259,7 +263,8 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
     def optim_dict(self) -> dict[str, Any]:
-        keys = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "epochs", "loss")
+        keys = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "epochs", "loss",
+                "freeze_encoder_epochs", "encoder_lr_factor")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
     # options that may differ when a run is resumed without changing its result

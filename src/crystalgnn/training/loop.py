@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
+from crystalgnn.training.clock import EpochTimer, TimeBudget
 from crystalgnn.training.config import TrainConfig
 from crystalgnn.training.quiet import quiet_lightning
 
@@ -40,30 +40,6 @@ def epoch_label(current_epoch: int, max_epochs: int | None) -> str:
     return f"Epoch {current_epoch + 1}{total}"
 
 
-class EpochTimer(Callback):
-    """Wall-clock training time, carried through checkpoints so resumed runs report the total."""
-
-    def __init__(self) -> None:
-        self.elapsed = 0.0
-        self.epoch_times: list[float] = []
-        self._t0 = 0.0
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._t0 = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dt = time.perf_counter() - self._t0
-        self.elapsed += dt
-        self.epoch_times.append(dt)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"elapsed": self.elapsed, "epoch_times": list(self.epoch_times)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.elapsed = float(state.get("elapsed", 0.0))
-        self.epoch_times = list(state.get("epoch_times", []))
-
-
 @dataclass
 class FitResult:
     """What :func:`fit` leaves: the finished trainer, its epoch timer and the best checkpoint."""
@@ -71,20 +47,36 @@ class FitResult:
     trainer: L.Trainer
     timer: EpochTimer
     best_path: Path
+    budget: TimeBudget | None = None
+    early_stopping: EarlyStopping | None = None
+
+    @property
+    def stopped_by(self) -> str:
+        """Why training ended: ``time_budget``, ``early_stopping`` or ``epochs``."""
+        if self.budget is not None and self.budget.stopped:
+            return "time_budget"
+        if self.early_stopping is not None and self.early_stopping.stopped_epoch > 0:
+            return "early_stopping"
+        return "epochs"
 
     def summary(self, module: Any, t_start: float, seed: int, data_time_s: float | None = None) -> dict[str, Any]:
         """The training entries of ``metrics.json``, in the file's order.
 
         ``epochs_run``, ``train_time_s`` (all processes of a resumed run), ``time_per_epoch_s``
         (mean), ``data_time_s`` (when given), ``wall_time_this_process_s`` (since ``t_start``),
-        ``n_parameters``, ``checkpoint_bytes`` (of ``best.ckpt``) and ``seed``.
+        ``n_parameters``, ``checkpoint_bytes`` (of ``best.ckpt``) and ``seed``; with a time
+        budget also ``time_budget_s``; ``stopped_by`` (``epochs``, ``early_stopping`` or
+        ``time_budget``).
         """
         times = self.timer.epoch_times
         out: dict[str, Any] = {
             "epochs_run": int(self.trainer.current_epoch),
             "train_time_s": round(self.timer.elapsed, 3),
             "time_per_epoch_s": round(float(np.mean(times)) if times else float("nan"), 4),
+            "stopped_by": self.stopped_by,
         }
+        if self.budget is not None:
+            out["time_budget_s"] = round(self.budget.seconds, 3)
         if data_time_s is not None:
             out["data_time_s"] = round(data_time_s, 3)
         out["wall_time_this_process_s"] = round(time.perf_counter() - t_start, 3)
@@ -102,14 +94,18 @@ def fit(
     cfg: TrainConfig,
     monitor: str = "val_mae",
     mode: str = "min",
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
     """Lightning fit into ``run_dir``, resuming from ``checkpoints/last.ckpt`` when it exists.
 
     Callbacks: ``ModelCheckpoint`` (``best.ckpt`` by ``monitor``/``mode``; ``last.ckpt`` after every epoch),
-    :class:`EpochTimer`, and ``EarlyStopping`` when ``cfg.early_stopping_patience`` is set;
+    :class:`~crystalgnn.training.clock.EpochTimer`, ``EarlyStopping`` when
+    ``cfg.early_stopping_patience`` is set and :class:`~crystalgnn.training.clock.TimeBudget`
+    when ``cfg.max_time_minutes`` (``--time-budget``) is;
     the per-epoch log goes to ``log/metrics.csv`` (rows of an interrupted process are kept in
     front of the resumed ones). Trainer settings from ``cfg``: ``epochs``, ``accelerator``,
-    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``.
+    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``. ``callbacks``
+    are added to these (e.g. the tuner's pruning callback).
     """
     quiet_lightning()
     ckpt_dir = run_dir / "checkpoints"
@@ -119,11 +115,18 @@ def fit(
         dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
     )
     timer = EpochTimer()
-    callbacks: list[Callback] = [best, last_ckpt, timer]
+    extra = list(callbacks or [])
+    callbacks = [best, last_ckpt, timer]
     if cfg.progress:
         callbacks.append(EpochProgressBar())
+    early = None
     if cfg.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
+        early = EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience)
+        callbacks.append(early)
+    budget = TimeBudget(cfg.max_time_minutes, timer) if cfg.max_time_minutes else None
+    if budget is not None:
+        callbacks.append(budget)
+    callbacks.extend(extra)
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator=cfg.accelerator,
@@ -137,7 +140,6 @@ def fit(
         deterministic=True,
         log_every_n_steps=1,
         num_sanity_val_steps=0,
-        max_time=timedelta(minutes=cfg.max_time_minutes) if cfg.max_time_minutes else None,
     )
     last = ckpt_dir / "last.ckpt"
     log_csv = run_dir / "log" / "metrics.csv"
@@ -147,7 +149,7 @@ def fit(
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.is_file() else None)
     if old_log is not None:
         _merge_resumed_log(old_log, log_csv)
-    return FitResult(trainer, timer, ckpt_dir / "best.ckpt")
+    return FitResult(trainer, timer, ckpt_dir / "best.ckpt", budget, early)
 
 
 def json_safe(obj: Any) -> Any:

@@ -37,11 +37,11 @@ from crystalgnn.graphs.cache import CachedGraphs
 from crystalgnn.models.registry import make_config, split_options
 from crystalgnn.training.checkpoints import check_resume_point, load_task
 from crystalgnn.training.config import TrainConfig
+from crystalgnn.training.finetune import init_weights
 from crystalgnn.training.holdout import predict_inputs, test_report
 from crystalgnn.training.loaders import make_loader, select_graphs
 from crystalgnn.training.loop import FitResult, finish_run, fit
 from crystalgnn.training.losses import check_loss
-from crystalgnn.training.resolve import resolve_model
 from crystalgnn.training.run_data import (
     atom_table,
     build_run_graphs,
@@ -112,11 +112,27 @@ def open_run(cfg: TrainConfig) -> tuple[Path, RunResult | None]:
     done = run_dir / "metrics.json"
     if resuming and done.is_file():
         metrics = json.loads(done.read_text())
-        if int(metrics.get("epochs_run", 0)) >= cfg.epochs or metrics.get("stopped_early"):
+        if _finished(metrics, cfg):
             return run_dir, RunResult(run_dir, metrics)
         done.unlink()  # extended: train on from the last epoch
     cfg.save(run_dir / "config.yaml")
     return run_dir, None
+
+
+def _finished(metrics: dict[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a finished run already satisfies ``cfg``: all epochs done, stopped early, or its
+    time budget spent (a larger ``--time-budget`` or more epochs reopen it).
+    """
+    if int(metrics.get("epochs_run", 0)) >= cfg.epochs:
+        return True
+    stopped_by = metrics.get("stopped_by", "early_stopping" if metrics.get("stopped_early") else "epochs")
+    if stopped_by == "early_stopping":
+        return True
+    if stopped_by == "time_budget":
+        budget_s = 60.0 * cfg.max_time_minutes if cfg.max_time_minutes else None
+        spent = float(metrics.get("train_time_s", 0.0)) + float(metrics.get("time_per_epoch_s") or 0.0)
+        return budget_s is not None and spent > budget_s
+    return False
 
 
 def _check_split(split: Split) -> None:
@@ -139,9 +155,11 @@ def fit_and_test(
     t_start: float,
     data_time_s: float | None = None,
     extra: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
 ) -> RunResult:
     """Fit ``module`` on ``inputs`` (graphs or feature items, one per dataset entry) and write the
-    test report (``predictions.csv``, ``metrics.json``); shared by every run kind.
+    test report (``predictions.csv``, ``metrics.json``); shared by every run kind. ``callbacks``
+    join the fit's own (:func:`~crystalgnn.training.loop.fit`).
     """
     spec = module.spec
     train_loader = make_loader(select_graphs(inputs, split.train), cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -150,7 +168,7 @@ def fit_and_test(
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file():  # read safely and checked before Lightning loads it
         check_resume_point(last, module)
-    result = fit(module, train_loader, val_loader, run_dir, cfg, monitor, mode)
+    result = fit(module, train_loader, val_loader, run_dir, cfg, monitor, mode, callbacks)
     best = load_task(result.best_path)
     metrics = test_report(run_dir, best, select_graphs(inputs, split.test), ds, split.test)
     metrics.update(
@@ -222,11 +240,12 @@ def target_spec(cfg: TrainConfig, ds: CrystalDataset, names: list[str], level: s
     return TargetSpec(names, "graph", kind, units, mean, std)
 
 
-def train(cfg: TrainConfig) -> RunResult:
+def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> RunResult:
     """Train (or resume, extend, or report an already finished run) and test on the test split.
 
     ``cfg.targets`` (graph-level) or ``cfg.site_target`` (one per-site target, ``readout`` site);
-    a failed first attempt leaves no half-made run folder behind.
+    a failed first attempt leaves no half-made run folder behind. ``callbacks``: extra Lightning
+    callbacks for the fit.
     """
     if cfg.site_target and cfg.targets:
         raise ValueError("give either graph-level targets (--target) or one per-site target (--site-target), not both")
@@ -247,7 +266,7 @@ def train(cfg: TrainConfig) -> RunResult:
     if finished is not None:
         return finished
     try:
-        return _train_in(cfg, run_dir, names, level)
+        return _train_in(cfg, run_dir, names, level, callbacks)
     except MissingSplitIds as exc:  # keep rejected.csv (the reasons) for the user to read
         raise MissingSplitIds(
             f"{exc}; every rejection: {run_dir / 'rejected.csv'}; --skip-missing-split-ids trains without them",
@@ -259,7 +278,7 @@ def train(cfg: TrainConfig) -> RunResult:
         raise
 
 
-def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> RunResult:
+def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str, callbacks: Any = None) -> RunResult:
     t_start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ds, graphs, model_cfg, table, feat_name = prepare_inputs(cfg, names, level)
@@ -285,33 +304,12 @@ def _train_in(cfg: TrainConfig, run_dir: Path, names: list[str], level: str) -> 
         extra={"source": cfg.source, "n_train": len(split.train)},
     )
     if cfg.init_from:
-        init_weights(module, cfg.init_from)
+        init_weights(module, cfg.init_from, new_head=cfg.new_head)
     if level == "site":
         arrays = ds.site_targets[names[0]]
         extra["sites"] = {p: site_label_counts(arrays, getattr(split, p)) for p in ("train", "val", "test")}
-    return fit_and_test(cfg, run_dir, module, graphs, split, ds, t_start=t_start, data_time_s=data_time, extra=extra)
-
-
-def init_weights(module: CrystalTask, ref: str | Path) -> dict[str, int]:
-    """Start from a checkpoint's weights: the whole encoder (every encoder tensor must exist with
-    the same shape, else a ``ValueError`` names the first that does not), and the readout's
-    tensors where their shapes match (a new target gets a fresh head). Returns the counts.
-    """
-    src = load_task(resolve_model(ref)).state_dict()
-    own = module.state_dict()
-    enc = [k for k in own if k.startswith("model.encoder.")]
-    misfit = [k for k in enc if k not in src or src[k].shape != own[k].shape]
-    if misfit:
-        k = misfit[0]
-        got = tuple(src[k].shape) if k in src else "missing"
-        raise ValueError(
-            f"{ref}: no encoder weight fits this model ({k}: {got} in the checkpoint, {tuple(own[k].shape)} here; "
-            "another architecture or size?)"
-        )
-    head = [k for k in own if k.startswith("model.readout.") and k in src and src[k].shape == own[k].shape]
-    own.update({k: src[k] for k in enc + head})
-    module.load_state_dict(own)
-    return {"encoder": len(enc), "readout": len(head)}
+    return fit_and_test(cfg, run_dir, module, graphs, split, ds, t_start=t_start, data_time_s=data_time, extra=extra,
+                        callbacks=callbacks)  # fmt: skip
 
 
 def train_on_features(

@@ -10,7 +10,7 @@ import torch
 from crystalgnn.data.chunked import iter_source_chunks
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.data.readers import load_source
-from crystalgnn.data.splits import Split, random_split
+from crystalgnn.data.splits import Split, group_split, random_split
 from crystalgnn.graphs.atom_features import AtomFeaturizer
 from crystalgnn.graphs.builder import GraphBuildReport, build_chunked_graphs, build_dataset_graphs
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache
@@ -121,11 +121,24 @@ def run_split(cfg: TrainConfig, ds: CrystalDataset, run_dir: Path | None) -> Spl
         split = Split.load(split_path, ds.ids, **options)
     elif cfg.split_file:
         split = Split.load(cfg.split_file, ds.ids, **options)
+    elif cfg.split_by:
+        split = group_split(split_groups(ds, cfg.split_by), [float(x) for x in cfg.split.split(",")], seed=cfg.seed)
     else:
         split = random_split(len(ds), [float(x) for x in cfg.split.split(",")], seed=cfg.seed)
     if split_path is not None and not split_path.is_file():
         split.save(split_path, ds.ids)
     return split
+
+
+def split_groups(ds: CrystalDataset, column: str) -> list[Any]:
+    """The value of the metadata ``column`` of every entry (``--split-by``); one line naming the
+    columns there are when no entry has it.
+    """
+    values = [m.get(column) for m in ds.metadata]
+    if all(v is None for v in values):
+        have = sorted({k for m in ds.metadata for k in m if k != "source"})
+        raise ValueError(f"--split-by {column}: no such column in {ds.name} (columns: {', '.join(have) or 'none'})")
+    return values
 
 
 def run_loaders(graphs: list[Any], split: Split, cfg: TrainConfig) -> tuple[Any, Any]:

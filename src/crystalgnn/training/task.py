@@ -118,8 +118,25 @@ class CrystalTask(L.LightningModule):
         size = int(batch.num_graphs) if self.spec.level == "graph" else max(int(n), 1)
         return loss, out, size
 
+    @property
+    def encoder_frozen(self) -> bool:
+        """Fine-tuning: whether this epoch is one of the first ``freeze_encoder_epochs``."""
+        return self.current_epoch < int((self._hp.optim or {}).get("freeze_encoder_epochs", 0) or 0)
+
     def on_train_epoch_start(self) -> None:
         torch.manual_seed(int(self._hp.seed) * 100003 + self.current_epoch)
+        frozen = self.encoder_frozen  # no gradient, so the optimiser skips the encoder's weights
+        for p in self.model.encoder.parameters():
+            p.requires_grad_(not frozen)
+
+    def on_train_end(self) -> None:
+        for p in self.model.encoder.parameters():
+            p.requires_grad_(True)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """A frozen encoder also runs in eval mode: its batch-norm statistics stay as loaded."""
+        if self.encoder_frozen:
+            self.model.encoder.eval()
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss, _, size = self._loss(batch)
@@ -150,10 +167,11 @@ class CrystalTask(L.LightningModule):
             self.log("val_score", mae)
 
     def configure_optimizers(self) -> Any:
-        from crystalgnn.training.optim import make_optimizer
+        from crystalgnn.training.optim import make_optimizer, param_groups
 
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        return make_optimizer(params, self._hp.optim or {}, self.trainer)
+        for p in self.model.encoder.parameters():  # a run resumed during its frozen epochs
+            p.requires_grad_(True)
+        return make_optimizer(param_groups(self.model, self._hp.optim or {}), self._hp.optim or {}, self.trainer)
 
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

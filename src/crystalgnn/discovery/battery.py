@@ -1,0 +1,242 @@
+"""Battery quantities of an insertion electrode from its two end members.
+
+Everything is normalised per formula unit of the *framework* (the composition without the
+working ion, reduced), as pymatgen's ``InsertionVoltagePair`` does. With ``x_d``, ``x_c`` working
+ions per framework unit in the discharged and charged member, ``dx = x_d - x_c``, ion charge
+``z`` (pymatgen's convention: the ion's highest oxidation state), Faraday constant ``F``,
+discharged molar mass ``M_d`` (g/mol per framework unit) and volume ``V_d`` (A^3 per unit):
+
+- gravimetric capacity ``Q_g = dx z F / (3.6 M_d)`` in mAh/g (1 mAh = 3.6 C);
+- volumetric capacity ``Q_v = dx z F / (3.6 N_A V_d 1e-24)`` in mAh/cm^3;
+- specific energy ``Q_g V`` in Wh/kg and energy density ``Q_v V`` in Wh/L;
+- thermodynamic average voltage from formation energies of the two members (Aydinol et al.,
+  Phys. Rev. B 56, 1354 (1997)): ``V = -[E_f(d) - E_f(c) - dx mu_A] / (dx z)`` with ``E_f`` in
+  eV per framework unit (``E_f`` per atom times atoms per unit); the elemental references
+  cancel and the working-ion metal has formation energy ``mu_A = 0``;
+- volume change ``max(V_d, V_c) / min(V_d, V_c) - 1`` (pymatgen's ``max_delta_volume``).
+
+Capacities use the discharged mass and volume, as pymatgen's battery tools do (LiCoO2 gives
+274 mAh/g for full delithiation). :class:`HullReference` places a (predicted) formation energy
+on the convex hull built with ``PhaseDiagram`` from reference formation energies plus the
+elements at 0, with one cached hull per chemical system.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+from pymatgen.core import Composition, Element, Structure
+from scipy.constants import N_A, physical_constants
+
+from crystalgnn.data.catalog import catalog_path, is_catalog_name
+
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
+
+FARADAY = physical_constants["Faraday constant"][0]
+"""Faraday constant, C/mol."""
+
+
+def ion_charge(working_ion: str) -> int:
+    """The charge ``z`` carried per ion: its highest oxidation state (pymatgen's convention)."""
+    return int(abs(max(Element(working_ion).oxidation_states)))
+
+
+def framework_units(composition: Composition, working_ion: str) -> tuple[str, float, float]:
+    """``(framework reduced formula, framework units in composition, ions per unit)``."""
+    frame = Composition({el: n for el, n in composition.items() if el.symbol != working_ion})
+    if len(frame) == 0:
+        raise ValueError(f"{composition.reduced_formula}: no framework besides {working_ion}")
+    reduced, units = frame.get_reduced_composition_and_factor()
+    return reduced.reduced_formula, float(units), float(composition[working_ion]) / units
+
+
+@dataclass(frozen=True)
+class InsertionPair:
+    """Two end members per framework unit (mass g/mol, volume A^3 or ``None``)."""
+
+    framework: str
+    working_ion: str
+    dx: float
+    mass_discharged: float
+    volume_discharged: float | None
+    volume_charged: float | None
+
+    @property
+    def charge_per_unit(self) -> float:
+        """``dx z``: electrons transferred per framework unit."""
+        return self.dx * ion_charge(self.working_ion)
+
+    @property
+    def capacity_grav(self) -> float:
+        """Gravimetric capacity, mAh/g (discharged mass)."""
+        return self.charge_per_unit * FARADAY / 3.6 / self.mass_discharged
+
+    @property
+    def capacity_vol(self) -> float | None:
+        """Volumetric capacity, mAh/cm^3 (discharged volume), ``None`` without volumes."""
+        if self.volume_discharged is None:
+            return None
+        return self.charge_per_unit * FARADAY / 3.6 / (N_A * self.volume_discharged * 1e-24)
+
+    def specific_energy(self, voltage: float) -> float:
+        """Specific energy at average ``voltage``, Wh/kg."""
+        return self.capacity_grav * voltage
+
+    def energy_density(self, voltage: float) -> float | None:
+        """Energy density at average ``voltage``, Wh/L (``None`` without volumes)."""
+        cap = self.capacity_vol
+        return None if cap is None else cap * voltage
+
+    @property
+    def volume_change(self) -> float | None:
+        """``max(V_d, V_c) / min(V_d, V_c) - 1`` per framework unit."""
+        if self.volume_discharged is None or self.volume_charged is None:
+            return None
+        big = max(self.volume_discharged, self.volume_charged)
+        return big / min(self.volume_discharged, self.volume_charged) - 1.0
+
+
+def _as_comp_volume(member: Structure | Composition) -> tuple[Composition, float | None]:
+    if isinstance(member, Structure):
+        return member.composition, float(member.volume)
+    return Composition(member), None
+
+
+def insertion_pair(
+    discharged: Structure | Composition, charged: Structure | Composition, working_ion: str
+) -> InsertionPair:
+    """The :class:`InsertionPair` of two end members (structures give volumes too).
+
+    Raises ``ValueError`` when the frameworks differ or the discharged member does not hold
+    more working ion per framework unit than the charged one.
+    """
+    comp_d, vol_d = _as_comp_volume(discharged)
+    comp_c, vol_c = _as_comp_volume(charged)
+    frame_d, units_d, x_d = framework_units(comp_d, working_ion)
+    frame_c, units_c, x_c = framework_units(comp_c, working_ion)
+    if frame_d != frame_c:
+        raise ValueError(f"frameworks differ: {frame_d} (discharged) vs {frame_c} (charged)")
+    if x_d <= x_c:
+        raise ValueError(f"discharged member must hold more {working_ion} than the charged one")
+    return InsertionPair(
+        framework=frame_d,
+        working_ion=working_ion,
+        dx=x_d - x_c,
+        mass_discharged=comp_d.weight / units_d,
+        volume_discharged=None if vol_d is None else vol_d / units_d,
+        volume_charged=None if vol_c is None else vol_c / units_c,
+    )
+
+
+def voltage_from_formation_energies(
+    discharged: Structure | Composition,
+    ef_discharged: float,
+    charged: Structure | Composition,
+    ef_charged: float,
+    working_ion: str,
+) -> float:
+    """Average voltage (V vs the working-ion metal) from formation energies in eV/atom."""
+    comp_d, _ = _as_comp_volume(discharged)
+    comp_c, _ = _as_comp_volume(charged)
+    pair = insertion_pair(comp_d, comp_c, working_ion)
+    n_d = comp_d.num_atoms / framework_units(comp_d, working_ion)[1]
+    n_c = comp_c.num_atoms / framework_units(comp_c, working_ion)[1]
+    e_d, e_c = ef_discharged * n_d, ef_charged * n_c
+    return -(e_d - e_c) / (pair.dx * ion_charge(working_ion))
+
+
+class HullReference:
+    """Convex hulls of reference formation energies, one cached ``PhaseDiagram`` per system.
+
+    Args:
+        entries: ``(composition, formation energy per atom)`` pairs (eV/atom). Elements are
+            added at 0 eV/atom, so every hull is complete.
+    """
+
+    def __init__(self, entries: Iterable[tuple[Composition | str, float]]) -> None:
+        # raw rows by chemical system; PDEntry objects are made only for systems in use
+        self._by_system: dict[frozenset[str], list[tuple[Composition | str, float]]] = defaultdict(list)
+        for comp, ef in entries:
+            if isinstance(comp, Composition):
+                key = frozenset(el.symbol for el in comp.elements)
+            else:
+                key = frozenset(_SYMBOL.findall(comp))
+            self._by_system[key].append((comp, float(ef)))
+        self._entries: dict[frozenset[str], list[PDEntry]] = {}
+        self._hulls: dict[frozenset[str], PhaseDiagram] = {}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_system.values())
+
+    def _system_entries(self, key: frozenset[str]) -> list[PDEntry]:
+        if key not in self._entries:
+            made = []
+            for comp, ef in self._by_system.get(key, []):
+                c = Composition(comp)
+                made.append(PDEntry(c, ef * c.num_atoms))
+            self._entries[key] = made
+        return self._entries[key]
+
+    def hull(self, elements: Iterable[str]) -> PhaseDiagram:
+        """The phase diagram of the chemical system ``elements`` (built once, then cached)."""
+        system = frozenset(elements)
+        if system not in self._hulls:
+            entries = [PDEntry(Composition(el), 0.0) for el in sorted(system)]
+            for r in range(1, len(system) + 1):
+                for sub in combinations(sorted(system), r):
+                    entries.extend(self._system_entries(frozenset(sub)))
+            self._hulls[system] = PhaseDiagram(entries)
+        return self._hulls[system]
+
+    def e_above_hull(self, composition: Composition | str, formation_energy: float) -> float:
+        """Energy above the hull (eV/atom) of ``composition`` at ``formation_energy`` eV/atom.
+
+        Negative when the energy lies below the reference hull (the phase would be new and
+        stable against the references).
+        """
+        comp = Composition(composition)
+        pd = self.hull(el.symbol for el in comp.elements)
+        entry = PDEntry(comp, formation_energy * comp.num_atoms)
+        _, e_hull = pd.get_decomp_and_e_above_hull(entry, allow_negative=True)
+        return float(e_hull)  # type: ignore[arg-type]  # never None with allow_negative
+
+
+def load_reference_energies(
+    source: str | Path = "mp-36k",
+    energy_key: str = "formation_energy_per_atom",
+    max_abs: float = 5.0,
+    source_file: str | None = None,
+) -> list[tuple[str, float]]:
+    """``(formula, formation energy per atom)`` rows of a shared-data ``.jsonl.gz`` file.
+
+    Args:
+        source: a catalog short name (``"mp-36k"``, ``"computed-entries"``) or a file path.
+        energy_key: the column holding formation energies per atom.
+        max_abs: skip rows with ``|E_f|`` above this (eV/atom).
+        source_file: for ``computed-entries``, keep only rows of this ``source_file`` (its
+            README: never mix phase diagrams across source files).
+
+    Structures are not parsed. Rows with a missing energy or ``|E_f| > max_abs`` eV/atom are
+    skipped (the mp-36k README names six broken legacy entries beyond 5 eV/atom). Do not mix
+    files in one :class:`HullReference`: their energies come from different MP versions.
+    """
+    path = catalog_path(str(source)) if is_catalog_name(str(source)) else Path(source)
+    out: list[tuple[str, float]] = []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            ef = row.get(energy_key)
+            if source_file is not None and row.get("source_file") != source_file:
+                continue
+            if ef is None or abs(ef) > max_abs:
+                continue
+            out.append((row["formula"], float(ef)))
+    return out

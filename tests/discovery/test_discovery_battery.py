@@ -1,0 +1,103 @@
+"""Capacities, energies, voltage (against pymatgen's battery tools) and hull distances."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.apps.battery.insertion_battery import InsertionElectrode, InsertionVoltagePair
+from pymatgen.core import Composition
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+
+from crystalgnn.data.examples import cathode_examples
+from crystalgnn.discovery.battery import (
+    HullReference,
+    insertion_pair,
+    ion_charge,
+    voltage_from_formation_energies,
+)
+from crystalgnn.discovery.candidates import Candidate
+from crystalgnn.discovery.end_members import charged_end_member
+
+
+def test_textbook_capacities() -> None:
+    assert insertion_pair(Composition("LiCoO2"), Composition("CoO2"), "Li").capacity_grav == pytest.approx(
+        273.8, abs=0.5
+    )
+    assert insertion_pair(Composition("LiFePO4"), Composition("FePO4"), "Li").capacity_grav == pytest.approx(
+        170.0, abs=0.5
+    )
+    # normalisation per framework unit: cell size does not matter, half delithiation halves it
+    half = insertion_pair(Composition("Li2Co2O4"), Composition("LiCo2O4"), "Li")
+    assert half.dx == 0.5 and half.capacity_grav == pytest.approx(273.8 / 2, abs=0.3)
+    assert ion_charge("Mg") == 2 and ion_charge("Li") == 1
+    mg = insertion_pair(Composition("MgMn2O4"), Composition("Mn2O4"), "Mg")
+    assert (mg.framework, mg.dx, mg.charge_per_unit) == ("MnO2", 0.5, 1.0)  # per reduced framework
+
+
+def test_bad_pairs_raise() -> None:
+    with pytest.raises(ValueError, match="frameworks differ"):
+        insertion_pair(Composition("LiCoO2"), Composition("NiO2"), "Li")
+    with pytest.raises(ValueError, match="more Li"):
+        insertion_pair(Composition("CoO2"), Composition("LiCoO2"), "Li")
+
+
+@pytest.mark.parametrize(("name", "ef_d", "ef_c"), [("LiCoO2", -1.85, -1.20), ("LiFePO4", -2.54, -2.39)])
+def test_quantities_equal_pymatgen(name: str, ef_d: float, ef_c: float) -> None:
+    discharged = cathode_examples()[name] * (1, 1, 2)
+    charged = charged_end_member(Candidate(name, discharged, name, (), "Li")).structure
+    charged.scale_lattice(charged.volume * 0.93)  # a volume change to compare
+    e_d = ComputedStructureEntry(discharged, ef_d * len(discharged))
+    e_c = ComputedStructureEntry(charged, ef_c * len(charged))
+    li = ComputedEntry("Li", 0.0)
+    vpair = InsertionVoltagePair.from_entries(e_c, e_d, li)
+    electrode = InsertionElectrode.from_entries([e_d, e_c], li)
+    voltage = voltage_from_formation_energies(discharged, ef_d, charged, ef_c, "Li")
+    assert voltage == pytest.approx(vpair.voltage, rel=1e-9)
+    assert voltage > 0
+    pair = insertion_pair(discharged, charged, "Li")
+    assert pair.capacity_grav == pytest.approx(electrode.get_capacity_grav(), rel=1e-9)
+    assert pair.capacity_vol == pytest.approx(electrode.get_capacity_vol(), rel=1e-9)
+    assert pair.specific_energy(voltage) == pytest.approx(electrode.get_specific_energy(), rel=1e-9)
+    assert pair.energy_density(voltage) == pytest.approx(electrode.get_energy_density(), rel=1e-9)
+    assert pair.volume_change == pytest.approx(electrode.max_delta_volume, rel=1e-9)
+
+
+def test_hull_distances() -> None:
+    ref = HullReference([("Li2O", -2.0), ("Li2O2", -1.5), ("CoO", -1.3), ("Li2O", -1.9)])
+    assert len(ref) == 4
+    assert ref.e_above_hull("Li2O", -2.0) == pytest.approx(0.0)
+    assert ref.e_above_hull("Li2O", -1.9) == pytest.approx(0.1)
+    # LiO at -1.0 eV/atom: hull between Li2O (x_O = 1/3, -2.0) and Li2O2 (x_O = 1/2, -1.5)
+    assert ref.e_above_hull("LiO", -1.0) == pytest.approx(0.5)
+    # an unstable mix above the Li2O-CoO tie line, and a new phase below the hull
+    assert ref.e_above_hull("Li2CoO2", -1.0) > 0
+    assert ref.e_above_hull("LiCoO2", -2.5) < 0
+    assert ref.hull(["Li", "O"]) is ref.hull(["O", "Li"])  # cached per chemical system
+
+
+def test_hull_from_mp36k(shared_data) -> None:
+    from crystalgnn.discovery.battery import load_reference_energies
+
+    rows = load_reference_energies("mp-36k")
+    ref = HullReference(rows)
+    lowest = min(ef for f, ef in rows if f == "LiFePO4")
+    assert ref.e_above_hull("LiFePO4", lowest) == pytest.approx(0.0, abs=1e-6)
+    assert ref.e_above_hull("Li2FeP2O8", -2.0) > 0
+
+
+@pytest.mark.parametrize(
+    ("ion", "discharged", "charged"), [("Mg", "MgMn2O4", "Mn2O4"), ("Na", "Na2Fe2(SO4)3", "NaFe2(SO4)3")]
+)
+def test_voltage_and_capacity_per_ion_charge(ion: str, discharged: str, charged: str) -> None:
+    comp_d, comp_c = Composition(discharged), Composition(charged)
+    ef_d, ef_c = -2.3, -2.0
+    e_d = ComputedEntry(comp_d, ef_d * comp_d.num_atoms)
+    e_c = ComputedEntry(comp_c, ef_c * comp_c.num_atoms)
+    metal = ComputedEntry(ion, 0.0)
+    vpair = InsertionVoltagePair.from_entries(e_d, e_c, metal)
+    electrode = InsertionElectrode.from_entries([e_d, e_c], metal)
+    voltage = voltage_from_formation_energies(comp_d, ef_d, comp_c, ef_c, ion)
+    assert voltage == pytest.approx(vpair.voltage, rel=1e-9)
+    pair = insertion_pair(comp_d, comp_c, ion)
+    assert pair.capacity_grav == pytest.approx(electrode.get_capacity_grav(), rel=1e-9)
+    assert pair.specific_energy(voltage) == pytest.approx(electrode.get_specific_energy(), rel=1e-9)
+    assert pair.capacity_vol is None and pair.energy_density(voltage) is None
