@@ -18,21 +18,21 @@ from pathlib import Path
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
-import torch  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+import torch
+from torch.profiler import ProfilerActivity, profile
 
-from crystalgnn.data.catalog import catalog_path  # noqa: E402
-from crystalgnn.data.readers import iter_table_rows, read_table  # noqa: E402
-from crystalgnn.graphs.atom_features import AtomFeaturizer  # noqa: E402
-from crystalgnn.graphs.batching import collate_graphs  # noqa: E402
-from crystalgnn.graphs.builder import build_graph_list  # noqa: E402
-from crystalgnn.graphs.line_graph import bond_cosines, line_graph, symmetrize_edges  # noqa: E402
-from crystalgnn.models.registry import build_model, make_config  # noqa: E402
+from crystalgnn.data.catalog import catalog_path
+from crystalgnn.data.readers import iter_table_rows, read_table
+from crystalgnn.graphs.atom_features import AtomFeaturizer
+from crystalgnn.graphs.batching import collate_graphs
+from crystalgnn.graphs.builder import build_graph_list
+from crystalgnn.graphs.line_graph import bond_cosines, line_graph, symmetrize_edges
+from crystalgnn.models.registry import build_model, make_config
 
 
 def perovskites(n: int):
     src = catalog_path("perovskites")
-    rows = (r for _, r in zip(range(n), iter_table_rows(src)))
+    rows = (r for _, r in zip(range(n), iter_table_rows(src), strict=False))
     return read_table(src, structure_column="cif", rows=rows, name="perovskites").structures
 
 

@@ -59,12 +59,13 @@ def load_structures(path: str):
 
 # --------------------------------------------------------------------------------------- ours
 def ours_setup(model_name: str, structures, batch: int):
+    import torch
+
     from crystalgnn.graphs.atom_features import AtomFeaturizer
-    from crystalgnn.graphs.builder import build_graph_list
     from crystalgnn.graphs.batching import collate_graphs
+    from crystalgnn.graphs.builder import build_graph_list
     from crystalgnn.models.registry import build_model, make_config
     from crystalgnn.training.loaders import make_loader
-    import torch
 
     arch = "alignn" if model_name.startswith("alignn") else model_name
     cfg = make_config(arch, OURS_OPTIONS[model_name])
@@ -219,7 +220,7 @@ def write_structures(n: int, path: Path) -> None:
     from crystalgnn.data.readers import iter_table_rows, read_table
 
     src = catalog_path("perovskites")
-    rows = (r for _, r in zip(range(n), iter_table_rows(src)))
+    rows = (r for _, r in zip(range(n), iter_table_rows(src), strict=False))
     ds = read_table(src, structure_column="cif", rows=rows, name="perovskites")
     path.write_text(json.dumps([s.as_dict() for s in ds.structures]))
 
