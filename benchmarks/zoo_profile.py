@@ -62,12 +62,12 @@ def profile_model(name: str, structures, batch_size: int, out: Path, top: int) -
         opt.step()
 
     step()  # warm-up
-    t_step = median_time(step, 3)
+    t_step = median_time(step, 2)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=False) as prof:
         step()
     text = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
     (out / f"{name}.txt").write_text(text)
-    print(f"## {name}: training step {t_step:.3f} s (median of 3), batch {batch_size}, 1 thread")
+    print(f"## {name}: training step {t_step:.3f} s (median of 2), batch {batch_size}, 1 thread")
     print(text)
     if name == "alignn":
         e, shift, vec = batch.edge_index, batch.edge_shift, batch.edge_vec
