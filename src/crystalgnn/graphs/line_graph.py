@@ -141,9 +141,11 @@ def _bond_ids(src: Tensor, dst: Tensor, shift: Tensor) -> Tensor:
         capacity *= span
         if capacity >= 2**62:
             rows = torch.stack(cols, dim=1)
-            return torch.unique(rows, dim=0, return_inverse=True)[1]
+            row_ids: Tensor = torch.unique(rows, dim=0, return_inverse=True)[1]
+            return row_ids
         key = key * span + (c - low)
-    return torch.unique(key, return_inverse=True)[1]
+    ids: Tensor = torch.unique(key, return_inverse=True)[1]
+    return ids
 
 
 __all__ = ["bond_cosines", "line_graph", "line_graph_size", "symmetrize_edges"]
