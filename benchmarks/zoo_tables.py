@@ -21,6 +21,7 @@ def med(values: list[float]) -> float:
 
 def pair_ratios(rows: list[dict], model: str, batch: int, key: str, ours_model: str | None = None) -> list[float]:
     """time(ours) / time(peer) = speed(peer) / speed(ours), per pair."""
+    rows = [r for r in rows if r["batch"] == batch]
     ours = {r["pair"]: r[key] for r in rows if r["side"] == "ours" and r["model"] == (ours_model or model)}
     peer = {r["pair"]: r[key] for r in rows if r["side"] == "peer" and r["model"] == model}
     return [peer[p] / ours[p] for p in sorted(set(ours) & set(peer))]
