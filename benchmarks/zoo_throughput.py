@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> None:
                 sides.append(("peer", model))
             if model == "alignn":  # ours on the peer's directed graph: equal edges and triplets
                 sides.append(("ours", "alignn-directed"))
-            for p in range(args.pairs):
+            for p in range(args.pair_offset, args.pair_offset + args.pairs):
                 order = sides if p % 2 == 0 else sides[::-1]
                 for side, m in order:
                     res = spawn(args, side, m, batch, data)
@@ -275,6 +275,7 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("--n", type=int, default=640, help="perovskites (the first N of the file)")
     r.add_argument("--pairs", type=int, default=3)
+    r.add_argument("--pair-offset", type=int, default=0, help="number of the first pair (to add pairs later)")
     r.add_argument("--batches", type=int, nargs="+", default=[64, 128])
     r.add_argument("--models", nargs="+", default=["megnet", "alignn", "cgcnn", "schnet"])
     r.add_argument("--warmup", type=int, default=2)
