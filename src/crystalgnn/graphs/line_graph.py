@@ -114,14 +114,38 @@ def symmetrize_edges(edge_index: Tensor, edge_shift: Tensor, edge_vec: Tensor) -
     all_dst = torch.cat((dst, src))
     all_shift = torch.cat((edge_shift, -edge_shift))
     all_vec = torch.cat((edge_vec, -edge_vec))
-    key = torch.cat((all_src[:, None], all_dst[:, None], all_shift.to(all_src.dtype)), dim=1)
-    _, inverse = torch.unique(key, dim=0, return_inverse=True)
+    inverse = _bond_ids(all_src, all_dst, all_shift)
     n_unique = int(inverse.max()) + 1 if inverse.numel() else 0
-    position = torch.arange(key.shape[0], device=key.device)
-    first = torch.full((n_unique,), key.shape[0], dtype=torch.long, device=key.device)
+    position = torch.arange(inverse.shape[0], device=inverse.device)
+    first = torch.full((n_unique,), inverse.shape[0], dtype=torch.long, device=inverse.device)
     first = first.scatter_reduce(0, inverse, position, reduce="amin")
     first, _ = torch.sort(first)  # originals first, in their order, then the added reverses
     return torch.stack((all_src[first], all_dst[first])), all_shift[first], all_vec[first]
+
+
+def _bond_ids(src: Tensor, dst: Tensor, shift: Tensor) -> Tensor:
+    """Equal ids for equal (src, dst, integer image) bonds (``torch.unique``'s inverse).
+
+    The row is packed into one int64 (mixed radix over the observed ranges) so the unique is a
+    1-D sort, several times faster than ``torch.unique(dim=0)`` on the (n, 5) rows; the same
+    groups either way. Falls back to the row-wise unique if the packed key could overflow.
+    """
+    cols = [src.long(), dst.long(), *shift.long().unbind(dim=1)]
+    if src.numel() == 0:
+        return torch.zeros(0, dtype=torch.long, device=src.device)
+    key = torch.zeros_like(cols[0])
+    capacity = 1
+    for c in cols:
+        low = int(c.min())
+        span = int(c.max()) - low + 1
+        capacity *= span
+        if capacity >= 2**62:
+            rows = torch.stack(cols, dim=1)
+            row_ids: Tensor = torch.unique(rows, dim=0, return_inverse=True)[1]
+            return row_ids
+        key = key * span + (c - low)
+    ids: Tensor = torch.unique(key, return_inverse=True)[1]
+    return ids
 
 
 __all__ = ["bond_cosines", "line_graph", "line_graph_size", "symmetrize_edges"]
