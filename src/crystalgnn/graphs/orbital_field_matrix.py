@@ -3,9 +3,14 @@ r"""The orbital field matrix (OFM) of every atom (Pham et al., Sci. Technol. Adv
 
 Each element is a 32-dimensional one-hot vector :math:`\mathbf o` of its valence subshells
 (:func:`valence_one_hot`: :math:`s^1 \ldots s^2, p^1 \ldots p^6, d^1 \ldots d^{10}, f^1 \ldots
-f^{14}`, a 1 at the occupation of each valence subshell: the outermost shell's s and p, the d of
-the shell below and the f of the one below that, e.g. Fe [Ar] 3d6 4s2 -> :math:`s^2, d^6`). The OFM
-of atom :math:`i` sums the outer products with its Voronoi neighbours :math:`k`,
+f^{14}`, a 1 at the occupation of each valence subshell: the s and p of shell n, the d of n - 1
+and the f of n - 2, and every subshell above n). Which n: Pham et al. mean the outermost shell
+(``convention="pham"``: Fe [Ar] 3d6 4s2 -> :math:`s^2, d^6`); matminer's ``OrbitalFieldMatrix``,
+which OGCNN used, takes the n of the *last listed* subshell of pymatgen's electronic structure
+(aufbau order, so 3 for Fe: 3s2 3p6 3d6 and 4s2 -> :math:`s^2, p^6, d^6`, the semicore s and p of
+the d and f blocks included). ``convention="matminer"`` (the default, as OGCNN) reproduces it;
+the two agree for the s and p blocks. The OFM of atom :math:`i` sums the outer products with its
+Voronoi neighbours :math:`k`,
 
 .. math::
     X_i = \sum_k \mathbf o_k\, \mathbf o_i^{\top}\; \frac{\theta_k}{\theta_{\max}}\;
@@ -26,6 +31,7 @@ The Voronoi graph comes from :class:`~crystalgnn.graphs.crystal_graph.GraphConfi
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import torch
@@ -38,28 +44,32 @@ _OFFSET = {"s": 0, "p": 2, "d": 8, "f": 18}
 ANGSTROM_IN_BOHR = 1.00001495e-10 / 5.29177210544e-11
 
 
-def valence_one_hot(z: int) -> np.ndarray:
-    """The 32-dim valence-subshell one-hot vector of element ``z`` (pymatgen's electronic
-    structure; the subshells of the outermost shell n, the d of n - 1 and the f of n - 2).
+Convention = Literal["matminer", "pham"]
+
+
+def valence_one_hot(z: int, convention: Convention = "matminer") -> np.ndarray:
+    """The 32-dim valence-subshell one-hot vector of element ``z`` from pymatgen's electronic
+    structure: the subshells of shell n and above, the d and f of n - 1 and the f of n - 2, with n
+    the last listed subshell's (``"matminer"``) or the outermost shell (``"pham"``).
     """
     from pymatgen.core.periodic_table import Element
 
     shells = Element.from_Z(int(z)).full_electronic_structure
-    top = max(n for n, _, _ in shells)
+    top = shells[-1][0] if convention == "matminer" else max(n for n, _, _ in shells)
     vec = np.zeros(len(ORBITAL_LABELS), dtype=np.float32)
     for n, kind, electrons in shells:
-        valence = n == top or (kind == "d" and n == top - 1) or (kind == "f" and n >= top - 2)
+        valence = n >= top or (n == top - 1 and kind in "df") or (n == top - 2 and kind == "f")
         if valence and electrons > 0:
             vec[_OFFSET[kind] + int(electrons) - 1] = 1.0
     return vec
 
 
 @lru_cache(maxsize=4)
-def valence_table(max_z: int = 100) -> np.ndarray:
+def valence_table(max_z: int = 100, convention: Convention = "matminer") -> np.ndarray:
     """(max_z + 1, 32) one-hot vectors of elements 1..max_z (row 0 zero)."""
     table = np.zeros((max_z + 1, len(ORBITAL_LABELS)), dtype=np.float32)
     for z in range(1, max_z + 1):
-        table[z] = valence_one_hot(z)
+        table[z] = valence_one_hot(z, convention)
     return table
 
 
@@ -76,12 +86,14 @@ def orbital_field_matrices(
         flatten: return (N, 1024) instead of (N, 32, 32).
 
     Returns:
-        :math:`X_i` of every atom, rows the neighbours' orbitals, columns the centre's.
+        :math:`X_i` of every atom, rows the neighbours' orbitals, columns the centre's, in the
+        dtype of ``edge_dist`` and ``edge_weight``.
     """
     nbr, centre = edge_index
     n = one_hot.shape[0]
     top = edge_weight.new_zeros(n).scatter_reduce(0, centre, edge_weight, reduce="amax", include_self=False)
     scale = edge_weight / top[centre].clamp(min=1e-12) / (edge_dist * ANGSTROM_IN_BOHR)
+    one_hot = one_hot.to(scale.dtype)
     field = one_hot.new_zeros(n, one_hot.shape[1]).index_add_(0, centre, one_hot[nbr] * scale[:, None])
     ofm = field[:, :, None] * one_hot[:, None, :]
     return ofm.reshape(n, -1) if flatten else ofm
