@@ -12,8 +12,13 @@ from pymatgen.core import Lattice, Structure
 from crystalgnn.graphs.builder import build_graph_list
 from crystalgnn.graphs.cache import GraphCache
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
-from crystalgnn.graphs.crystal_graph import GraphBuildError, GraphConfig, build_graph, build_graph_arrays
-from crystalgnn.graphs.crystal_graph import structure_arrays
+from crystalgnn.graphs.crystal_graph import (
+    GraphBuildError,
+    GraphConfig,
+    build_graph,
+    build_graph_arrays,
+    structure_arrays,
+)
 from crystalgnn.graphs.voronoi import (
     VoronoiError,
     cap_by_solid_angle,

@@ -510,7 +510,9 @@ def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:
     attribute and costs more than everything else when thousands of graphs come from the cache).
     """
     data = new_data()  # a fresh storage, without Data()'s per-attribute work
-    mapping = {name: torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=dt)) for name, dt in _FIELDS if name in arrays}
+    mapping = {
+        name: torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=dt)) for name, dt in _FIELDS if name in arrays
+    }
     store = getattr(data, "_store", None)
     if store is not None and hasattr(store, "_mapping"):
         store._mapping.update(mapping)

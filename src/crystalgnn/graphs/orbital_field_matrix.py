@@ -34,11 +34,10 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-import torch
 from torch import Tensor
 
 #: the 32 valence subshell occupations: s1-s2, p1-p6, d1-d10, f1-f14
-ORBITAL_LABELS = tuple(f"{l}{k}" for l, n in (("s", 2), ("p", 6), ("d", 10), ("f", 14)) for k in range(1, n + 1))
+ORBITAL_LABELS = tuple(f"{kind}{k}" for kind, n in (("s", 2), ("p", 6), ("d", 10), ("f", 14)) for k in range(1, n + 1))
 _OFFSET = {"s": 0, "p": 2, "d": 8, "f": 18}
 #: 1 Å in bohr (scipy.constants: Angstrom star / Bohr radius, the value matminer divides by)
 ANGSTROM_IN_BOHR = 1.00001495e-10 / 5.29177210544e-11

@@ -79,7 +79,8 @@ def triangle_solid_angles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.nda
         + np.einsum("ij,ij->i", a, c) * lb
         + np.einsum("ij,ij->i", b, c) * la
     )
-    return 2.0 * np.arctan2(triple, den)
+    omega: np.ndarray = 2.0 * np.arctan2(triple, den)
+    return omega
 
 
 def polygon_solid_angles(vertices: np.ndarray, faces: list[list[int]], origins: np.ndarray) -> np.ndarray:

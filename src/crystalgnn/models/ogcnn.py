@@ -36,7 +36,7 @@ from crystalgnn.graphs.crystal_graph import GraphConfig
 from crystalgnn.graphs.orbital_field_matrix import ORBITAL_LABELS, orbital_field_matrices, valence_table
 from crystalgnn.models.base import Encoder, Encoding, ModelConfig
 from crystalgnn.models.basis import GaussianBasis
-from crystalgnn.models.cgcnn import CGConvLayer, CGCNNReadout
+from crystalgnn.models.cgcnn import CGCNNReadout, CGConvLayer
 
 #: elements with a valence one-hot vector (pymatgen's electronic structures)
 MAX_OFM_Z = 100
@@ -97,9 +97,7 @@ class OGCNNEncoder(Encoder):
         self.encode = nn.Linear(n_in, c.hot_fea_len)
         self.decode = nn.Linear(c.hot_fea_len, c.atom_fea_len)
         self.expansion = GaussianBasis.cgcnn(0.0, c.radius, c.step)
-        self.convs = nn.ModuleList(
-            CGConvLayer(c.atom_fea_len, self.expansion.num_features) for _ in range(c.n_conv)
-        )
+        self.convs = nn.ModuleList(CGConvLayer(c.atom_fea_len, self.expansion.num_features) for _ in range(c.n_conv))
         self.out_channels = c.atom_fea_len
 
     def reset_parameters(self) -> None:

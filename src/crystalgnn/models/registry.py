@@ -23,8 +23,8 @@ from crystalgnn.models.cgcnn import CGCNNConfig, CGCNNEncoder, CGCNNReadout
 from crystalgnn.models.icgcnn import ICGCNNConfig, ICGCNNEncoder, ICGCNNReadout
 from crystalgnn.models.megnet import MEGNetConfig, MEGNetEncoder, MEGNetReadout
 from crystalgnn.models.neighbour_mlp import NeighbourListEncoder, NeighbourMLPConfig, NeighbourMLPGraphReadout
-from crystalgnn.models.readouts import READOUT_KINDS, site_readout
 from crystalgnn.models.ogcnn import OGCNNConfig, OGCNNEncoder, OGCNNReadout
+from crystalgnn.models.readouts import READOUT_KINDS, site_readout
 from crystalgnn.models.schnet import SchNetConfig, SchNetEncoder, SchNetReadout
 from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapMLPReadout, SoapScaler
 
