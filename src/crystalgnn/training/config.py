@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 # Names accepted by the options below (static: checking them must not import torch).
-MODELS = ("cgcnn", "megnet", "schnet", "alignn", "icgcnn", "ogcnn", "soap-mlp", "neighbour-mlp")
+MODELS = ("cgcnn", "megnet", "schnet", "alignn", "soap-mlp", "neighbour-mlp", "icgcnn", "ogcnn")
 TASKS = ("auto", "regression", "classification")
 READOUTS = ("graph", "site", "site-linear")
 LOSSES = ("mse", "l1", "huber")
