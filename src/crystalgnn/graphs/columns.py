@@ -13,13 +13,16 @@ Fields and in-memory shapes (N atoms, E edges, G graphs in all)::
     z (N,) int64, pos (N, 3) float32, lattice (G, 3, 3) float32,
     edge_index (2E,) int64 -- graph-major: graph g's (2, e_g) block, row-major, local atom indices
     edge_shift (E, 3) int64, edge_vec (E, 3) float32, edge_dist (E,) float32
+    edge_weight (E,) float32 -- optional (Voronoi graphs): every graph has it or none does
 
 A cache record (one graph) is a sequence of little-endian 4-byte words::
 
     n, e (int32) | pos 3n | lattice 9 | edge_vec 3e | edge_dist e (float32)
                  | edge_index 2e | edge_shift 3e | z n (int32) | crc (uint32)
 
-i.e. ``12 + 4n + 9e`` words; since every word has the same size, the records of many graphs
+i.e. ``12 + 4n + 9e`` words (graphs with ``edge_weight``: its ``e`` words follow ``z``, ``12 +
+4n + 10e`` in all; one call's records are all of one kind, as a cache key includes the graph
+config); since every word has the same size, the records of many graphs
 joined end to end are one int32/float32 array, and each field is one fancy-index gather of it.
 The last word is the CRC-32 (``zlib.crc32``) of the words before it: the CRC-32 of a whole
 intact record is then always the constant ``0x2144DF1C``, so :func:`damaged_records` checks a
@@ -51,6 +54,8 @@ _RECORD = (
     ("edge_shift", 0, 3, 0, False),
     ("z", 1, 0, 0, False),
 )
+#: optional per-edge float fields, stored after the fixed ones when present
+_OPTIONAL_EDGE = ("edge_weight",)
 _HEADER_WORDS = 2
 _TRAILER_WORDS = 1  # the record's CRC-32
 #: CRC-32 of any byte string followed by its own CRC-32 (little-endian)
@@ -64,12 +69,16 @@ _SHAPES = {
     "edge_index": (),
     "edge_shift": (3,),
     "z": (),
+    "edge_weight": (),
 }
 
 
-def record_words(n_nodes: np.ndarray, n_edges: np.ndarray) -> np.ndarray:
-    """Words in the cache record of graphs with these atom and edge counts."""
-    words: np.ndarray = _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + 9 * np.asarray(n_edges) + _TRAILER_WORDS
+def record_words(n_nodes: np.ndarray, n_edges: np.ndarray, n_optional: int = 0) -> np.ndarray:
+    """Words in the cache record of graphs with these atom and edge counts (``n_optional``:
+    optional per-edge fields stored).
+    """
+    per_edge = 9 + n_optional
+    words: np.ndarray = _HEADER_WORDS + 9 + 4 * np.asarray(n_nodes) + per_edge * np.asarray(n_edges) + _TRAILER_WORDS
     return words
 
 
@@ -102,14 +111,21 @@ class GraphColumns:
             fields[name] = (
                 np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *_SHAPES[name]), dtype)
             )
+        for name in _OPTIONAL_EDGE:
+            if graphs and all(name in g for g in graphs):
+                fields[name] = np.concatenate([np.asarray(g[name], dtype=np.float32) for g in graphs])
         return cls(n_nodes, n_edges, fields)
+
+    def optional_fields(self) -> list[str]:
+        """The optional per-edge fields these graphs carry (``edge_weight`` of Voronoi graphs)."""
+        return [name for name in _OPTIONAL_EDGE if name in self.fields]
 
     def graph(self, k: int) -> dict[str, np.ndarray]:
         """Graph ``k`` as a field dict with per-graph shapes (``edge_index`` (2, e), ``lattice`` (1, 3, 3))."""
         a, b = int(self.n_nodes[:k].sum()), int(self.n_nodes[: k + 1].sum())
         c, d = int(self.n_edges[:k].sum()), int(self.n_edges[: k + 1].sum())
         f = self.fields
-        return {
+        out = {
             "z": f["z"][a:b],
             "pos": f["pos"][a:b],
             "lattice": f["lattice"][k : k + 1],
@@ -118,6 +134,9 @@ class GraphColumns:
             "edge_vec": f["edge_vec"][c:d],
             "edge_dist": f["edge_dist"][c:d],
         }
+        for name in self.optional_fields():
+            out[name] = f[name][c:d]
+        return out
 
     def to_data(self) -> list[Data]:
         """One PyG ``Data`` per graph whose tensors are views of the columns.
@@ -137,6 +156,7 @@ class GraphColumns:
             torch.split(f["edge_vec"], edges),
             torch.split(f["edge_dist"], edges),
         )
+        optional = {name: torch.split(f[name], edges) for name in self.optional_fields()}
         out = []
         for k, (n, e) in enumerate(zip(nodes, edges, strict=True)):
             data = new_data()
@@ -150,6 +170,8 @@ class GraphColumns:
                 edge_dist=edge_dist[k],
                 num_nodes=n,
             )
+            for name, parts in optional.items():
+                data._store._mapping[name] = parts[k]
             out.append(data)
         return out
 
@@ -185,6 +207,9 @@ class GraphColumns:
         }
         slices = {"z": offsets, "pos": offsets, "lattice": per_graph, "edge_index": edge_at}
         slices.update(edge_shift=edge_at, edge_vec=edge_at, edge_dist=edge_at)
+        for name in self.optional_fields():
+            fields[name] = f[name]
+            slices[name] = edge_at
         for k, v in (extra or {}).items():
             fields[k] = v
             slices[k] = per_graph
@@ -228,12 +253,13 @@ def _field_gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _field_spans(
-    n: np.ndarray, e: np.ndarray, record_start: np.ndarray
+    n: np.ndarray, e: np.ndarray, record_start: np.ndarray, optional: Sequence[str] = ()
 ) -> list[tuple[str, np.ndarray, np.ndarray, bool]]:
     """(field, first word of the field in each record, words per record, is float), in record order."""
     spans = []
     at = record_start + _HEADER_WORDS
-    for name, per_atom, per_edge, const, is_float in _RECORD:
+    layout = (*_RECORD, *((name, 0, 1, 0, True) for name in _OPTIONAL_EDGE if name in optional))
+    for name, per_atom, per_edge, const, is_float in layout:
         length = per_atom * n + per_edge * e + const
         spans.append((name, at, length, is_float))
         at = at + length
@@ -243,14 +269,15 @@ def _field_spans(
 def pack_records(columns: GraphColumns) -> list[bytes]:
     """One cache record per graph (layout in the module docstring, with its checksum), all built in one buffer."""
     n, e = columns.n_nodes, columns.n_edges
-    sizes = record_words(n, e)
+    optional = columns.optional_fields()
+    sizes = record_words(n, e, len(optional))
     starts = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=starts[1:])
     words = np.empty(int(sizes.sum()), dtype=np.int32)
     words[starts] = n
     words[starts + 1] = e
     floats = words.view(np.float32)
-    for name, at, length, is_float in _field_spans(n, e, starts):
+    for name, at, length, is_float in _field_spans(n, e, starts, optional):
         values = columns.fields[name].reshape(-1)
         if is_float:
             floats[_field_gather(at, length)] = values
@@ -277,11 +304,14 @@ def unpack_records(records: Sequence[bytes | memoryview]) -> GraphColumns:
     np.cumsum(sizes[:-1], out=starts[1:])
     n = words[starts].astype(np.int64)
     e = words[starts + 1].astype(np.int64)
+    optional: tuple[str, ...] = ()
     if not np.array_equal(record_words(n, e), sizes):
-        raise ValueError("damaged graph cache record (sizes do not match their headers)")
+        if not np.array_equal(record_words(n, e, len(_OPTIONAL_EDGE)), sizes):
+            raise ValueError("damaged graph cache record (sizes do not match their headers)")
+        optional = _OPTIONAL_EDGE
     floats = words.view(np.float32)
     fields = {}
-    for name, at, length, is_float in _field_spans(n, e, starts):
+    for name, at, length, is_float in _field_spans(n, e, starts, optional):
         idx = _field_gather(at, length)
         values = floats[idx] if is_float else words[idx].astype(np.int64)
         fields[name] = values.reshape(-1, *_SHAPES[name])

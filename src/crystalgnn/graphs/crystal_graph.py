@@ -20,7 +20,12 @@ Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1]
 ``edge_shift``     (E, 3)     integer lattice image of j
 ``edge_vec``       (E, 3)     r_j + shift @ lattice - r_i, Å
 ``edge_dist``      (E,)       |edge_vec|, Å (``radius + 1`` for padding edges)
+``edge_weight``    (E,)       Voronoi graphs only: the face's solid angle / 4 pi
 =================  =========  ==================================================
+
+``GraphConfig(neighbors="voronoi")`` joins atoms whose Voronoi cells share a face instead
+(:mod:`crystalgnn.graphs.voronoi`; iCGCNN, OGCNN), ``max_neighbors`` then keeping the faces of
+largest solid angle.
 
 This module is longer than 400 lines because the one-structure and the batched graph assembly
 must give identical edges in identical order, refuse the same cells before searching
@@ -33,7 +38,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -52,6 +57,7 @@ from crystalgnn.graphs.neighbors import (
     image_reach,
     periodic_neighbors,
 )
+from crystalgnn.graphs.voronoi import VoronoiError, cap_by_solid_angle, voronoi_neighbors
 
 GRAPH_CODE_VERSION = 3  # bump when the content of built graphs changes (invalidates caches)
 TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
@@ -80,6 +86,9 @@ class GraphConfig:
             by array operations when many graphs are built at once, vesin otherwise; the
             fastest by measurement, see ``benchmarks/RESULTS.md``), ``vesin``, ``numpy``,
             ``ase`` or ``pymatgen``. Every back end gives the same graph.
+        neighbors: ``"nearest"`` (CGCNN's nearest neighbours within ``radius``) or
+            ``"voronoi"`` (atoms sharing a Voronoi face, with the solid angle as
+            ``edge_weight``; ``radius`` bounds the periodic-image search).
     """
 
     radius: float = 8.0
@@ -87,6 +96,7 @@ class GraphConfig:
     pad_to_max_neighbors: bool = False
     min_distance: float = 0.5
     backend: NeighborBackend = "auto"
+    neighbors: Literal["nearest", "voronoi"] = "nearest"
 
     def __post_init__(self) -> None:
         if self.radius <= 0:
@@ -95,6 +105,10 @@ class GraphConfig:
             raise ValueError("max_neighbors must be >= 1 or None")
         if self.pad_to_max_neighbors and self.max_neighbors is None:
             raise ValueError("pad_to_max_neighbors needs max_neighbors")
+        if self.neighbors not in ("nearest", "voronoi"):
+            raise ValueError(f"neighbors must be 'nearest' or 'voronoi', not {self.neighbors!r}")
+        if self.pad_to_max_neighbors and self.neighbors == "voronoi":
+            raise ValueError("pad_to_max_neighbors applies to nearest-neighbour graphs only")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -108,6 +122,8 @@ class GraphConfig:
         """Identifies graph content: parameters plus the graph code version."""
         d = self.to_dict()
         d.pop("backend")  # every back end yields the same graph
+        if d["neighbors"] == "nearest":  # the keys of graphs built before the option existed
+            d.pop("neighbors")
         d["code_version"] = GRAPH_CODE_VERSION
         return json.dumps(d, sort_keys=True)
 
@@ -198,6 +214,8 @@ def build_graph_arrays(
     problem = structure_problems([(lattice, cart, z)], config)[0]
     if problem is not None:
         raise GraphBuildError(problem)
+    if config.neighbors == "voronoi":
+        return _voronoi_graph_arrays(lattice, cart, z, config)
     try:
         center, nbr, shift, vec, dist, counts = _nearest_pairs(lattice, cart, config)
     except UnsafeCellError as exc:  # pragma: no cover - structure_problems refuses these first
@@ -218,6 +236,28 @@ def build_graph_arrays(
             order = np.argsort(center, kind="stable")
             center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
     return _graph_fields(lattice, cart, z, np.stack((nbr, center)), shift, vec, dist)
+
+
+def _voronoi_graph_arrays(
+    lattice: np.ndarray, cart: np.ndarray, z: np.ndarray, config: GraphConfig
+) -> dict[str, np.ndarray]:
+    """The Voronoi graph's fields (:mod:`crystalgnn.graphs.voronoi`), ``edge_weight`` included."""
+    backend: NeighborBackend = "vesin" if config.backend == "auto" else config.backend
+    try:
+        found = voronoi_neighbors(cart, lattice, 2.0 * config.radius, backend)
+    except (VoronoiError, UnsafeCellError) as exc:
+        raise GraphBuildError(str(exc)) from exc
+    if len(found.distance) and found.distance.min() < config.min_distance:
+        k = int(np.argmin(found.distance))
+        raise GraphBuildError(
+            f"overlapping atoms: sites {found.center[k]} and {found.neighbor[k]} are {found.distance[k]:.3f} Å apart "
+            f"(< {config.min_distance} Å)"
+        )
+    found = cap_by_solid_angle(found, len(z), config.max_neighbors)
+    edge_index = np.stack((found.neighbor, found.center))
+    fields = _graph_fields(lattice, cart, z, edge_index, found.shift, found.vector, found.distance)
+    fields["edge_weight"] = found.solid_angle.astype(np.float32)
+    return fields
 
 
 def _graph_fields(
@@ -266,7 +306,8 @@ def build_graph_arrays_many(
         if why is not None:
             out[i] = (False, why)
     fine = [i for i, why in enumerate(problems) if why is None]
-    if config.backend == "auto" and config.max_neighbors is not None and not config.pad_to_max_neighbors and fine:
+    dense = config.neighbors == "nearest" and config.max_neighbors is not None and not config.pad_to_max_neighbors
+    if config.backend == "auto" and dense and fine:
         fine_items = [items[i] for i in fine]
         assert lattices is not None
         for group in _dense_groups(fine_items, config, lattices[fine]):
@@ -469,7 +510,9 @@ def arrays_to_data(arrays: dict[str, np.ndarray], **extra: Any) -> Data:
     attribute and costs more than everything else when thousands of graphs come from the cache).
     """
     data = new_data()  # a fresh storage, without Data()'s per-attribute work
-    mapping = {name: torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=dt)) for name, dt in _FIELDS}
+    mapping = {
+        name: torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=dt)) for name, dt in _FIELDS if name in arrays
+    }
     store = getattr(data, "_store", None)
     if store is not None and hasattr(store, "_mapping"):
         store._mapping.update(mapping)
@@ -491,6 +534,7 @@ _FIELDS = (
     ("edge_shift", np.int64),
     ("edge_vec", np.float32),
     ("edge_dist", np.float32),
+    ("edge_weight", np.float32),  # Voronoi graphs only
 )
 
 

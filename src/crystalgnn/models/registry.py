@@ -20,8 +20,10 @@ from torch import Tensor
 from crystalgnn.models.alignn import ALIGNNConfig, ALIGNNEncoder, ALIGNNReadout
 from crystalgnn.models.base import CrystalModel, Encoder, GraphReadout, TaskKind
 from crystalgnn.models.cgcnn import CGCNNConfig, CGCNNEncoder, CGCNNReadout
+from crystalgnn.models.icgcnn import ICGCNNConfig, ICGCNNEncoder, ICGCNNReadout
 from crystalgnn.models.megnet import MEGNetConfig, MEGNetEncoder, MEGNetReadout
 from crystalgnn.models.neighbour_mlp import NeighbourListEncoder, NeighbourMLPConfig, NeighbourMLPGraphReadout
+from crystalgnn.models.ogcnn import OGCNNConfig, OGCNNEncoder, OGCNNReadout
 from crystalgnn.models.readouts import READOUT_KINDS, site_readout
 from crystalgnn.models.schnet import SchNetConfig, SchNetEncoder, SchNetReadout
 from crystalgnn.models.soap_mlp import SoapMLPConfig, SoapMLPReadout, SoapScaler
@@ -86,6 +88,14 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "alignn", ALIGNNConfig, ALIGNNEncoder, ALIGNNReadout,
             "Atomistic Line Graph Neural Network (Choudhary & DeCost 2021)",
+        ),
+        ModelSpec(
+            "icgcnn", ICGCNNConfig, ICGCNNEncoder, ICGCNNReadout,
+            "improved CGCNN: Voronoi neighbours, three-body terms, bond updates (Park & Wolverton 2020)",
+        ),
+        ModelSpec(
+            "ogcnn", OGCNNConfig, OGCNNEncoder, OGCNNReadout,
+            "orbital graph CNN: orbital field matrix atom features + CGCNN (Karamad et al. 2020)",
         ),
         ModelSpec(
             "soap-mlp", SoapMLPConfig, SoapScaler, SoapMLPReadout,

@@ -11,7 +11,7 @@ from dataclasses import field
 from typing import Any
 
 # Names accepted by the options below (static: checking them must not import torch).
-MODELS = ("cgcnn", "megnet", "schnet", "alignn", "soap-mlp", "neighbour-mlp")
+MODELS = ("cgcnn", "megnet", "schnet", "alignn", "soap-mlp", "neighbour-mlp", "icgcnn", "ogcnn")
 TASKS = ("auto", "regression", "classification")
 READOUTS = ("graph", "site", "site-linear")
 LOSSES = ("mse", "l1", "huber")
