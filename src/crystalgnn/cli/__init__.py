@@ -17,6 +17,7 @@ from crystalgnn.cli import (  # noqa: F401  (register commands)
     models,
     predict,
     pretrain,
+    screen,
     train,
     tune,
 )
