@@ -219,7 +219,10 @@ def read_rejections(path: Path) -> Staged:
 
 
 def _read_scores(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:  # no candidate was scored
+        return pd.DataFrame()
     for col in df.select_dtypes(include="object").columns:
         df[col] = df[col].fillna("")
     return df
