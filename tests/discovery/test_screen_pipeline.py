@@ -34,8 +34,12 @@ def voltage_ensemble(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("volt")
     rows = [r for r in read_rows(ELECTRODES, 80) if r["working_ion"] == "Li"][:16]
-    table = write_jsonl(root / "electrodes16.jsonl", rows, ("id", "average_voltage"), lambda r: {"cif": r["cif_discharged"]})
-    res = train_ensemble(small_config(table, root / "ens", targets=["average_voltage"], ensemble=2, split="0.5,0.25,0.25"))
+    table = write_jsonl(
+        root / "electrodes16.jsonl", rows, ("id", "average_voltage"), lambda r: {"cif": r["cif_discharged"]}
+    )
+    res = train_ensemble(
+        small_config(table, root / "ens", targets=["average_voltage"], ensemble=2, split="0.5,0.25,0.25")
+    )
     return Path(res.run_dir)
 
 
@@ -65,7 +69,13 @@ def bad_hosts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(hosts: Path, voltage: Path | str, **kw) -> ScreenConfig:
-    base = dict(hosts=[str(hosts)], substitute="Co->Ni,Mn; Fe->Mn", voltage_model=str(voltage), known_references=["electrodes"], top=3)
+    base = dict(
+        hosts=[str(hosts)],
+        substitute="Co->Ni,Mn; Fe->Mn",
+        voltage_model=str(voltage),
+        known_references=["electrodes"],
+        top=3,
+    )
     base.update(kw)
     return ScreenConfig(**base)
 
@@ -156,7 +166,9 @@ def test_cli_end_to_end(hosts: Path, voltage_ensemble: Path, tmp_path: Path) -> 
     assert "hosts: 2 usable, 0 rejected" in text and "passing candidates" in text
     ranked = pd.read_csv(out / "ranked.csv")
     assert set(ranked["formula"]) == {"LiCoO2", "LiFePO4", "LiNiO2"}
-    assert {"voltage_model_std", "specific_energy_std", "e_hull_charged", "host", "steps", "known"} <= set(ranked.columns)
+    assert {"voltage_model_std", "specific_energy_std", "e_hull_charged", "host", "steps", "known"} <= set(
+        ranked.columns
+    )
     assert ScreenConfig.load(out / "screen.yaml").voltage_window == (1.0, 6.0)
     r, text = invoke(*args)
     assert r.exit_code == 0 and "reused from the previous run: candidates, scores" in text

@@ -50,7 +50,9 @@ def test_rank_by_specific_energy_then_lcb() -> None:
 
 
 def test_ties_are_broken_by_id_so_reruns_agree() -> None:
-    df = pd.DataFrame({"id": ["z", "m", "b"], "e_hull_discharged": [0.0] * 3, "voltage": [3.0] * 3, "specific_energy": [500.0] * 3})
+    df = pd.DataFrame(
+        {"id": ["z", "m", "b"], "e_hull_discharged": [0.0] * 3, "voltage": [3.0] * 3, "specific_energy": [500.0] * 3}
+    )
     assert list(rank_candidates(df.sample(frac=1, random_state=3))["id"]) == ["b", "m", "z"]
 
 
@@ -64,9 +66,7 @@ def test_pareto_front_of_a_known_set() -> None:
 def test_pareto_sweep_equals_brute_force() -> None:
     rng = np.random.default_rng(0)
     pts = rng.integers(0, 6, size=(200, 2)).astype(float)  # many ties
-    dominated = [
-        any((q >= p).all() and (q > p).any() for q in pts) for p in pts
-    ]
+    dominated = [any((q >= p).all() and (q > p).any() for q in pts) for p in pts]
     assert list(pareto_front(pts)) == [not d for d in dominated]
     three = rng.normal(size=(50, 3))
     assert list(pareto_front(three)) == [not any((q >= p).all() and (q > p).any() for q in three) for p in three]

@@ -51,12 +51,16 @@ def screen(
     metal_model: str = typer.Option("mp-metal-classifier", "--metal-model", help="metal classifier; 'none' to skip"),
     hull_reference: str = typer.Option("mp-36k", "--hull-reference", help="reference energies of the hull; 'none'"),
     known: str = typer.Option("electrodes,mp-36k", "--known", help="data sets that flag candidates as known; 'none'"),
-    max_hull: float = typer.Option(0.1, "--max-hull", help="filter: energy above hull of the discharged member, eV/atom"),
+    max_hull: float = typer.Option(
+        0.1, "--max-hull", help="filter: energy above hull of the discharged member, eV/atom"
+    ),
     voltage_window: str = typer.Option("2.5,4.5", "--voltage-window", help="filter: average voltage LOW,HIGH in V"),
     objective: str = typer.Option("specific_energy", "--objective", help="specific_energy or lcb (mean - k std)"),
     lcb_k: float = typer.Option(1.0, "--lcb-k", help="k of the lower confidence bound"),
     top: int = typer.Option(20, "--top", min=1, help="candidates shown and written as CIFs"),
-    rescale: bool = typer.Option(True, "--rescale/--no-rescale", help="rescale generated lattices to a predicted volume"),
+    rescale: bool = typer.Option(
+        True, "--rescale/--no-rescale", help="rescale generated lattices to a predicted volume"
+    ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's choice)"),
     strict: bool = typer.Option(False, "--strict", help="exit 2 if any host is rejected (after screening the rest)"),
 ) -> None:

@@ -95,9 +95,9 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     if p.size == 0:
         return np.zeros(0, dtype=bool)
     if p.shape[1] != 2:  # general case, O(N^2) memory
-        ge = (p[None, :, :] >= p[:, None, :]).all(axis=2)  # ge[i, j]: j >= i everywhere
-        gt = (p[None, :, :] > p[:, None, :]).any(axis=2)
-        return ~(ge & gt).any(axis=1)
+        ge = np.all(p[None, :, :] >= p[:, None, :], axis=2)  # ge[i, j]: j >= i everywhere
+        gt = np.any(p[None, :, :] > p[:, None, :], axis=2)
+        return np.asarray(~np.any(ge & gt, axis=1), dtype=bool)
     # two objectives: sweep by decreasing x, O(N log N)
     keep = np.zeros(len(p), dtype=bool)
     best_y = -np.inf  # highest y among points of strictly larger x

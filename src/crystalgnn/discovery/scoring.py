@@ -106,7 +106,9 @@ def load_models(
     return models, notes
 
 
-def member_predictions(predictor: Predictor, structures: Sequence[Structure], show_progress: bool = False) -> np.ndarray:
+def member_predictions(
+    predictor: Predictor, structures: Sequence[Structure], show_progress: bool = False
+) -> np.ndarray:
     """``(members, len(structures))`` first-target values (NaN where no graph could be built).
 
     A single model has one member; classifiers give P(class 1).

@@ -138,7 +138,7 @@ def known_references(name: str, formulas: Iterable[str]) -> list[tuple[str, Stru
 def prepare_candidates(
     hosts: Sequence[Candidate], config: ScreenConfig, show_progress: bool = False
 ) -> tuple[list[Pair], Staged, dict[str, int], dict[str, float]]:
-    """generate -> validity filter -> duplicates -> known flag -> charged end members."""
+    """Stage chain: generate -> validity filter -> duplicates -> known flag -> charged end members."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     generated, rejected = generate(hosts, config)
@@ -311,9 +311,7 @@ def run_screen(
         _save_stage(out, "scores", score_key or "", notes=result.notes)
     result.counts["scored"] = len(scores)
     if len(scores):
-        result.ranked = rank_candidates(
-            scores, config.max_hull, config.voltage_window, config.objective, config.lcb_k
-        )
+        result.ranked = rank_candidates(scores, config.max_hull, config.voltage_window, config.objective, config.lcb_k)
         result.counts["passing"] = int(result.ranked["rank"].notna().sum())
     if write_report:
         from crystalgnn.discovery.screen_report import write_screen_report

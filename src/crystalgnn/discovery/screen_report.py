@@ -87,13 +87,28 @@ def voltage_capacity_plot(ranked: pd.DataFrame, known: pd.DataFrame, path: Path,
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.0, 4.4), dpi=130)
     if len(known):
-        ax.scatter(known["capacity_grav"], known["average_voltage"], s=6, c="0.75", label=f"known {config.working_ion} electrodes (MP)")
+        ax.scatter(
+            known["capacity_grav"],
+            known["average_voltage"],
+            s=6,
+            c="0.75",
+            label=f"known {config.working_ion} electrodes (MP)",
+        )
     ok = ranked[["capacity_grav", "voltage"]].notna().all(axis=1)
     df = ranked[ok]
     if len(df):
         ax.errorbar(df["capacity_grav"], df["voltage"], yerr=_errors(df, "voltage"), fmt="none", ecolor="0.3", lw=0.7)
         hull = pd.to_numeric(df["e_hull_discharged"], errors="coerce")
-        sc = ax.scatter(df["capacity_grav"], df["voltage"], c=hull, cmap="viridis_r", s=22, edgecolors="k", linewidths=0.3, label="candidates")
+        sc = ax.scatter(
+            df["capacity_grav"],
+            df["voltage"],
+            c=hull,
+            cmap="viridis_r",
+            s=22,
+            edgecolors="k",
+            linewidths=0.3,
+            label="candidates",
+        )
         fig.colorbar(sc, ax=ax, label="E above hull, discharged (eV/atom)")
     lo, hi = config.voltage_window
     ax.axhspan(lo, hi, color="tab:green", alpha=0.06, label=f"window {lo:g}-{hi:g} V")
@@ -113,7 +128,9 @@ def pareto_plot(ranked: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.4, 4.2), dpi=130)
     df = ranked[ranked[["specific_energy", "e_hull_discharged"]].notna().all(axis=1)]
     passing = df["rank"].notna()
-    ax.scatter(df.loc[~passing, "e_hull_discharged"], df.loc[~passing, "specific_energy"], s=10, c="0.7", label="filtered out")
+    ax.scatter(
+        df.loc[~passing, "e_hull_discharged"], df.loc[~passing, "specific_energy"], s=10, c="0.7", label="filtered out"
+    )
     ax.errorbar(
         df.loc[passing, "e_hull_discharged"],
         df.loc[passing, "specific_energy"],
@@ -140,7 +157,9 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60]
 
 
-def write_top_cifs(ranked: pd.DataFrame, pairs: Sequence[tuple[Candidate, Candidate]], out: Path, top: int) -> list[Path]:
+def write_top_cifs(
+    ranked: pd.DataFrame, pairs: Sequence[tuple[Candidate, Candidate]], out: Path, top: int
+) -> list[Path]:
     """CIFs of both end members of the ``top`` best passing candidates."""
     by_id = {d.id: (d, c) for d, c in pairs}
     out.mkdir(parents=True, exist_ok=True)
