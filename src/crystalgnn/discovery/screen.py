@@ -18,7 +18,6 @@ import json
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,31 +33,10 @@ from crystalgnn.discovery.prototypes import decorate_prototypes
 from crystalgnn.discovery.ranking import rank_candidates
 from crystalgnn.discovery.scoring import ScoringModels, load_models, score_pairs
 from crystalgnn.discovery.screen_config import ScreenConfig
+from crystalgnn.discovery.screen_report import ScreenResult, Staged, write_screen_report
 from crystalgnn.discovery.substitution import apply_rules, parse_rules, probable_substitutions
 
-Staged = list[tuple[str, Rejection]]  # (stage, rejection)
 Pair = tuple[Candidate, Candidate]
-
-
-@dataclass
-class ScreenResult:
-    """What :func:`run_screen` produced.
-
-    Attributes:
-        ranked: the ranked table (:func:`~crystalgnn.discovery.ranking.rank_candidates`).
-        rejected: ``(stage, Rejection)`` of every host or candidate dropped, with its reason.
-        notes: one line per degraded choice (e.g. a model that could not be loaded).
-        reused: stages taken from a previous run of the same command.
-        counts: numbers per stage (hosts, generated, valid, unique, pairs, scored, passing).
-        seconds: wall time per stage.
-    """
-
-    ranked: pd.DataFrame
-    rejected: Staged = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def collect_hosts(sources: Iterable[str], working_ion: str) -> tuple[list[Candidate], Staged]:
@@ -314,7 +292,5 @@ def run_screen(
         result.ranked = rank_candidates(scores, config.max_hull, config.voltage_window, config.objective, config.lcb_k)
         result.counts["passing"] = int(result.ranked["rank"].notna().sum())
     if write_report:
-        from crystalgnn.discovery.screen_report import write_screen_report
-
         write_screen_report(result, config, out, pairs)
     return result

@@ -18,18 +18,42 @@ import gzip
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from crystalgnn.data.dataset import Rejection
 from crystalgnn.discovery.candidates import Candidate
 from crystalgnn.discovery.screen_config import ScreenConfig
 from crystalgnn.evaluation.plots import isolate_matplotlib
 
-if TYPE_CHECKING:
-    from crystalgnn.discovery.screen import ScreenResult
+Staged = list[tuple[str, Rejection]]
+"""``(stage, rejection)`` pairs: where in the screen each host or candidate was dropped."""
+
+
+@dataclass
+class ScreenResult:
+    """What :func:`~crystalgnn.discovery.screen.run_screen` produced (and this module writes).
+
+    Attributes:
+        ranked: the ranked table (:func:`~crystalgnn.discovery.ranking.rank_candidates`).
+        rejected: ``(stage, Rejection)`` of every host or candidate dropped, with its reason.
+        notes: one line per degraded choice (e.g. a model that could not be loaded).
+        reused: stages taken from a previous run of the same command.
+        counts: numbers per stage (hosts, generated, valid, unique, pairs, scored, passing).
+        seconds: wall time per stage.
+    """
+
+    ranked: pd.DataFrame
+    rejected: Staged = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "rank",
