@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from crystalgnn.cli import app
 from crystalgnn.data.examples import cathode_examples, examples_dir
 from crystalgnn.discovery.battery import voltage_from_formation_energies
-from crystalgnn.discovery.screen import collect_hosts, read_pairs, run_screen
+from crystalgnn.discovery.screen import collect_hosts, load_hull, read_pairs, run_screen
 from crystalgnn.discovery.screen_config import ScreenConfig
 from tinydata import SHARED_DATA, read_rows, small_config, write_jsonl
 
@@ -119,6 +119,15 @@ def test_scores_voltage_b_std_and_files(hosts: Path, voltage_ensemble: Path, tmp
     assert np.allclose(df["voltage_agreement"], (df["voltage_model"] - df["voltage_thermo"]).abs())
     assert df.loc["LiCoO2", "capacity_grav"] == pytest.approx(273.8, abs=0.5)
     assert df["e_hull_discharged"].notna().all() and df["band_gap"].notna().all()
+    hull = load_hull("mp-36k")  # the charged member is placed on its own system's hull
+    for cid in ("LiCoO2", "LiFePO4|sub Fe->Mn"):
+        row = df.loc[cid]
+        assert row["e_hull_charged"] == pytest.approx(
+            hull.e_above_hull(row["charged_formula"], row["formation_energy_charged"])
+        )
+        assert row["e_hull_discharged"] == pytest.approx(
+            hull.e_above_hull(row["formula"], row["formation_energy_discharged"])
+        )
     assert df["metal_probability"].between(0, 1).all()
     assert df.loc["LiCoO2|sub Co->Ni", "host"] == "LiCoO2" and df.loc["LiCoO2|sub Co->Ni", "steps"] == "sub Co->Ni"
     # LiFePO4 is in the electrode data set: flagged known
@@ -177,7 +186,8 @@ def test_cli_end_to_end(hosts: Path, voltage_ensemble: Path, tmp_path: Path) -> 
 
 def test_cli_bad_hosts_usage_and_exit_codes(bad_hosts: Path, hosts: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
-    common = ("--voltage-model", "none", "--band-gap-model", "none", "--metal-model", "none", "--known", "none")
+    common = ("--voltage-model", "none", "--band-gap-model", "none", "--metal-model", "none", "--known", "none",
+              "--hull-reference", "none")  # fmt: skip
     r, text = invoke("screen", bad_hosts, *common, "--out", out)
     assert r.exit_code == 0, r.output
     assert "hosts: 1 usable, 3 rejected" in text

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.analysis.phase_diagram import PDEntry
+from pymatgen.core import Composition, Structure
 
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.discovery.battery import HullReference, framework_units, insertion_pair, ion_charge
@@ -133,6 +134,15 @@ def _put(row: dict[str, Any], name: str, members: np.ndarray | float) -> None:
     row[name + "_std"] = float(arr.std()) if arr.size > 1 else float("nan")
 
 
+def _e_above_hull(hull: HullReference, system: list[str], composition: Composition, ef: float) -> float:
+    """:meth:`HullReference.e_above_hull` on the (cached) hull of ``system``, a superset of the
+    composition's elements.
+    """
+    entry = PDEntry(composition, ef * composition.num_atoms)
+    _, e_hull = hull.hull(system).get_decomp_and_e_above_hull(entry, allow_negative=True)
+    return float(e_hull)  # type: ignore[arg-type]  # never None with allow_negative
+
+
 def _atoms_per_unit(structure: Structure, ion: str) -> float:
     return structure.composition.num_atoms / framework_units(structure.composition, ion)[1]
 
@@ -189,11 +199,14 @@ def score_pairs(
         n_d, n_c = _atoms_per_unit(d.structure, ion), _atoms_per_unit(c.structure, ion)
         v_thermo = -(ef_d[:, i] * n_d - ef_c[:, i] * n_c) / (pair.dx * ion_charge(ion))
         _put(row, "voltage_thermo", v_thermo)
+        # one phase diagram per discharged system serves both members (the charged member's
+        # system is a face of it): half the hull constructions
+        system = [el.symbol for el in d.structure.composition.elements]
         for member, ef_m, struct in (("discharged", ef_d[:, i], d.structure), ("charged", ef_c[:, i], c.structure)):
             if hull is None or not np.isfinite(ef_m).all():
                 _put(row, f"e_hull_{member}", np.nan)
                 continue
-            e_hull = hull.e_above_hull(struct.composition, float(ef_m.mean()))
+            e_hull = _e_above_hull(hull, system, struct.composition, float(ef_m.mean()))
             _put(row, f"e_hull_{member}", ef_m - ef_m.mean() + e_hull)  # linear in E_f: slope 1
         v_model = np.full(1, np.nan) if va is None else va[:, i]
         _put(row, "voltage_model", v_model)
