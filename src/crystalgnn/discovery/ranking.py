@@ -7,7 +7,8 @@
   confidence bound ``mean - k std`` (the ensemble spread; a single model has no spread, so its
   bound is the mean), the pessimistic acquisition of upper/lower-confidence-bound screening
   (Srinivas et al., ICML 2010, with the sign flipped).
-- *Pareto front*: candidates not dominated in (specific energy, -hull distance): no other
+- *Pareto front*: passing candidates not dominated in (objective, -hull distance of the
+  discharged member), the objective being the specific energy or its bound: no other
   candidate is at least as good in both and better in one (Deb, Multi-objective optimization
   using evolutionary algorithms, 2001, ch. 2).
 

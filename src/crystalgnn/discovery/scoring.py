@@ -153,6 +153,7 @@ def _identity(d: Candidate, c: Candidate) -> dict[str, Any]:
         "formula": d.formula,
         "charged_formula": c.formula,
         "working_ion": d.working_ion,
+        "lineage": d.lineage,
         "host": d.host_id,
         "steps": " > ".join(d.steps),
         "known": bool(d.known),

@@ -167,7 +167,9 @@ def pareto_plot(ranked: pd.DataFrame, path: Path) -> Path:
         label="passing",
     )
     front = df[df["pareto"].astype(bool)].sort_values("e_hull_discharged")
-    ax.plot(front["e_hull_discharged"], front["objective"], "-s", color="tab:red", ms=5, label="Pareto front")
+    ax.plot(
+        front["e_hull_discharged"], front["objective"], "-s", color="tab:red", ms=5, label="Pareto front (objective)"
+    )
     ax.set_xlabel("E above hull, discharged (eV/atom)")
     ax.set_ylabel("specific energy (Wh/kg)")
     ax.legend(fontsize=7)
