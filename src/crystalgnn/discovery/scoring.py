@@ -53,6 +53,21 @@ PROPERTIES: tuple[str, ...] = (
 )
 """Predicted numbers that carry a ``_std`` column (NaN for single models)."""
 
+TEXT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "formula",
+    "charged_formula",
+    "working_ion",
+    "lineage",
+    "host",
+    "steps",
+    "known_as",
+    "framework",
+    "note",
+    "voltage_source",
+)
+"""Columns of text (empty rather than missing when a row has nothing to say)."""
+
 UNITS: dict[str, str] = {
     "formation_energy": "eV/atom",
     "e_hull": "eV/atom",

@@ -31,10 +31,11 @@ from crystalgnn.discovery.candidates import Candidate, filter_valid, flag_known,
 from crystalgnn.discovery.end_members import end_member_pairs
 from crystalgnn.discovery.prototypes import decorate_prototypes
 from crystalgnn.discovery.ranking import rank_candidates
-from crystalgnn.discovery.scoring import ScoringModels, load_models, score_pairs
+from crystalgnn.discovery.scoring import TEXT_COLUMNS, ScoringModels, load_models, score_pairs
 from crystalgnn.discovery.screen_config import ScreenConfig
 from crystalgnn.discovery.screen_report import ScreenResult, Staged, write_screen_report
 from crystalgnn.discovery.substitution import apply_rules, parse_rules, probable_substitutions
+from crystalgnn.progress import progress
 
 Pair = tuple[Candidate, Candidate]
 
@@ -116,18 +117,27 @@ def known_references(name: str, formulas: Iterable[str]) -> list[tuple[str, Stru
 def prepare_candidates(
     hosts: Sequence[Candidate], config: ScreenConfig, show_progress: bool = False
 ) -> tuple[list[Pair], Staged, dict[str, int], dict[str, float]]:
-    """Stage chain: generate -> validity filter -> duplicates -> known flag -> charged end members."""
+    """Stage chain: generate -> validity filter -> duplicates -> known flag -> charged end members.
+
+    With ``show_progress`` a bar advances stage by stage (named in its description).
+    """
     seconds: dict[str, float] = {}
+    bar = progress(total=4, desc="generate", disable=not show_progress, unit="stage")
+
+    def done(stage: str, start: float, following: str) -> float:
+        seconds[stage] = time.perf_counter() - start
+        bar.update()
+        bar.set_description(following)
+        return time.perf_counter()
+
     t = time.perf_counter()
     generated, rejected = generate(hosts, config)
     valid, bad = filter_valid(generated, config.min_distance)
     rejected += [("filter", r) for r in bad]
-    seconds["generate"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t = done("generate", t, f"deduplicate {len(valid)}")
     unique, duplicate_of = remove_duplicates(valid)
     rejected += [("duplicate", Rejection(i, "dedup", f"duplicate of {k}")) for i, k in duplicate_of.items()]
-    seconds["dedup"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t = done("dedup", t, f"flag known {len(unique)}")
     formulas = {c.formula for c in unique}
     try:
         refs = [ref for name in config.known_references for ref in known_references(name, formulas)]
@@ -136,11 +146,11 @@ def prepare_candidates(
         refs = None
     if config.known_references and refs is not None:
         unique = flag_known(unique, refs)
-    seconds["known"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t = done("known", t, "charged end members")
     pairs, bad = end_member_pairs(unique, config.charged_fraction)
     rejected += [("end member", r) for r in bad]
-    seconds["end_members"] = time.perf_counter() - t
+    done("end_members", t, "candidates ready")
+    bar.close()
     counts = {"hosts": len(hosts), "generated": len(generated), "valid": len(valid), "unique": len(unique)}
     counts["pairs"] = len(pairs)
     return pairs, rejected, counts, seconds
@@ -201,8 +211,9 @@ def _read_scores(path: Path) -> pd.DataFrame:
         df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:  # no candidate was scored
         return pd.DataFrame()
-    for col in df.select_dtypes(include="object").columns:
-        df[col] = df[col].fillna("")
+    text = set(df.select_dtypes(include="object").columns) | {c for c in TEXT_COLUMNS if c in df.columns}
+    for col in sorted(text):
+        df[col] = df[col].fillna("").astype(str)
     return df
 
 
