@@ -223,3 +223,33 @@ def test_demo_screens_the_bundled_cathodes(tmp_path: Path) -> None:
     assert ranked["rank"].notna().any() and {"LiFePO4", "LiMnPO4"} <= set(ranked["formula"])
     if (ranked["voltage_source"] == "thermo").all():  # no shipped voltage model yet: said in one line
         assert "voltage model 'electrode-voltage' not available" in text
+
+
+def test_ensemble_spread_is_propagated_member_by_member(hosts: Path, voltage_ensemble: Path) -> None:
+    """Derived numbers are computed per member: their std is the members' spread of that number;
+    an ensemble of identical members has zero spread."""
+    from crystalgnn.discovery.candidates import load_hosts
+    from crystalgnn.discovery.end_members import end_member_pairs
+    from crystalgnn.discovery.scoring import ScoringModels, member_predictions, score_pairs
+    from crystalgnn.prediction import EnsemblePredictor, Predictor
+
+    found, _ = load_hosts(str(hosts), "Li")
+    pairs, _ = end_member_pairs(found)
+    ens = Predictor.load(voltage_ensemble)  # any regression ensemble serves as "formation energy" here
+    assert isinstance(ens, EnsemblePredictor) and len(ens.members) == 2
+    rows = score_pairs(pairs, ScoringModels(formation=ens, voltage=ens))
+    ef = member_predictions(ens, [d.structure for d, _ in pairs] + [c.structure for _, c in pairs])
+    n = len(pairs)
+    for i, ((d, c), row) in enumerate(zip(pairs, rows, strict=True)):
+        volts = [
+            voltage_from_formation_energies(d.structure, ef[m, i], c.structure, ef[m, n + i], "Li") for m in range(2)
+        ]
+        assert row["voltage_thermo"] == pytest.approx(np.mean(volts))
+        assert row["voltage_thermo_std"] == pytest.approx(np.std(volts))
+        assert row["formation_energy_discharged_std"] == pytest.approx(np.std(ef[:, i]))
+        assert np.isnan(row["e_hull_discharged"])  # no hull given
+    same = EnsemblePredictor([ens.members[0], ens.members[0]])
+    rows = score_pairs(pairs, ScoringModels(formation=same, voltage=same))
+    for row in rows:
+        for key in ("voltage_model_std", "voltage_thermo_std", "specific_energy_std", "formation_energy_charged_std"):
+            assert row[key] == 0.0
