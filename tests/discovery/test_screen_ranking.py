@@ -104,3 +104,14 @@ def test_config_round_trip_and_stage_keys(tmp_path) -> None:
         prototype_name("perovskite")
     with pytest.raises(ValueError, match="unknown screen options"):
         ScreenConfig.from_dict({"hosts": [], "colour": "red"})
+
+
+def test_a_model_shipped_after_a_run_invalidates_its_scores(tmp_path, monkeypatch) -> None:
+    import crystalgnn.training.resolve as resolve
+
+    cfg = ScreenConfig(hosts=["x.cif"], voltage_model="electrode-voltage-test")
+    monkeypatch.setattr(resolve, "shipped_models_dir", lambda: tmp_path)
+    before = cfg.stage_key("scores")
+    (tmp_path / "electrode-voltage-test.ckpt").write_bytes(b"weights")
+    after = cfg.stage_key("scores")
+    assert before != after and cfg.stage_key("candidates") == ScreenConfig(hosts=["x.cif"]).stage_key("candidates")

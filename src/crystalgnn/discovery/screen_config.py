@@ -156,9 +156,23 @@ class ScreenConfig:
         keys: tuple[str, ...] = _GENERATION if stage == "candidates" else (*_GENERATION, *_SCORING)
         payload: dict[str, Any] = {k: d[k] for k in keys}
         payload["host_files"] = [_file_stamp(h) for h in self.hosts]
-        payload["models"] = [_file_stamp(str(d[k])) for k in _SCORING if stage == "scores" and d[k]]
+        payload["models"] = [_model_stamp(str(d[k])) for k in _SCORING if stage == "scores" and d[k]]
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _model_stamp(ref: str) -> list[Any]:
+    """A model's file stamp: a shipped name by its resolved file, so that a model shipped (or
+    replaced) after a run invalidates that run's scores; a missing model as missing.
+    """
+    from crystalgnn.training.resolve import resolve_model
+
+    if Path(ref).exists():
+        return _file_stamp(ref)
+    try:
+        return _file_stamp(str(resolve_model(ref)))
+    except (FileNotFoundError, ValueError):
+        return [ref, "unavailable"]
 
 
 def _file_stamp(ref: str) -> list[Any]:
