@@ -122,21 +122,36 @@ def load_models(
     return models, notes
 
 
+GraphMemo = dict[tuple[int, str, tuple[int, ...]], tuple[list[Any], list[int]]]
+"""Graphs already built within one scoring call: (structure list id, graph config, elements)."""
+
+
 def member_predictions(
-    predictor: Predictor, structures: Sequence[Structure], show_progress: bool = False
+    predictor: Predictor,
+    structures: Sequence[Structure],
+    show_progress: bool = False,
+    memo: GraphMemo | None = None,
 ) -> np.ndarray:
     """``(members, len(structures))`` first-target values (NaN where no graph could be built).
 
-    A single model has one member; classifiers give P(class 1).
+    A single model has one member; classifiers give P(class 1). With ``memo``, models that read
+    the same graphs of the same structure list share them (built once).
     """
-    ds = CrystalDataset(ids=[str(i) for i in range(len(structures))], structures=list(structures))
-    graphs, keep, _ = predictable_graphs(
-        ds, predictor.graph_config, predictor.supported_elements(), show_progress=show_progress
-    )
+    elements = predictor.supported_elements()
+    key = (id(structures), predictor.graph_config.cache_key(), tuple(elements))
+    if memo is not None and key in memo:
+        graphs, keep = memo[key]
+    else:
+        ds = CrystalDataset(ids=[str(i) for i in range(len(structures))], structures=list(structures))
+        graphs, keep, _ = predictable_graphs(ds, predictor.graph_config, elements, show_progress=show_progress)
+        if memo is not None:
+            memo[key] = (graphs, keep)
     members = predictor.members if isinstance(predictor, EnsemblePredictor) else [predictor]
     out = np.full((len(members), len(structures)), np.nan)
     if not graphs:
         return out
+    for g in graphs:  # a previous model's dummy labels may have another width
+        g.y = None
     for m, member in enumerate(members):
         values = np.asarray(Predictor.predict_graphs(member, graphs), dtype=float)
         out[m, keep] = values[:, 0] if values.ndim == 2 else values
@@ -189,11 +204,18 @@ def score_pairs(
         return []
     discharged = [d.structure for d, _ in pairs]
     charged = [c.structure for _, c in pairs]
-    ef = member_predictions(models.formation, discharged + charged, show_progress)
-    ef_d, ef_c = ef[:, :n], ef[:, n:]
-    va = None if models.voltage is None else member_predictions(models.voltage, discharged, show_progress)
-    gap = None if models.band_gap is None else member_predictions(models.band_gap, discharged, show_progress)
-    metal = None if models.metal is None else member_predictions(models.metal, discharged, show_progress)
+    memo: GraphMemo = {}
+
+    def predict(model: Predictor | None, structures: list[Structure]) -> np.ndarray | None:
+        return None if model is None else member_predictions(model, structures, show_progress, memo)
+
+    ef_d, ef_c = predict(models.formation, discharged), predict(models.formation, charged)
+    assert ef_d is not None and ef_c is not None
+    va, gap, metal = (
+        predict(models.voltage, discharged),
+        predict(models.band_gap, discharged),
+        predict(models.metal, discharged),
+    )
     rows: list[dict[str, Any]] = []
     bar = progress(total=n, desc="scoring", disable=not show_progress)
     for i, (d, c) in enumerate(pairs):
