@@ -63,7 +63,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "specific_energy",
     "e_hull_discharged",
     "known",
-    "steps",
+    "lineage",
 )
 """Columns of the short table printed and put in the report."""
 
@@ -227,6 +227,11 @@ def write_markdown(result: ScreenResult, config: ScreenConfig, path: Path) -> Pa
         f"voltage {config.voltage_window[0]:g}-{config.voltage_window[1]:g} V; objective {config.objective}"
         + (f" (mean - {config.lcb_k:g} std)" if config.objective == "lcb" else "")
         + ".",
+        "",
+        f"Models: formation energy {config.formation_model}, voltage {config.voltage_model}, band gap "
+        f"{config.band_gap_model}, metal classifier {config.metal_model}; hull from {config.hull_reference} "
+        "formation energies (pymatgen PhaseDiagram, elements at 0). Units: voltage V vs the working-ion "
+        "metal, capacity mAh/g and mAh/cm3, specific energy Wh/kg, energy density Wh/L, hull eV/atom.",
         "",
         "## Counts",
         "",
