@@ -18,6 +18,7 @@ from crystalgnn.cli import (  # noqa: F401  (register commands)
     models,
     predict,
     pretrain,
+    screen,
     train,
     tune,
 )

@@ -47,8 +47,13 @@ def import_cgcnn(
 @app.command()
 def demo(
     output: Path | None = typer.Option(None, "--output", "-o", help="write the table as CSV"),
+    screen_out: Path | None = typer.Option(
+        None, "--screen-out", help="folder of the demo screen's files (default: a temporary folder)"
+    ),
 ) -> None:
-    """The main job on bundled cathode structures: graphs + every shipped model's predictions."""
+    """The main job on bundled cathode structures: every shipped model's predictions, then a
+    small cathode screen (substitutions and prototypes of the bundled cathodes) and its ranking.
+    """
     quiet_lightning()
     from crystalgnn.pretrained import predict_examples
 
@@ -60,3 +65,15 @@ def demo(
     if output is not None:
         df.to_csv(output, index=False)
         console.print(f"wrote {output}")
+    import tempfile
+
+    from crystalgnn.cli.screen import run_or_fail, summarise
+    from crystalgnn.discovery.screen_config import demo_config
+
+    config = demo_config()
+    with tempfile.TemporaryDirectory(prefix="crystalgnn-demo-") as tmp:
+        folder = screen_out or Path(tmp)
+        result = run_or_fail(config, folder, show_progress=False)
+        summarise(result, config, folder)
+        if screen_out is None:
+            console.print("(the demo screen's folder is temporary: use --screen-out DIR to keep its files)")
