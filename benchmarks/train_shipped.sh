@@ -3,7 +3,8 @@
 # on ../shared/data, then copies each best checkpoint (weights only) and writes its model card.
 # Usage: benchmarks/train_shipped.sh [name ...]   (default: all)
 # The three mp-36k models in the package were trained by benchmarks/mp36k_full.sh (the same
-# settings, the three targets side by side, one torch thread each) and shipped with ship_run.
+# settings, the three targets side by side, one torch thread each) and shipped with ship_run;
+# electrode-voltage is benchmarks/voltage_electrodes.py's random-split L1 run (the same settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/out/shipped}
@@ -28,6 +29,9 @@ DESC[log10-bulk-modulus]="CGCNN predicting log10 of the Voigt-Reuss-Hill bulk mo
 CMD[log10-shear-modulus]="mp-elastic --target log10_shear_modulus_vrh --split 0.8,0.1,0.1 --seed 0 --epochs 100 $COMMON"
 DATA[log10-shear-modulus]="mp_elastic_crysxpp_3k (3,191 MP elastic tensors, de Jong et al. 2015)"
 DESC[log10-shear-modulus]="CGCNN predicting log10 of the Voigt-Reuss-Hill shear modulus (GPa)."
+CMD[electrode-voltage]="electrodes --target average_voltage --end-member discharged --loss l1 --split 0.8,0.1,0.1 --seed 0 --epochs 60 $COMMON"
+DATA[electrode-voltage]="mp_insertion_electrodes_gatgnn (4,148 MP insertion electrodes, ten working ions), discharged end member"
+DESC[electrode-voltage]="CGCNN predicting the average voltage (V vs the working-ion metal) of an insertion electrode from its discharged structure; screen's voltage (a)."
 
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(perovskite-formation-energy log10-bulk-modulus log10-shear-modulus mp-formation-energy mp-band-gap mp-metal-classifier)
