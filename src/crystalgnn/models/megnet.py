@@ -105,16 +105,17 @@ class DenseStack(nn.Module):
         instead of one row per edge. Equal to ``forward(torch.cat([a[s] ...], -1))`` up to
         float round-off (tested). ``parts``: ``(features, row index or None)`` in input order.
         """
-        first = self.layers[0]
+        layers = cast("list[nn.Linear]", list(self.layers))
+        first = layers[0]
         weights = first.weight.split([a.shape[-1] for a, _ in parts], dim=1)
-        out = first.bias
+        out: Tensor = first.bias
         for (a, index), w in zip(parts, weights, strict=True):
             out = torch.addmm(out, a, w.t()) if index is None else out + (a @ w.t())[index]
-        n = len(self.layers)
+        n = len(layers)
         if n > 1 or self.last_activation:
             out = self.act(out)
         for k in range(1, n):
-            out = self.layers[k](out)
+            out = layers[k](out)
             if k < n - 1 or self.last_activation:
                 out = self.act(out)
         return out
