@@ -107,7 +107,7 @@ class DenseStack(nn.Module):
         """
         layers = cast("list[nn.Linear]", list(self.layers))
         first = layers[0]
-        weights = first.weight.split([a.shape[-1] for a, _ in parts], dim=1)
+        weights = torch.split(first.weight, [a.shape[-1] for a, _ in parts], dim=1)
         out: Tensor = first.bias
         for (a, index), w in zip(parts, weights, strict=True):
             out = torch.addmm(out, a, w.t()) if index is None else out + (a @ w.t())[index]
