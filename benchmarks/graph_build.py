@@ -25,10 +25,10 @@ from crystalgnn.data.catalog import catalog_path  # noqa: E402
 from crystalgnn.data.readers import iter_table_rows, load_source, read_table  # noqa: E402
 from crystalgnn.graphs.builder import build_graph_list  # noqa: E402
 from crystalgnn.graphs.cache import GraphCache  # noqa: E402
+from crystalgnn.graphs.batched_graphs import build_graph_arrays_many  # noqa: E402
 from crystalgnn.graphs.crystal_graph import (  # noqa: E402
     GraphConfig,
     build_graph_arrays,
-    build_graph_arrays_many,
     structure_arrays,
 )
 
