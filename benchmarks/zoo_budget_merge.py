@@ -1,0 +1,57 @@
+"""Merge several ``zoo_budget.py`` output folders (runs made side by side) into one table and
+one figure of validation MAE against training wall-clock time.
+
+    python benchmarks/zoo_budget_merge.py benchmarks/out/zoo-budget-a benchmarks/out/zoo-budget-b \
+        --title "perovskites heat_all, 30 min per model" --out benchmarks/figures/zoo_budget_perovskites.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from zoo_budget import curve  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folders", nargs="+")
+    ap.add_argument("--title", default="")
+    ap.add_argument("--ylabel", default="validation MAE")
+    ap.add_argument("--out", required=True, help="figure path (.png)")
+    args = ap.parse_args()
+    results = pd.concat([pd.read_csv(Path(f) / "results.csv") for f in args.folders], ignore_index=True)
+    summary = results.groupby("model", sort=False).agg(
+        test_mae_mean=("test_mae", "mean"),
+        test_mae_std=("test_mae", "std"),
+        epochs=("epochs", "mean"),
+        s_per_epoch=("time_per_epoch_s", "mean"),
+        n=("seed", "count"),
+    )
+    print(summary.to_markdown(floatfmt=".4f"))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for folder in args.folders:
+        for run in sorted(p for p in Path(folder).iterdir() if (p / "log" / "metrics.csv").is_file()):
+            c = curve(run)
+            ax.plot(c["time_s"] / 60, c["val_mae"], label=run.name, lw=1.2)
+    ax.set_xlabel("training wall-clock time (min)")
+    ax.set_ylabel(args.ylabel)
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(args.title)
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
