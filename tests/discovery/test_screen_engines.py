@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from crystalgnn.cli import app
 from crystalgnn.data.examples import cathode_examples, examples_dir
 from crystalgnn.discovery.candidates import Candidate, remove_duplicates
-from crystalgnn.discovery.engine import LocalEngine, open_engine, split
+from crystalgnn.discovery.engine import LocalEngine, split
+from crystalgnn.discovery.engines import open_engine
 from crystalgnn.discovery.screen import run_screen
 from crystalgnn.discovery.screen_config import ScreenConfig
 from crystalgnn.discovery.screen_report import ScreenResult

@@ -133,7 +133,8 @@ def open_engine_or_fail(kind: str, address: str | None, workers: int, connect_ti
     """:func:`~crystalgnn.discovery.engine.open_engine`; a bad engine or address ends the
     command with one line (exit 2).
     """
-    from crystalgnn.discovery.engine import EngineError, open_engine
+    from crystalgnn.discovery.engine import EngineError
+    from crystalgnn.discovery.engines import open_engine
 
     try:
         return open_engine(kind.strip().lower(), address, workers=workers, connect_timeout=connect_timeout)

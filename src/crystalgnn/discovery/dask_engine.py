@@ -93,6 +93,7 @@ class DaskEngine(Engine):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = f"scheduler at {target}" if target else "a local Dask cluster"
             raise EngineError(f"cannot reach {where} within {connect_timeout:g} s ({first})") from exc
+        self.address = str(self._cluster.scheduler_address if target is None else target)
         self.workers = max(1, sum(self.client.nthreads().values())) if target else max(1, workers)
         self.partitions = PARTITIONS_PER_WORKER * self.workers
 
@@ -129,4 +130,4 @@ class DaskEngine(Engine):
 
     def describe(self) -> str:
         started = "LocalCluster" if self._cluster is not None else "scheduler"
-        return f"dask ({started} {self.client.scheduler.address}, {self.workers} workers)"
+        return f"dask ({started} {self.address}, {self.workers} workers)"

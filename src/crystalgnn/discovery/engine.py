@@ -11,6 +11,8 @@ partitions. Two engines:
   cluster (Rocklin, "Dask: parallel computation with blocked algorithms and task scheduling",
   Proc. SciPy 2015), an existing scheduler (``address``) or a ``LocalCluster`` it starts.
 
+:func:`~crystalgnn.discovery.engines.open_engine` opens one by name.
+
 Objects every task needs (the models, the reference hull) are passed as ``shared``: the local
 engine hands them over as they are, the Dask engine sends them once to every worker, where
 all tasks of that worker use the same deserialised copy (models are loaded once per worker,
@@ -27,10 +29,6 @@ from crystalgnn.progress import progress
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-ENGINES: tuple[str, ...] = ("local", "dask")
-"""Engine names accepted by :func:`open_engine` (``crystalgnn screen --engine``)."""
-
 
 class EngineError(RuntimeError):
     """An engine that cannot be started or reached (the message is one line)."""
@@ -118,33 +116,3 @@ class LocalEngine(Engine):
 
     def describe(self) -> str:
         return "local (this process)"
-
-
-def open_engine(
-    kind: str = "local",
-    address: str | None = None,
-    workers: int = 2,
-    connect_timeout: float = 10.0,
-    processes: bool = True,
-) -> Engine:
-    """The engine ``kind`` (one of :data:`ENGINES`).
-
-    Args:
-        address: ``HOST:PORT`` of a running Dask scheduler; ``None`` starts a ``LocalCluster``
-            of ``workers`` worker processes (``processes=False``: threads), 1 thread each,
-            closed with the engine.
-        connect_timeout: seconds to wait for the scheduler before :class:`EngineError`.
-
-    Raises:
-        ValueError: an unknown kind, or an address given to the local engine.
-        EngineError: Dask is not installed or the scheduler cannot be reached.
-    """
-    if kind not in ENGINES:
-        raise ValueError(f"unknown engine {kind!r} (choose from {', '.join(ENGINES)})")
-    if kind == "local":
-        if address:
-            raise ValueError("--address needs --engine dask")
-        return LocalEngine()
-    from crystalgnn.discovery.dask_engine import DaskEngine
-
-    return DaskEngine(address, workers=workers, connect_timeout=connect_timeout, processes=processes)
