@@ -8,6 +8,7 @@ the shared test machine) gives the local run's candidates, numbers and ranking, 
 from __future__ import annotations
 
 import gzip
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,13 @@ def test_cli_dask_engine_matches_local(local: tuple[ScreenResult, Path], cluster
     expected = pd.read_csv(local[1] / "scores.csv")
     assert set(ranked["id"]) == set(expected["id"]) and "passing candidates" in text
     assert list(ranked["id"]) == list(local[0].ranked["id"])
+
+
+def test_dask_missing_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    r, text = invoke("screen", examples_dir(), *CLI, "--engine", "dask", "--out", tmp_path)
+    assert r.exit_code == 2 and "pip install 'crystalgnn[distributed]'" in text  # type: ignore[attr-defined]
+    assert not (tmp_path / "candidates.jsonl.gz").exists()
 
 
 def test_cli_bad_address_fails_in_one_line(tmp_path: Path) -> None:

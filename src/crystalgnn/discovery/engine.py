@@ -30,6 +30,7 @@ from crystalgnn.progress import progress
 T = TypeVar("T")
 R = TypeVar("R")
 
+
 class EngineError(RuntimeError):
     """An engine that cannot be started or reached (the message is one line)."""
 

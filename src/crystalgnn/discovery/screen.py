@@ -167,6 +167,22 @@ def prepare_candidates(
     return pairs, rejected, counts, seconds
 
 
+def score_candidates(
+    pairs: Sequence[Pair],
+    models: ScoringModels,
+    hull: HullReference | None = None,
+    engine: Engine | None = None,
+    show_progress: bool = False,
+) -> list[dict[str, Any]]:
+    """:func:`~crystalgnn.discovery.scoring.score_pairs` mapped over chunks of ``pairs`` by
+    ``engine`` (the models and hull sent once to each worker), rows in input order.
+    """
+    engine = engine or LocalEngine()
+    task = partial(score_part, show_progress=show_progress and engine.in_process, n_jobs=engine.task_jobs)
+    parts = engine.map(task, split(pairs, engine.partitions), models, hull, desc="scoring", show_progress=show_progress)
+    return [row for part in parts for row in part]
+
+
 def _flag_known_with(part: tuple[list[Candidate], list[tuple[str, Structure]]]) -> list[Candidate]:
     return flag_known_part(*part)
 
@@ -313,11 +329,7 @@ def run_screen(
         hull = load_hull(config.hull_reference)
         result.seconds["load_models"] = time.perf_counter() - t
         t = time.perf_counter()
-        task = partial(score_part, show_progress=show_progress and engine.in_process, n_jobs=engine.task_jobs)
-        parts = engine.map(
-            task, split(pairs, engine.partitions), models, hull, desc="scoring", show_progress=show_progress
-        )
-        scores = pd.DataFrame([row for part in parts for row in part])
+        scores = pd.DataFrame(score_candidates(pairs, models, hull, engine, show_progress))
         result.seconds["score"] = time.perf_counter() - t
         scores.to_csv(score_file, index=False)
         scores = _read_scores(score_file)  # exactly as a resumed run reads it
