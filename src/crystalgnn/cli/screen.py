@@ -81,7 +81,7 @@ def screen(
     Nothing is relaxed. Bad hosts are named and skipped (rejected.csv); exit 1 when no candidate
     could be scored, 2 on usage errors (an unreachable --address included) or, with --strict,
     when a host was rejected. --engine dask runs generation and scoring on a Dask cluster
-    (pip install 'crystalgnn[distributed]'), partitioned so that the ranking equals the local
+    (needs the 'distributed' extra), partitioned so that the ranking equals the local
     one; a screen resumes on either engine.
     """
     from crystalgnn.discovery.screen_config import ScreenConfig
