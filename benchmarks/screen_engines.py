@@ -30,7 +30,8 @@ import torch
 
 def run(engine: Any, hosts: list[Any], config: Any, models: Any, hull: Any) -> tuple[pd.DataFrame, dict[str, float]]:
     from crystalgnn.discovery.ranking import rank_candidates
-    from crystalgnn.discovery.screen import prepare_candidates, score_candidates
+    from crystalgnn.discovery.screen import prepare_candidates
+    from crystalgnn.discovery.screen_scoring import score_candidates
 
     t0 = time.perf_counter()
     pairs, _, counts, seconds = prepare_candidates(hosts, config, engine=engine)

@@ -185,3 +185,28 @@ def test_cli_bad_address_fails_in_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--address needs --engine dask" in text  # type: ignore[attr-defined]
     r, text = invoke("screen", examples_dir(), *CLI, "--engine", "ray", "--out", tmp_path)
     assert r.exit_code == 2 and "unknown engine 'ray'" in text  # type: ignore[attr-defined]
+
+
+def test_interrupted_scoring_resumes_from_its_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalgnn.discovery import screen_scoring
+
+    monkeypatch.setattr(screen_scoring, "SCORE_BATCH", 3)
+    whole = run_screen(screen_config(), tmp_path / "whole", write_report=False)
+    real, calls = screen_scoring.score_candidates, []
+
+    def interrupted(*args, **kwargs):  # the second batch is never finished
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(screen_scoring, "score_candidates", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_screen(screen_config(), tmp_path / "cut", write_report=False)
+    assert len(list((tmp_path / "cut" / "scores.partial").glob("*/pairs-*.jsonl.gz"))) == 1
+    monkeypatch.setattr(screen_scoring, "score_candidates", real)
+    resumed = run_screen(screen_config(), tmp_path / "cut", write_report=False)
+    assert resumed.reused == ["candidates", "1 scored batches"] and whole.counts["pairs"] > 6
+    assert (tmp_path / "cut" / "scores.csv").read_bytes() == (tmp_path / "whole" / "scores.csv").read_bytes()
+    assert not (tmp_path / "cut" / "scores.partial").exists()
+    pd.testing.assert_frame_equal(resumed.ranked, whole.ranked)

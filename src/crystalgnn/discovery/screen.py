@@ -8,7 +8,9 @@ list is partitioned and mapped by an engine (:mod:`~crystalgnn.discovery.engine`
 or a Dask cluster; :mod:`~crystalgnn.discovery.screen_tasks`) with the same result. :func:`run_screen` chains
 them in an output folder and is resumable: the candidate pairs (``candidates.jsonl.gz``,
 structures as pymatgen dicts) and the scores (``scores.csv``) are saved with a fingerprint of
-the options they depend on (``stages.json``) and reused when the same command is run again.
+the options they depend on (``stages.json``) and reused when the same command is run again;
+an interrupted scoring stage resumes from its saved batches
+(:mod:`~crystalgnn.discovery.screen_scoring`).
 No candidate is relaxed (lattices are rescaled to a predicted volume at most).
 """
 
@@ -17,9 +19,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterable, Sequence
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from crystalgnn.discovery.ranking import rank_candidates
 from crystalgnn.discovery.scoring import TEXT_COLUMNS, ScoringModels, load_models
 from crystalgnn.discovery.screen_config import ScreenConfig
 from crystalgnn.discovery.screen_report import ScreenResult, Staged, write_screen_report
+from crystalgnn.discovery.screen_scoring import score_candidates, score_resumably
 from crystalgnn.discovery.screen_tasks import (
     charged_pairs,
     deduplicate,
@@ -45,11 +49,12 @@ from crystalgnn.discovery.screen_tasks import (
     merge_generated,
     references_for,
     run_generation,
-    score_part,
 )
 from crystalgnn.progress import progress
 
 Pair = tuple[Candidate, Candidate]
+PARTIAL = "scores.partial"
+"""Folder of the scoring batches finished so far (removed when the stage completes)."""
 
 
 def collect_hosts(sources: Iterable[str], working_ion: str) -> tuple[list[Candidate], Staged]:
@@ -165,22 +170,6 @@ def prepare_candidates(
     counts = {"hosts": len(hosts), "generated": n_generated, "valid": len(valid), "unique": len(unique)}
     counts["pairs"] = len(pairs)
     return pairs, rejected, counts, seconds
-
-
-def score_candidates(
-    pairs: Sequence[Pair],
-    models: ScoringModels,
-    hull: HullReference | None = None,
-    engine: Engine | None = None,
-    show_progress: bool = False,
-) -> list[dict[str, Any]]:
-    """:func:`~crystalgnn.discovery.scoring.score_pairs` mapped over chunks of ``pairs`` by
-    ``engine`` (the models and hull sent once to each worker), rows in input order.
-    """
-    engine = engine or LocalEngine()
-    task = partial(score_part, show_progress=show_progress and engine.in_process, n_jobs=engine.task_jobs)
-    parts = engine.map(task, split(pairs, engine.partitions), models, hull, desc="scoring", show_progress=show_progress)
-    return [row for part in parts for row in part]
 
 
 def _flag_known_with(part: tuple[list[Candidate], list[tuple[str, Structure]]]) -> list[Candidate]:
@@ -329,11 +318,17 @@ def run_screen(
         hull = load_hull(config.hull_reference)
         result.seconds["load_models"] = time.perf_counter() - t
         t = time.perf_counter()
-        scores = pd.DataFrame(score_candidates(pairs, models, hull, engine, show_progress))
+        if score_key:  # batches saved as they finish: an interrupted stage resumes
+            rows, reused = score_resumably(pairs, models, hull, engine, out / PARTIAL / score_key, show_progress)
+            if reused:
+                result.reused.append(f"{reused} scored batches")
+        else:
+            rows = score_candidates(pairs, models, hull, engine, show_progress)
         result.seconds["score"] = time.perf_counter() - t
-        scores.to_csv(score_file, index=False)
+        pd.DataFrame(rows).to_csv(score_file, index=False)
         scores = _read_scores(score_file)  # exactly as a resumed run reads it
         _save_stage(out, "scores", score_key or "", notes=result.notes)
+        shutil.rmtree(out / PARTIAL, ignore_errors=True)
     result.counts["scored"] = len(scores)
     if len(scores):
         result.ranked = rank_candidates(scores, config.max_hull, config.voltage_window, config.objective, config.lcb_k)
