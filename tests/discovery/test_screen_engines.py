@@ -210,3 +210,13 @@ def test_interrupted_scoring_resumes_from_its_batches(tmp_path: Path, monkeypatc
     assert (tmp_path / "cut" / "scores.csv").read_bytes() == (tmp_path / "whole" / "scores.csv").read_bytes()
     assert not (tmp_path / "cut" / "scores.partial").exists()
     pd.testing.assert_frame_equal(resumed.ranked, whole.ranked)
+
+
+def test_engine_starts_and_closes_its_own_cluster() -> None:
+    pytest.importorskip("distributed", reason=NEEDS_DASK)
+    with open_engine("dask", workers=2, processes=False) as engine:
+        cluster = engine._cluster  # type: ignore[attr-defined]
+        assert engine.workers == 2 and len(engine.client.nthreads()) == 2  # type: ignore[attr-defined]
+        assert set(engine.client.nthreads().values()) == {1}  # type: ignore[attr-defined]
+        assert engine.map(sum, [[1, 2], [3], [4, 5, 6]]) == [3, 3, 15]
+    assert cluster.status.name == "closed" and engine.client.status == "closed"  # type: ignore[attr-defined]
