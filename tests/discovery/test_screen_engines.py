@@ -137,13 +137,19 @@ def _worker_and_object(part: list[int], shared: object) -> list[tuple[str, int]]
 
 
 def test_shared_objects_reach_each_worker_once(cluster: object) -> None:
+    model = {"weights": list(range(1000))}
     with open_engine("dask", cluster.scheduler_address) as engine:  # type: ignore[attr-defined]
-        seen = [x for part in engine.map(_worker_and_object, split(list(range(40)), 20), {"model": 1}) for x in part]
+        seen = [
+            x
+            for _ in range(2)
+            for part in engine.map(_worker_and_object, split(list(range(40)), 20), model)
+            for x in part
+        ]
     per_worker: dict[str, set[int]] = {}
     for worker, obj in seen:
         per_worker.setdefault(worker, set()).add(obj)
-    assert len(seen) == 40 and 1 <= len(per_worker) <= 2
-    assert all(len(objs) == 1 for objs in per_worker.values())  # one copy per worker, every task
+    assert len(seen) == 80 and 1 <= len(per_worker) <= 2
+    assert all(len(objs) == 1 for objs in per_worker.values())  # one copy per worker: every task, both maps
 
 
 def invoke(*args: object) -> tuple[object, str]:

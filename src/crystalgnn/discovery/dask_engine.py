@@ -4,9 +4,10 @@ Tasks are submitted to a Dask distributed scheduler (Rocklin, Proc. SciPy 2015; 
 ``distributed`` package), either an existing one (``--address HOST:PORT``, e.g. started with
 ``dask scheduler`` and ``dask worker`` on a cluster) or a ``LocalCluster`` of single-threaded
 worker processes that the engine starts and closes. The objects every task needs (models,
-reference hull) are scattered once to every worker (``Client.scatter(..., broadcast=True)``):
-tasks on a worker share that worker's copy, so a model is deserialised once per worker, not
-once per task. Partitions are scattered too (so the scheduler places each task where its data
+reference hull) are scattered once to every worker (``Client.scatter(..., broadcast=True)``)
+and kept there while the engine is open: every task on a worker, in this and later maps,
+shares that worker's copy, so a model is deserialised once per worker, not once per task, and
+a hull built on a worker serves its later batches. Partitions are scattered too (so the scheduler places each task where its data
 is) and results are gathered in partition order. Warnings raised inside tasks are not shown.
 Dask is an optional dependency (``pip install 'crystalgnn[distributed]'``).
 """
@@ -75,6 +76,7 @@ class DaskEngine(Engine):
         except ImportError as exc:
             raise EngineError(f"Dask is not installed ({exc}): pip install 'crystalgnn[distributed]'") from exc
         self._cluster: Any = None
+        self._shared: dict[int, tuple[Any, Any]] = {}
         target = scheduler_address(address) if address else None
         try:
             if target is None:
@@ -109,7 +111,7 @@ class DaskEngine(Engine):
 
         if not parts:
             return []
-        on_workers = self.client.scatter(list(shared), broadcast=True, hash=False) if shared else []
+        on_workers = [self._on_every_worker(obj) for obj in shared]
         data = self.client.scatter(list(parts), hash=False)
         futures = [self.client.submit(_quietly, task, part, *on_workers, pure=False) for part in data]
         bar = progress(total=len(futures), desc=desc, disable=not show_progress, unit="part")
@@ -117,10 +119,21 @@ class DaskEngine(Engine):
             bar.update()
         bar.close()
         results: list[R] = self.client.gather(futures)
-        del futures, data, on_workers  # the cluster may forget them
+        del futures, data  # the cluster may forget the partitions
         return results
 
+    def _on_every_worker(self, obj: Any) -> Any:
+        """A future of ``obj`` broadcast to every worker, once per object for the engine's life:
+        later maps reuse the workers' copies (and what they cached, e.g. hulls already built).
+        """
+        key = id(obj)
+        if key not in self._shared:
+            [future] = self.client.scatter([obj], broadcast=True, hash=False)
+            self._shared[key] = (obj, future)  # holding obj keeps its id unique
+        return self._shared[key][1]
+
     def close(self) -> None:
+        self._shared.clear()
         client, cluster = getattr(self, "client", None), self._cluster
         if client is not None:
             client.close()

@@ -21,7 +21,7 @@ not per task).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -46,6 +46,28 @@ def split(items: Sequence[T], n: int) -> list[list[T]]:
         out.append(list(items[start:stop]))
         start = stop
     return [p for p in out if p]
+
+
+def split_by_key(keys: Sequence[Hashable], n: int) -> list[list[int]]:
+    """Positions of ``keys`` in at most ``n`` non-empty bins that keep each key's positions
+    together (groups packed largest first into the bin with fewest positions; each bin in
+    input order), for work that must see a whole group at once or that caches per group.
+    """
+    groups: dict[Hashable, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    bins: list[list[int]] = [[] for _ in range(max(1, min(n, len(groups))))]
+    for idx in sorted(groups.values(), key=len, reverse=True):
+        min(bins, key=len).extend(idx)
+    return [sorted(b) for b in bins if b]
+
+
+def in_input_order(bins: Sequence[Sequence[int]], results: Sequence[Sequence[R]]) -> list[R]:
+    """Per-position results of :func:`split_by_key` bins put back in input order."""
+    out: dict[int, R] = {}
+    for idx, part in zip(bins, results, strict=True):
+        out.update(zip(idx, part, strict=True))
+    return [out[i] for i in range(len(out))]
 
 
 class Engine:

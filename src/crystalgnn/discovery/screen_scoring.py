@@ -1,7 +1,7 @@
 """The scoring stage of the screen: mapped by an engine, in batches saved as they finish.
 
 :func:`score_candidates` splits the ``(discharged, charged)`` pairs into the engine's
-partitions and maps :func:`~crystalgnn.discovery.scoring.score_pairs` over them (the models and
+partitions (whole chemical systems each, so a reference hull is built once) and maps :func:`~crystalgnn.discovery.scoring.score_pairs` over them (the models and
 the reference hull are sent once to each worker). :func:`score_resumably` does so in batches of
 :data:`SCORE_BATCH` pairs and writes each batch's rows to a file as soon as it is scored, so a
 screen of many candidates that is interrupted (even ``kill -9``) resumes inside its scoring
@@ -24,9 +24,9 @@ from typing import Any
 
 from crystalgnn.discovery.battery import HullReference
 from crystalgnn.discovery.candidates import Candidate
-from crystalgnn.discovery.engine import Engine, LocalEngine, split
+from crystalgnn.discovery.engine import Engine, LocalEngine, in_input_order
 from crystalgnn.discovery.scoring import ScoringModels
-from crystalgnn.discovery.screen_tasks import score_part
+from crystalgnn.discovery.screen_tasks import score_part, system_partitions
 
 SCORE_BATCH = 20_000
 """Pairs per saved batch: about 20 s of scoring on one core at the measured rate (issue 17
@@ -42,13 +42,16 @@ def score_candidates(
     engine: Engine | None = None,
     show_progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """:func:`~crystalgnn.discovery.scoring.score_pairs` mapped over chunks of ``pairs`` by
-    ``engine`` (default: this process), rows in input order.
+    """:func:`~crystalgnn.discovery.scoring.score_pairs` mapped by ``engine`` (default: this
+    process) over bins of whole chemical systems, rows in input order.
     """
     engine = engine or LocalEngine()
     task = partial(score_part, show_progress=show_progress and engine.in_process, n_jobs=engine.task_jobs)
-    parts = engine.map(task, split(pairs, engine.partitions), models, hull, desc="scoring", show_progress=show_progress)
-    return [row for part in parts for row in part]
+    bins = system_partitions(pairs, engine.partitions)
+    parts = engine.map(
+        task, [[pairs[i] for i in b] for b in bins], models, hull, desc="scoring", show_progress=show_progress
+    )
+    return in_input_order(bins, parts)
 
 
 def _plain(value: Any) -> Any:

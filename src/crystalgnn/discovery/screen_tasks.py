@@ -14,7 +14,9 @@ and rejections):
   (:func:`~crystalgnn.discovery.candidates.remove_duplicates`), so whole formula groups are
   packed into partitions (:func:`formula_partitions`, largest group first into the lightest
   partition) and the kept flags and ``duplicate -> kept`` pairs are put back in input order;
-- *known flag*, *charged end members* and *scoring*: per candidate, contiguous chunks.
+- *known flag* and *charged end members*: per candidate, contiguous chunks;
+- *scoring*: per pair, in bins of whole chemical systems (:func:`system_partitions`): the
+  reference hull of a system (most of the scoring time) is then built by one worker only.
 
 The task functions are module-level (importable by a worker) and take plain data.
 """
@@ -31,7 +33,7 @@ from pymatgen.core import Structure
 from crystalgnn.discovery.battery import HullReference
 from crystalgnn.discovery.candidates import Candidate, filter_valid, flag_known, remove_duplicates
 from crystalgnn.discovery.end_members import end_member_pairs
-from crystalgnn.discovery.engine import split
+from crystalgnn.discovery.engine import split, split_by_key
 from crystalgnn.discovery.prototypes import decorate_prototypes
 from crystalgnn.discovery.scoring import ScoringModels, score_pairs
 from crystalgnn.discovery.screen_config import ScreenConfig
@@ -115,17 +117,17 @@ def merge_generated(parts: Sequence[GeneratedPart]) -> tuple[list[Candidate], St
 
 
 def formula_partitions(candidates: Sequence[Candidate], partitions: int) -> list[list[int]]:
-    """Candidate positions in at most ``partitions`` bins of whole reduced-formula groups, each
-    bin in input order; groups are packed largest first into the bin with fewest candidates.
+    """Candidate positions in at most ``partitions`` bins of whole reduced-formula groups
+    (:func:`~crystalgnn.discovery.engine.split_by_key`), each bin in input order.
     """
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(candidates):
-        groups.setdefault(c.formula, []).append(i)
-    n = max(1, min(partitions, len(groups)))
-    bins: list[list[int]] = [[] for _ in range(n)]
-    for idx in sorted(groups.values(), key=len, reverse=True):
-        min(bins, key=len).extend(idx)
-    return [sorted(b) for b in bins if b]
+    return split_by_key([c.formula for c in candidates], partitions)
+
+
+def system_partitions(pairs: Sequence[Pair], partitions: int) -> list[list[int]]:
+    """Pair positions in bins of whole chemical systems (of the discharged member), so each
+    reference hull is built on one worker only.
+    """
+    return split_by_key([tuple(sorted(d.structure.composition.chemical_system_set)) for d, _ in pairs], partitions)
 
 
 def deduplicate(candidates: Sequence[Candidate]) -> tuple[list[bool], dict[str, str]]:
