@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from crystalgnn.cli import app
 from crystalgnn.data.examples import cathode_examples, examples_dir
 from crystalgnn.discovery.candidates import Candidate, remove_duplicates
-from crystalgnn.discovery.engine import LocalEngine, split
+from crystalgnn.discovery.engine import LocalEngine, in_input_order, split
 from crystalgnn.discovery.engines import open_engine
 from crystalgnn.discovery.screen import run_screen
 from crystalgnn.discovery.screen_config import ScreenConfig
@@ -85,6 +85,8 @@ def test_formula_partitions_keep_groups_whole() -> None:
         formulas = {cands[i].formula for i in b}
         assert all(cands[j].formula not in formulas for other in bins if other is not b for j in other)
     assert sorted(len(b) for b in bins) == [3, 3]  # the 3 LiCoO2 alone, the rest together
+    ids = [[cands[i].id for i in b] for b in bins]  # per-position results of each bin
+    assert in_input_order(bins, ids) == [c.id for c in cands]
 
 
 def test_partitioned_duplicates_equal_the_whole(structures_with_duplicates: list[Candidate]) -> None:

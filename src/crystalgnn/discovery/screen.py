@@ -32,7 +32,7 @@ from pymatgen.core import Composition, Structure
 from crystalgnn.data.dataset import DataError, Rejection
 from crystalgnn.discovery.battery import HullReference, load_reference_energies
 from crystalgnn.discovery.candidates import Candidate, load_hosts
-from crystalgnn.discovery.engine import Engine, LocalEngine, split
+from crystalgnn.discovery.engine import Engine, LocalEngine, in_input_order, split
 from crystalgnn.discovery.ranking import rank_candidates
 from crystalgnn.discovery.scoring import TEXT_COLUMNS, ScoringModels, load_models
 from crystalgnn.discovery.screen_config import ScreenConfig
@@ -158,9 +158,10 @@ def prepare_candidates(
         rejected.append(("known", Rejection("known references", "data", str(exc))))
         refs = None
     if config.known_references and refs is not None:
-        chunks = split(unique, n)
+        bins = formula_partitions(unique, n)  # a formula's references go to one worker
+        chunks = [[unique[i] for i in b] for b in bins]
         flagged = engine.map(_flag_known_with, list(zip(chunks, references_for(chunks, refs), strict=True)))
-        unique = [c for part in flagged for c in part]
+        unique = in_input_order(bins, flagged)
     t = done("known", t, "charged end members")
     made = engine.map(charged_pairs, split(unique, n), config.charged_fraction, desc="end members")
     pairs = [p for part, _ in made for p in part]

@@ -14,7 +14,8 @@ and rejections):
   (:func:`~crystalgnn.discovery.candidates.remove_duplicates`), so whole formula groups are
   packed into partitions (:func:`formula_partitions`, largest group first into the lightest
   partition) and the kept flags and ``duplicate -> kept`` pairs are put back in input order;
-- *known flag* and *charged end members*: per candidate, contiguous chunks;
+- *known flag*: per candidate, in bins of whole formulas (each formula's references are sent
+  to one worker only); *charged end members*: per candidate, contiguous chunks;
 - *scoring*: per pair, in bins of whole chemical systems (:func:`system_partitions`): the
   reference hull of a system (most of the scoring time) is then built by one worker only.
 
