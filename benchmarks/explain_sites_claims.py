@@ -6,7 +6,7 @@ per-(role, element) least-squares fit of the same target on the training split.
     python benchmarks/explain_sites_claims.py benchmarks/out/explain-sites/sites/site_contributions.csv \
         --split benchmarks/out/explain-sites/original_split.json
 
-Prints Markdown tables (for benchmarks/notes/sites.md) and writes ``claims.json`` beside the CSV.
+Prints Markdown tables (for benchmarks/RESULTS.md, section 10) and writes ``claims.json`` beside the CSV.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import time
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
-import crystalgnn.gc_pause as gc_pause  # noqa: E402
-from crystalgnn.data.readers import load_source  # noqa: E402
-from crystalgnn.graphs.builder import build_graph_list  # noqa: E402
-from crystalgnn.graphs.crystal_graph import GraphConfig  # noqa: E402
+import crystalgnn.gc_pause as gc_pause
+from crystalgnn.data.readers import load_source
+from crystalgnn.graphs.builder import build_graph_list
+from crystalgnn.graphs.crystal_graph import GraphConfig
 
 
 def once() -> tuple[float, float]:

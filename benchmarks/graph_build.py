@@ -11,6 +11,7 @@ LMDB cache (median of five loads, and their range). Also compares the neighbour-
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -21,17 +22,16 @@ from pathlib import Path
 
 os.environ.setdefault("CRYSTALGNN_PROGRESS", "0")
 
-from crystalgnn.data.catalog import catalog_path  # noqa: E402
-from crystalgnn.data.readers import iter_table_rows, load_source, read_table  # noqa: E402
-from crystalgnn.graphs.builder import build_graph_list  # noqa: E402
-from crystalgnn.graphs.cache import GraphCache  # noqa: E402
-from crystalgnn.graphs.crystal_graph import (  # noqa: E402
+from crystalgnn.data.catalog import catalog_path
+from crystalgnn.data.readers import iter_table_rows, load_source, read_table
+from crystalgnn.graphs.batched_graphs import build_graph_arrays_many
+from crystalgnn.graphs.builder import build_graph_list
+from crystalgnn.graphs.cache import GraphCache
+from crystalgnn.graphs.crystal_graph import (
     GraphConfig,
     build_graph_arrays,
-    build_graph_arrays_many,
     structure_arrays,
 )
-
 
 WARM_REPEATS = 5  # warm loads per dataset; the median is reported, with the slowest and fastest
 
@@ -40,7 +40,7 @@ def load(name: str, limit: int | None):
     if limit is None:
         return load_source(name)
     path = catalog_path(name)
-    rows = (r for k, r in zip(range(limit), iter_table_rows(path)))
+    rows = itertools.islice(iter_table_rows(path), limit)
     return read_table(path, structure_column="cif", rows=rows, name=name)
 
 

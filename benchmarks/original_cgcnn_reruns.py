@@ -37,23 +37,23 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 #: a stand-in for torch_scatter's scatter_add / scatter_mean (dim 0, 1-D index), same numbers
-SCATTER_SHIM = '''import torch
+SCATTER_SHIM = """import torch
 def scatter_add(x, index, dim=0):
     return x.new_zeros((int(index.max()) + 1,) + tuple(x.shape[1:])).index_add_(0, index, x)
 def scatter_mean(x, index, dim=0):
     s = scatter_add(x, index)
     n = torch.bincount(index, minlength=s.shape[0]).clamp(min=1).to(x.dtype)
     return s / n.view(-1, *([1] * (x.dim() - 1)))
-'''
+"""
 
 #: run the original main.py as a script after seeding torch (argv as the original CLI expects)
-RUNNER = '''import runpy, sys, torch
+RUNNER = """import runpy, sys, torch
 torch.manual_seed(int(sys.argv[1]))
 torch.set_num_threads(1)
 main = sys.argv[2]
 sys.argv = [main] + sys.argv[3:]
 runpy.run_path(main, run_name="__main__")
-'''
+"""
 
 
 def write_cgcnn_folder(out: Path, source: Path = SHARED / "castelli_perovskites_cdvae.jsonl.gz") -> int:
@@ -85,7 +85,7 @@ def start_run(repo: Path, data: Path, seed: int, work: Path) -> tuple[subprocess
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, str(work / "runner.py"), str(seed), str(repo / "main.py"),
            "--train-ratio", "0.6", "--val-ratio", "0.2", "--test-ratio", "0.2", str(data)]  # fmt: skip
-    log = open(run_dir / "log.txt", "w")
+    log = open(run_dir / "log.txt", "w")  # noqa: SIM115 - the child process writes it until it exits
     return subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT), run_dir, time.time()
 
 
@@ -116,7 +116,11 @@ def main() -> None:
             results[seed] = {"test_mae": round(test_mae(run_dir), 5), "wall_s": round(time.time() - t0, 1)}
             print(seed, results[seed], flush=True)
     maes = np.array([r["test_mae"] for r in results.values()])
-    summary = {"runs": results, "mean": round(float(maes.mean()), 5), "std": round(float(maes.std(ddof=1)), 5) if len(maes) > 1 else None}
+    summary = {
+        "runs": results,
+        "mean": round(float(maes.mean()), 5),
+        "std": round(float(maes.std(ddof=1)), 5) if len(maes) > 1 else None,
+    }
     (args.work / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
 

@@ -21,7 +21,9 @@ from crystalgnn.data.catalog import catalog_path
 from crystalgnn.data.readers import iter_table_rows
 
 
-def original_split(ids: list[str], ratios: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 123) -> dict[str, list[str]]:
+def original_split(
+    ids: list[str], ratios: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 123
+) -> dict[str, list[str]]:
     rows = list(ids)
     random.seed(seed)
     random.shuffle(rows)

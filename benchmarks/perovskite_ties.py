@@ -35,8 +35,10 @@ def main() -> None:
     pos = {i: k for k, i in enumerate(ds.ids)}
     aff = np.array([differs(ds.structures[pos[str(i)]]) for i in pred["id"]])
     err = (pred["prediction"] - pred["target"]).abs().to_numpy()
-    print(f"{aff.sum()} of {len(aff)} test structures keep different neighbours; "
-          f"MAE {err[aff].mean():.4f} (those) vs {err[~aff].mean():.4f} (the rest), all {err.mean():.4f}")
+    print(
+        f"{aff.sum()} of {len(aff)} test structures keep different neighbours; "
+        f"MAE {err[aff].mean():.4f} (those) vs {err[~aff].mean():.4f} (the rest), all {err.mean():.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """XGNN on mp-36k (10k subset), step 3: explain the four label classifiers and test the thesis' claims.
 
-Steps (see benchmarks/notes/xgnn.md):
+Steps (see benchmarks/RESULTS.md, section 10):
   1. python benchmarks/xgnn_mp36k_prepare.py      (median-split tables + label atom_init files)
   2. benchmarks/xgnn_mp36k_train.sh                (4 CGCNN classifiers, one thread)
   3. python benchmarks/xgnn_mp36k.py [OUT] [ITERATIONS]   (this script; one thread)

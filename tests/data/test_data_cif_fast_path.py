@@ -13,8 +13,10 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
 from crystalgnn.data import parsing
+from crystalgnn.data.p1_cif import parse_p1_cif
 from crystalgnn.data.parsing import parse_structures
-from crystalgnn.data.structure_io import StructureParseError, parse_p1_cif, structure_from_any, structure_from_cif_text
+from crystalgnn.data.structure_checks import StructureParseError
+from crystalgnn.data.structure_io import structure_from_any, structure_from_cif_text
 
 
 def pymatgen_cif(text: str) -> Structure:
@@ -195,7 +197,7 @@ def test_parallel_parse_matches_serial(shared_data, monkeypatch):
 def test_lattice_matrix_has_the_bits_of_pymatgen() -> None:
     """The fast path's lattice is bit for bit pymatgen's ``Lattice.from_parameters`` (cache keys
     hash the float64 bytes), for random cells and the extremes of the angle range."""
-    from crystalgnn.data.structure_io import _lattice_matrix
+    from crystalgnn.data.p1_cif import _lattice_matrix
 
     rng = np.random.default_rng(0)
     params = [(*rng.uniform(2.0, 30.0, 3), *rng.uniform(45.0, 135.0, 3)) for _ in range(2000)] + [

@@ -99,7 +99,7 @@ def test_with_message_passing_the_contributions_keep_the_constants_order(table) 
     """One convolution lets a site's term depend on its neighbours: any per-structure zero-sum
     shift between neighbours fits the target equally well, so the decomposition is not unique.
     The fitted model still ranks the elements as the constants do (the per-element means are
-    pulled towards the overall mean: measured in benchmarks/notes/sites.md)."""
+    pulled towards the overall mean: measured in benchmarks/RESULTS.md, section 10)."""
     from scipy.stats import spearmanr
 
     structs, y = synthetic_set(160, seed=1)

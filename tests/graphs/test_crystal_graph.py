@@ -10,14 +10,13 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from crystalgnn.data.readers import read_objects
+from crystalgnn.graphs.batched_graphs import build_graph_arrays_many, dense_groups
 from crystalgnn.graphs.builder import build_dataset_graphs, build_graph_list
 from crystalgnn.graphs.crystal_graph import (
     GraphBuildError,
     GraphConfig,
-    _dense_groups,
     build_graph,
     build_graph_arrays,
-    build_graph_arrays_many,
     structure_arrays,
 )
 from crystalgnn.graphs.neighbors import periodic_neighbors
@@ -192,7 +191,7 @@ def test_batched_search_gives_the_graphs_built_one_at_a_time(structures: dict[st
     items = [structure_arrays(s) for s in [*cells[:20], overlap, *cells[20:]]]
     for cfg in (GraphConfig(), GraphConfig(radius=6.0, max_neighbors=8)):
         assert cfg.backend == "auto"
-        batched = {i for group in _dense_groups(items, cfg) for i in group}
+        batched = {i for group in dense_groups(items, cfg) for i in group}
         assert 20 in batched and len(batched) > len(items) // 2  # the batch path is exercised
         got = build_graph_arrays_many(items, cfg)
         assert got[20] == (False, "overlapping atoms: sites 0 and 1 are 0.200 Å apart (< 0.5 Å)")

@@ -20,12 +20,12 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 import crystalgnn.graphs.builder as builder
+from crystalgnn.graphs.batched_graphs import build_graph_arrays_many
 from crystalgnn.graphs.builder import CRASH_REASON, build_graph_list
 from crystalgnn.graphs.crystal_graph import (
     GraphBuildError,
     GraphConfig,
     build_graph,
-    build_graph_arrays_many,
     structure_arrays,
     structure_arrays_many,
     structure_problems,

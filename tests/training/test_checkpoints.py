@@ -63,7 +63,7 @@ def test_current_format_shipped_model_predicts(name, examples) -> None:
     res = pred.predict(examples, show_progress=False, n_jobs=1)
     assert not res.rejected and np.isfinite(_first_column(res.values)).all()
     if name == "electrode-voltage":  # the bundled Li cathodes work at 3.4-4.1 V (experiment)
-        assert ((res.values >= 3.0) & (res.values <= 4.5)).all(), dict(zip(res.ids, res.values))
+        assert ((res.values >= 3.0) & (res.values <= 4.5)).all(), dict(zip(res.ids, res.values, strict=True))
 
 
 @pytest.mark.parametrize("name", SHIPPED_FORMAT1)

@@ -1,7 +1,7 @@
 """Crystal structures with labels, from any source, as a :class:`CrystalDataset`.
 
 Start with :func:`load_dataset`. Layers (imports go one way only): ``dataset``,
-``structure_io``, ``parsing``, ``textfiles`` -> ``tables`` -> ``catalog``, ``files``,
+``structure_checks`` -> ``p1_cif`` -> ``structure_io``, ``parsing``, ``textfiles`` -> ``tables`` -> ``catalog``, ``files``,
 ``id_prop`` -> ``readers``; ``targets`` and ``splits`` build on ``dataset``.
 """
 

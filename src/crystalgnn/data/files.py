@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from crystalgnn.data.dataset import CrystalDataset, DataError, Rejection
+from crystalgnn.data.structure_checks import StructureParseError
 from crystalgnn.data.structure_io import (
-    StructureParseError,
     broken_link_reason,
     file_id,
     is_structure_file,

@@ -16,13 +16,9 @@ import numpy as np
 from pymatgen.core import Composition, Element, Lattice, Structure
 
 from crystalgnn.data.dataset import one_line
-from crystalgnn.data.structure_io import (
-    StructureParseError,
-    lattice_problem,
-    p1_cif_arrays,
-    structure_from_any,
-    structure_problem,
-)
+from crystalgnn.data.p1_cif import p1_cif_arrays
+from crystalgnn.data.structure_checks import StructureParseError, lattice_problem, structure_problem
+from crystalgnn.data.structure_io import structure_from_any
 from crystalgnn.progress import progress
 
 #: below this many text payloads, parsing stays in the calling process

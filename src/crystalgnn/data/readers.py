@@ -45,7 +45,8 @@ from crystalgnn.data.files import (
     read_structures,
 )
 from crystalgnn.data.id_prop import read_id_prop_folder, read_id_prop_rows
-from crystalgnn.data.structure_io import broken_link_reason, structure_problem
+from crystalgnn.data.structure_checks import structure_problem
+from crystalgnn.data.structure_io import broken_link_reason
 from crystalgnn.data.tables import (
     TABLE_SUFFIXES,
     _open_text,

@@ -1,10 +1,11 @@
-"""Cathode discovery: candidate generators and battery quantities (layer ``discovery``, above
-``explain``, below ``pretrained``).
+"""Cathode discovery: candidate generators, battery quantities and the screen (layer
+``discovery``, above ``explain``, below ``pretrained``).
 
 The chemistry is pymatgen's; these modules chain it into candidate generation for insertion
-cathodes (issue 17, part 1) and the battery physics used to score candidates. No candidate is
-relaxed: structures are decorated or substituted hosts with a lattice rescaled to a predicted
-volume.
+cathodes (issue 17, part 1), the battery physics used to score candidates, and the screen that
+scores, filters and ranks them with trained models (``crystalgnn screen``, issue 17, part 3). No
+candidate is relaxed: structures are decorated or substituted hosts with a lattice rescaled to a
+predicted volume.
 
 - :mod:`~crystalgnn.discovery.candidates`: the ``Candidate`` record (id, structure, lineage,
   working ion), host checks, validity filters (distance, charge neutrality, electronegativity),
@@ -18,4 +19,16 @@ volume.
   energy ordering) and the discharged partner of prototype candidates.
 - :mod:`~crystalgnn.discovery.battery`: capacities, specific energy, energy density, voltage
   from formation energies, volume change, energy above a cached reference hull.
+- :mod:`~crystalgnn.discovery.screen_config`: ``ScreenConfig``, every option of a screen (saved
+  as ``screen.yaml``), with the per-stage fingerprints that make a re-run resume.
+- :mod:`~crystalgnn.discovery.scoring`: the predicted properties of (discharged, charged) pairs:
+  formation energies and hull distances, voltage (a) from a voltage model and (b) from formation
+  energies, capacities, energies, band gap, metal probability; ensemble spreads member by member.
+- :mod:`~crystalgnn.discovery.ranking`: filters (hull distance, voltage window), the objective
+  (specific energy or its lower confidence bound) and the Pareto front.
+- :mod:`~crystalgnn.discovery.screen`: the pipeline hosts -> generate -> filter -> dedup -> flag
+  known -> end members -> score -> rank, stage by stage on lists, resumable in its folder
+  (``run_screen``).
+- :mod:`~crystalgnn.discovery.screen_report`: ``ScreenResult`` and what a screen writes
+  (``ranked.csv``, top CIFs, voltage-capacity and Pareto plots, ``report.md``).
 """

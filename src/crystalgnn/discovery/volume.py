@@ -12,7 +12,7 @@ only the lattice is scaled isotropically, ``L' = L (V_pred / V)^(1/3)``. Two pym
   al., Phys. Rev. B 97, 014103 (2018)): the cell is scaled so that its shortest bond ratio
   ``d_ij / (r_i + r_j)`` reaches 1 with data-mined radii, clamped to ``[0.5, 1.5] V``.
 
-Measured on the bundled cathodes (benchmarks/notes/discovery.md): RLS from an isostructural
+Measured on the bundled cathodes (benchmarks/RESULTS.md, section 11): RLS from an isostructural
 host is within a few percent; DLS alone underestimates layered oxides by ~25 %. Either way
 these are *unrelaxed* guesses: any reported number depending on the volume says so.
 """

@@ -22,7 +22,7 @@ per structure as follows (:func:`perovskite_roles`):
    LiNbO\ :sub:`3`: ratio ~1.05) are therefore not given perovskite roles.
 
 Structures that fail a step get no roles (empty strings): roles are only claimed where the rule
-applies. Cost: one neighbour list per structure (measured in ``benchmarks/notes/sites.md``).
+applies. Cost: one neighbour list per structure (measured in ``benchmarks/RESULTS.md``, section 10).
 """
 
 from __future__ import annotations

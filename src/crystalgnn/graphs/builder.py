@@ -34,9 +34,10 @@ from crystalgnn.data.dataset import CrystalDataset, Rejection
 from crystalgnn.data.parsing import default_jobs
 from crystalgnn.data.readers import concat_datasets
 from crystalgnn.gc_pause import pauses_gc
+from crystalgnn.graphs.batched_graphs import build_graph_arrays_many
 from crystalgnn.graphs.cache import CachedGraphs, GraphCache, structure_key
 from crystalgnn.graphs.columns import GraphColumns, pack_records, unpack_records
-from crystalgnn.graphs.crystal_graph import GraphConfig, build_graph_arrays_many, structure_arrays_many
+from crystalgnn.graphs.crystal_graph import GraphConfig, structure_arrays_many
 from crystalgnn.progress import progress
 
 PARALLEL_MIN = 400

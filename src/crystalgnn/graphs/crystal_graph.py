@@ -27,9 +27,9 @@ Graph fields (PyG convention, messages flow ``edge_index[0] = j -> edge_index[1]
 (:mod:`crystalgnn.graphs.voronoi`; iCGCNN, OGCNN), ``max_neighbors`` then keeping the faces of
 largest solid angle.
 
-This module is longer than 400 lines because the one-structure and the batched graph assembly
-must give identical edges in identical order, refuse the same cells before searching
-(:func:`structure_problems`) and share their private helpers here.
+The k-nearest selection and its tie rule are :mod:`crystalgnn.graphs.neighbor_selection`; many
+structures at once: :func:`crystalgnn.graphs.batched_graphs.build_graph_arrays_many` (the same
+edges in the same order, tested).
 """
 
 from __future__ import annotations
@@ -46,21 +46,19 @@ from pymatgen.core import Structure
 from torch_geometric.data import Data
 
 from crystalgnn.graphs.columns import new_data
+from crystalgnn.graphs.neighbor_selection import sort_and_cap, start_radius
 from crystalgnn.graphs.neighbors import (
     NeighborBackend,
     NeighborPairs,
     UnsafeCellError,
-    batched_dense_neighbors,
     cell_problem,
     cell_problems,
     cell_shape,
-    image_reach,
     periodic_neighbors,
 )
 from crystalgnn.graphs.voronoi import VoronoiError, cap_by_solid_angle, voronoi_neighbors
 
 GRAPH_CODE_VERSION = 3  # bump when the content of built graphs changes (invalidates caches)
-TIE_TOLERANCE = 1e-6  # Å: neighbour distances closer than this count as tied
 #: atoms at least d apart fill at most pi / sqrt(18) = 0.7405 of space (Kepler's bound, which
 #: holds for periodic packings), so a cell with less than (pi / 6) / 0.7405 = 0.7071 d^3 of volume
 #: per atom holds overlapping atoms; rounded down
@@ -182,7 +180,7 @@ def structure_problems(
         return [why]
     if not items:
         return []
-    lat = _stacked_lattices(items) if lattices is None else lattices
+    lat = stacked_lattices(items) if lattices is None else lattices
     out = cell_problems(lat, config.radius)
     n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
     per_atom = np.abs(np.linalg.det(np.where(np.isfinite(lat), lat, 0.0))) / np.maximum(n, 1)
@@ -235,7 +233,7 @@ def build_graph_arrays(
             dist = np.concatenate((dist, np.full(m, config.radius + 1.0)))
             order = np.argsort(center, kind="stable")
             center, nbr, shift, vec, dist = center[order], nbr[order], shift[order], vec[order], dist[order]
-    return _graph_fields(lattice, cart, z, np.stack((nbr, center)), shift, vec, dist)
+    return graph_fields(lattice, cart, z, np.stack((nbr, center)), shift, vec, dist)
 
 
 def _voronoi_graph_arrays(
@@ -255,12 +253,12 @@ def _voronoi_graph_arrays(
         )
     found = cap_by_solid_angle(found, len(z), config.max_neighbors)
     edge_index = np.stack((found.neighbor, found.center))
-    fields = _graph_fields(lattice, cart, z, edge_index, found.shift, found.vector, found.distance)
+    fields = graph_fields(lattice, cart, z, edge_index, found.shift, found.vector, found.distance)
     fields["edge_weight"] = found.solid_angle.astype(np.float32)
     return fields
 
 
-def _graph_fields(
+def graph_fields(
     lattice: np.ndarray,
     cart: np.ndarray,
     z: np.ndarray,
@@ -281,184 +279,8 @@ def _graph_fields(
     }
 
 
-#: the batched dense search takes structures with at most this many (i, j, image) candidates
-DENSE_BATCH_CANDIDATES = 50_000
-#: and stacks structures until a batch holds this many candidates (memory: ~10 bytes each)
-DENSE_BATCH_BUDGET = 1_000_000
-
-
-def build_graph_arrays_many(
-    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig
-) -> list[tuple[bool, dict[str, np.ndarray] | str]]:
-    """:func:`build_graph_arrays` for many structures: ``(True, arrays)`` or ``(False, reason)`` each.
-
-    With ``backend="auto"`` (the default) small cells with a neighbour cap are searched in
-    batches by :func:`~crystalgnn.graphs.neighbors.batched_dense_neighbors` and their neighbours
-    selected for the whole batch at once (the same edges, in the same order, as one at a time;
-    tested); larger cells, and any structure the batch cannot settle (too few neighbours within
-    the first search radius, overlapping atoms), go through :func:`build_graph_arrays` with vesin.
-    Structures that :func:`structure_problems` refuses are rejected before any search.
-    """
-    out: list[tuple[bool, dict[str, np.ndarray] | str] | None] = [None] * len(items)
-    lattices = _stacked_lattices(items) if items else None
-    problems = structure_problems(items, config, lattices)
-    for i, why in enumerate(problems):
-        if why is not None:
-            out[i] = (False, why)
-    fine = [i for i, why in enumerate(problems) if why is None]
-    dense = config.neighbors == "nearest" and config.max_neighbors is not None and not config.pad_to_max_neighbors
-    if config.backend == "auto" and dense and fine:
-        fine_items = [items[i] for i in fine]
-        assert lattices is not None
-        for group in _dense_groups(fine_items, config, lattices[fine]):
-            built = _build_dense_group([fine_items[i] for i in group], config)
-            for idx, arrays in zip(group, built, strict=True):
-                if arrays is not None:
-                    out[fine[idx]] = (True, arrays)
-    for i, result in enumerate(out):
-        if result is None:
-            try:
-                out[i] = (True, build_graph_arrays(*items[i], config))
-            except GraphBuildError as exc:
-                out[i] = (False, str(exc))
-    return out  # type: ignore[return-value]
-
-
-def _start_radius(n_atoms: np.ndarray | int, volume: np.ndarray | float, max_neighbors: int) -> np.ndarray | float:
-    """First search radius: a sphere holding about 2k atoms at the cell's density, plus 0.5 Å."""
-    density = np.asarray(n_atoms) / volume
-    return (3.0 * 2.0 * max_neighbors / (4.0 * np.pi * density)) ** (1.0 / 3.0) + 0.5
-
-
-def _stacked_lattices(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+def stacked_lattices(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
     return np.stack([it[0] for it in items]).astype(np.float64)
-
-
-def _search_ranges(
-    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_neighbors: int, lattices: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Atoms, stacked lattices, volumes, first search radii and image reach of many structures."""
-    n = np.fromiter((len(it[2]) for it in items), dtype=np.int64, count=len(items))
-    lat = _stacked_lattices(items) if lattices is None else lattices
-    volume = np.abs(np.linalg.det(lat))
-    r0 = np.asarray(_start_radius(n, np.maximum(volume, 1e-12), max_neighbors))  # an array: n is one
-    with np.errstate(divide="ignore", invalid="ignore"):  # degenerate cells: never batched
-        reach = image_reach(lat, r0)
-    reach[volume <= 1e-6] = 0
-    return n, lat, volume, r0, reach
-
-
-def _dense_groups(
-    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig, lattices: np.ndarray | None = None
-) -> list[list[int]]:
-    """Batches of small structures sharing one image range (indices into ``items``; ``lattices``:
-    theirs stacked, when the caller has them).
-    """
-    assert config.max_neighbors is not None
-    n, _, volume, r0, reach = _search_ranges(items, config.max_neighbors, lattices)
-    candidates = n * n * np.prod(2 * reach + 1, axis=1)
-    eligible = np.flatnonzero((r0 < config.radius) & (candidates <= DENSE_BATCH_CANDIDATES) & (volume > 1e-6))
-    order = eligible[np.lexsort((n[eligible], reach[eligible, 2], reach[eligible, 1], reach[eligible, 0]))]
-    reach_key = [tuple(r) for r in reach[order].tolist()]
-    groups: list[list[int]] = []
-    current: list[int] = []
-    current_reach: tuple[int, ...] = ()  # set with the first member of each group
-    for i, rk, c in zip(order.tolist(), reach_key, candidates[order].tolist(), strict=True):
-        # candidates grow with n, which is sorted: the last member's count bounds the batch
-        if current and (rk != current_reach or (len(current) + 1) * c > DENSE_BATCH_BUDGET):
-            groups.append(current)
-            current = []
-        if not current:
-            current_reach = rk
-        current.append(i)
-    if current:
-        groups.append(current)
-    return groups  # singletons too: a structure's graph must not depend on its batch-mates
-
-
-def _build_dense_group(
-    items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], config: GraphConfig
-) -> list[dict[str, np.ndarray] | None]:
-    """Graph arrays of one batch of structures; ``None`` for those the batch cannot settle."""
-    k = config.max_neighbors
-    assert k is not None
-    n, lat, _, r0, reach = _search_ranges(items, k)
-    b_count, n_max = len(items), int(n.max())
-    cart = np.full((b_count, n_max, 3), np.nan)
-    for b, it in enumerate(items):
-        cart[b, : n[b]] = it[1]
-    pairs = batched_dense_neighbors(cart, lat, r0, reach.max(axis=0))
-    gcenter = pairs.structure * n_max + pairs.center
-    center, nbr, shift, vec, dist, counts, closed = _sort_and_cap(
-        gcenter, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, b_count * n_max, k
-    )
-    real = np.arange(n_max)[None, :] < n[:, None]
-    settled = ((counts.reshape(b_count, n_max) >= k) & closed.reshape(b_count, n_max) | ~real).all(axis=1)
-    settled[np.unique(pairs.structure[pairs.distance < config.min_distance])] = False
-    owner = center // n_max
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=b_count))))
-    edge_index = np.stack((nbr, center - owner * n_max))
-    edge_vec, edge_dist = vec.astype(np.float32), dist.astype(np.float32)
-    out: list[dict[str, np.ndarray] | None] = []
-    for b, (lattice, pos, z) in enumerate(items):
-        if not settled[b]:
-            out.append(None)
-            continue
-        lo, hi = bounds[b], bounds[b + 1]
-        out.append(
-            _graph_fields(lattice, pos, z, edge_index[:, lo:hi], shift[lo:hi], edge_vec[lo:hi], edge_dist[lo:hi])
-        )
-    return out
-
-
-def _sort_and_cap(
-    center: np.ndarray,
-    nbr: np.ndarray,
-    shift: np.ndarray,
-    vec: np.ndarray,
-    dist: np.ndarray,
-    n_centers: int,
-    max_neighbors: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Order pairs by centre and distance and keep the ``max_neighbors`` nearest of each centre.
-
-    Distances equal within TIE_TOLERANCE are ordered by neighbour index, then image shift
-    (ties are grouped by consecutive differences, so float noise in the last bits never reorders
-    them). Also returns the pair count of each centre and whether the tie group of its k-th
-    neighbour closes before its last listed pair (then no pair beyond the search radius could
-    have joined the tie).
-    """
-    counts = np.bincount(center, minlength=n_centers)
-    if len(dist) == 0:
-        return center, nbr, shift, vec, dist, counts, np.ones(n_centers, dtype=bool)
-    # one argsort of a combined key (centre-major, then distance); order among distances equal
-    # to ~1e-11 Å is arbitrary, which the tie groups below absorb
-    order = np.argsort(center * (float(dist.max()) + 1.0) + dist)
-    center, nbr, shift, dist = center[order], nbr[order], shift[order], dist[order]
-    new_group = np.ones(len(dist), dtype=bool)
-    new_group[1:] = (center[1:] != center[:-1]) | (np.diff(dist) > TIE_TOLERANCE)
-    group = np.cumsum(new_group)
-    low = shift.min(axis=0)
-    span = shift.max(axis=0) - low + 1
-    n_nbr = int(nbr.max()) + 1
-    if float(group[-1] + 1) * n_nbr * float(np.prod(span)) < 2.0**62:  # one int64 key
-        key = ((group * n_nbr + nbr) * span[0] + (shift[:, 0] - low[0])) * span[1] + (shift[:, 1] - low[1])
-        second = np.argsort(key * span[2] + (shift[:, 2] - low[2]))
-    else:  # pragma: no cover - astronomically large shifts
-        second = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], nbr, group))
-    order = order[second]
-    center, nbr, shift, dist, group = center[second], nbr[second], shift[second], dist[second], group[second]
-    vec = vec[order]
-    closed = np.ones(n_centers, dtype=bool)
-    if max_neighbors is None:
-        return center, nbr, shift, vec, dist, counts, closed
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    has = counts > 0
-    kth = starts[has] + np.minimum(counts[has], max_neighbors) - 1
-    last = starts[has] + counts[has] - 1
-    closed[has] = group[kth] != group[last]
-    keep = (np.arange(len(center)) - starts[center]) < max_neighbors
-    return center[keep], nbr[keep], shift[keep], vec[keep], dist[keep], counts, closed
 
 
 def _nearest_pairs(
@@ -476,12 +298,12 @@ def _nearest_pairs(
     backend: NeighborBackend = "vesin" if config.backend == "auto" else config.backend
     k = config.max_neighbors
     if k is not None:
-        r0 = float(_start_radius(n, abs(np.linalg.det(lattice)), k))
+        r0 = float(start_radius(n, abs(np.linalg.det(lattice)), k))
         while r0 < config.radius:
             pairs = periodic_neighbors(cart, lattice, r0, backend)
             _check_overlap(pairs, config)
             if len(pairs.center) and np.bincount(pairs.center, minlength=n).min() >= k:
-                *kept, counts, closed = _sort_and_cap(
+                *kept, counts, closed = sort_and_cap(
                     pairs.center, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, n, k
                 )
                 if closed.all():
@@ -489,7 +311,7 @@ def _nearest_pairs(
             r0 *= 1.4
     pairs = periodic_neighbors(cart, lattice, config.radius, backend)
     _check_overlap(pairs, config)
-    *kept, counts, _ = _sort_and_cap(pairs.center, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, n, k)
+    *kept, counts, _ = sort_and_cap(pairs.center, pairs.neighbor, pairs.shift, pairs.vector, pairs.distance, n, k)
     return (*kept, counts)  # type: ignore[return-value]
 
 
