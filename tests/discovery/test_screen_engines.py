@@ -228,3 +228,12 @@ def test_engine_starts_and_closes_its_own_cluster() -> None:
         assert set(engine.client.nthreads().values()) == {1}  # type: ignore[attr-defined]
         assert engine.map(sum, [[1, 2], [3], [4, 5, 6]]) == [3, 3, 15]
     assert cluster.status.name == "closed" and engine.client.status == "closed"  # type: ignore[attr-defined]
+
+
+def test_scheduler_without_workers_fails_in_one_line(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed", reason=NEEDS_DASK)
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=None) as empty:
+        address = empty.scheduler_address.removeprefix("tcp://")
+        r, text = invoke("screen", examples_dir(), *CLI, "--engine", "dask", "--address", address,
+                         "--connect-timeout", "1", "--out", tmp_path)  # fmt: skip
+    assert r.exit_code == 2 and "has no worker after 1 s" in text  # type: ignore[attr-defined]

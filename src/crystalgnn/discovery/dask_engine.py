@@ -57,7 +57,8 @@ class DaskEngine(Engine):
             process, which start faster but share its interpreter lock).
 
     Raises:
-        EngineError: ``distributed`` is not installed, or the scheduler cannot be reached.
+        EngineError: ``distributed`` is not installed, or the scheduler cannot be reached or
+            has no worker within ``connect_timeout``.
         ValueError: a malformed address.
     """
 
@@ -95,6 +96,12 @@ class DaskEngine(Engine):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = f"scheduler at {target}" if target else "a local Dask cluster"
             raise EngineError(f"cannot reach {where} within {connect_timeout:g} s ({first})") from exc
+        if target is not None:
+            try:
+                self.client.wait_for_workers(1, timeout=connect_timeout)  # not a hang without workers
+            except TimeoutError as exc:
+                self.close()
+                raise EngineError(f"the scheduler at {target} has no worker after {connect_timeout:g} s") from exc
         self.address = str(self._cluster.scheduler_address if target is None else target)
         self.workers = max(1, sum(self.client.nthreads().values())) if target else max(1, workers)
         self.partitions = PARTITIONS_PER_WORKER * self.workers
