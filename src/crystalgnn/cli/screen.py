@@ -62,6 +62,16 @@ def screen(
         True, "--rescale/--no-rescale", help="rescale generated lattices to a predicted volume"
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's choice)"),
+    engine: str = typer.Option(
+        "local", "--engine", help="where generation and scoring run: local (this process) or dask (same result)"
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="HOST:PORT of a running Dask scheduler (default: start a local cluster)"
+    ),
+    workers: int = typer.Option(2, "--workers", min=1, help="worker processes of the local Dask cluster"),
+    connect_timeout: float = typer.Option(
+        10.0, "--connect-timeout", min=0.1, help="seconds to wait for the Dask scheduler"
+    ),
     strict: bool = typer.Option(False, "--strict", help="exit 2 if any host is rejected (after screening the rest)"),
 ) -> None:
     """Screen insertion cathodes: hosts -> substitutions / prototypes -> validity, duplicates,
@@ -69,7 +79,10 @@ def screen(
     -> filters and ranking -> ranked.csv, top CIFs, plots and report.md in --out.
 
     Nothing is relaxed. Bad hosts are named and skipped (rejected.csv); exit 1 when no candidate
-    could be scored, 2 on usage errors or, with --strict, when a host was rejected.
+    could be scored, 2 on usage errors (an unreachable --address included) or, with --strict,
+    when a host was rejected. --engine dask runs generation and scoring on a Dask cluster
+    (needs the 'distributed' extra), partitioned so that the ranking equals the local
+    one; a screen resumes on either engine.
     """
     from crystalgnn.discovery.screen_config import ScreenConfig
 
@@ -108,13 +121,28 @@ def screen(
         import torch
 
         torch.set_num_threads(threads)
-    result = run_or_fail(config, out)
+    runner = open_engine_or_fail(engine, address, workers, connect_timeout)
+    with runner:
+        result = run_or_fail(config, out, engine=runner)
     summarise(result, config, out)
     if strict and any(stage == "host" for stage, _ in result.rejected):
         fail(f"--strict: {sum(stage == 'host' for stage, _ in result.rejected)} hosts rejected", code=USAGE)
 
 
-def run_or_fail(config: Any, out: Path, show_progress: bool = True) -> Any:
+def open_engine_or_fail(kind: str, address: str | None, workers: int, connect_timeout: float) -> Any:
+    """:func:`~crystalgnn.discovery.engine.open_engine`; a bad engine or address ends the
+    command with one line (exit 2).
+    """
+    from crystalgnn.discovery.engine import EngineError
+    from crystalgnn.discovery.engines import open_engine
+
+    try:
+        return open_engine(kind.strip().lower(), address, workers=workers, connect_timeout=connect_timeout)
+    except (EngineError, ValueError) as exc:
+        fail(message(exc), code=USAGE)
+
+
+def run_or_fail(config: Any, out: Path, show_progress: bool = True, engine: Any = None) -> Any:
     """:func:`~crystalgnn.discovery.screen.run_screen`, bad data and missing models as one line."""
     quiet_lightning()
     import warnings
@@ -125,7 +153,7 @@ def run_or_fail(config: Any, out: Path, show_progress: bool = True) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pymatgen's CIF and oxidation-state chatter
-            return run_screen(config, out, show_progress=show_progress)
+            return run_screen(config, out, show_progress=show_progress, engine=engine)
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
         fail(message(exc))
 

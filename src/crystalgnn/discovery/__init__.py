@@ -31,4 +31,12 @@ predicted volume.
   (``run_screen``).
 - :mod:`~crystalgnn.discovery.screen_report`: ``ScreenResult`` and what a screen writes
   (``ranked.csv``, top CIFs, voltage-capacity and Pareto plots, ``report.md``).
+- :mod:`~crystalgnn.discovery.engine`: the ``Engine`` interface ("map this task over these
+  partitions"), ``LocalEngine`` and the partition helpers (issue 17, part 4);
+  :mod:`~crystalgnn.discovery.dask_engine`: ``DaskEngine`` on a Dask distributed cluster;
+  :mod:`~crystalgnn.discovery.engines`: ``open_engine`` by name (``--engine local|dask``).
+- :mod:`~crystalgnn.discovery.screen_tasks`: the screen's stages as tasks over partitions and
+  their order-preserving merge (every engine gives the same result);
+  :mod:`~crystalgnn.discovery.screen_scoring`: the scoring stage, engine-mapped, in batches
+  saved as they finish (an interrupted scoring stage resumes).
 """

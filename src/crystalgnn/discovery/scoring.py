@@ -131,11 +131,13 @@ def member_predictions(
     structures: Sequence[Structure],
     show_progress: bool = False,
     memo: GraphMemo | None = None,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """``(members, len(structures))`` first-target values (NaN where no graph could be built).
 
     A single model has one member; classifiers give P(class 1). With ``memo``, models that read
-    the same graphs of the same structure list share them (built once).
+    the same graphs of the same structure list share them (built once). ``n_jobs``: graph
+    building processes (``None``: the CPUs; 1 inside a daemonic cluster worker).
     """
     elements = predictor.supported_elements()
     key = (id(structures), predictor.graph_config.cache_key(), tuple(elements))
@@ -143,7 +145,9 @@ def member_predictions(
         graphs, keep = memo[key]
     else:
         ds = CrystalDataset(ids=[str(i) for i in range(len(structures))], structures=list(structures))
-        graphs, keep, _ = predictable_graphs(ds, predictor.graph_config, elements, show_progress=show_progress)
+        graphs, keep, _ = predictable_graphs(
+            ds, predictor.graph_config, elements, n_jobs=n_jobs, show_progress=show_progress
+        )
         if memo is not None:
             memo[key] = (graphs, keep)
     members = predictor.members if isinstance(predictor, EnsemblePredictor) else [predictor]
@@ -197,8 +201,11 @@ def score_pairs(
     models: ScoringModels,
     hull: HullReference | None = None,
     show_progress: bool = False,
+    n_jobs: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One row of properties (module docstring) per ``(discharged, charged)`` pair, in order."""
+    """One row of properties (module docstring) per ``(discharged, charged)`` pair, in order
+    (``n_jobs``: graph building processes, see :func:`member_predictions`).
+    """
     n = len(pairs)
     if n == 0:
         return []
@@ -207,7 +214,7 @@ def score_pairs(
     memo: GraphMemo = {}
 
     def predict(model: Predictor | None, structures: list[Structure]) -> np.ndarray | None:
-        return None if model is None else member_predictions(model, structures, show_progress, memo)
+        return None if model is None else member_predictions(model, structures, show_progress, memo, n_jobs)
 
     ef_d, ef_c = predict(models.formation, discharged), predict(models.formation, charged)
     assert ef_d is not None and ef_c is not None

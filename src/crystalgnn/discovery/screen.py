@@ -4,10 +4,13 @@ score -> rank -> report (issue 17, ``crystalgnn screen``).
 Each stage is a function from lists to lists (:func:`collect_hosts`, :func:`generate`,
 :func:`prepare_candidates`, :func:`~crystalgnn.discovery.scoring.score_pairs`,
 :func:`~crystalgnn.discovery.ranking.rank_candidates`) with no global state, so the candidate
-list can be partitioned across workers and the rows concatenated. :func:`run_screen` chains
+list is partitioned and mapped by an engine (:mod:`~crystalgnn.discovery.engine`: this process
+or a Dask cluster; :mod:`~crystalgnn.discovery.screen_tasks`) with the same result. :func:`run_screen` chains
 them in an output folder and is resumable: the candidate pairs (``candidates.jsonl.gz``,
 structures as pymatgen dicts) and the scores (``scores.csv``) are saved with a fingerprint of
-the options they depend on (``stages.json``) and reused when the same command is run again.
+the options they depend on (``stages.json``) and reused when the same command is run again;
+an interrupted scoring stage resumes from its saved batches
+(:mod:`~crystalgnn.discovery.screen_scoring`).
 No candidate is relaxed (lattices are rescaled to a predicted volume at most).
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -27,17 +31,30 @@ from pymatgen.core import Composition, Structure
 
 from crystalgnn.data.dataset import DataError, Rejection
 from crystalgnn.discovery.battery import HullReference, load_reference_energies
-from crystalgnn.discovery.candidates import Candidate, filter_valid, flag_known, load_hosts, remove_duplicates
-from crystalgnn.discovery.end_members import end_member_pairs
-from crystalgnn.discovery.prototypes import decorate_prototypes
+from crystalgnn.discovery.candidates import Candidate, load_hosts
+from crystalgnn.discovery.engine import Engine, LocalEngine, in_input_order, split
 from crystalgnn.discovery.ranking import rank_candidates
-from crystalgnn.discovery.scoring import TEXT_COLUMNS, ScoringModels, load_models, score_pairs
+from crystalgnn.discovery.scoring import TEXT_COLUMNS, ScoringModels, load_models
 from crystalgnn.discovery.screen_config import ScreenConfig
 from crystalgnn.discovery.screen_report import ScreenResult, Staged, write_screen_report
-from crystalgnn.discovery.substitution import apply_rules, parse_rules, probable_substitutions
+from crystalgnn.discovery.screen_scoring import score_candidates, score_resumably
+from crystalgnn.discovery.screen_tasks import (
+    charged_pairs,
+    deduplicate,
+    flag_known_part,
+    formula_partitions,
+    generate_valid,
+    generation_tasks,
+    merge_duplicates,
+    merge_generated,
+    references_for,
+    run_generation,
+)
 from crystalgnn.progress import progress
 
 Pair = tuple[Candidate, Candidate]
+PARTIAL = "scores.partial"
+"""Folder of the scoring batches finished so far (removed when the stage completes)."""
 
 
 def collect_hosts(sources: Iterable[str], working_ion: str) -> tuple[list[Candidate], Staged]:
@@ -59,22 +76,12 @@ def generate(hosts: Sequence[Candidate], config: ScreenConfig) -> tuple[list[Can
     """The hosts themselves (``keep_hosts``), explicit and probable substitutions of them, and
     decorated prototypes, in that order (so duplicates keep the host's lineage).
     """
-    out: list[Candidate] = list(hosts) if config.keep_hosts else []
+    out: list[Candidate] = []
     rejected: Staged = []
-    if config.substitute:
-        made, bad = apply_rules(hosts, parse_rules(config.substitute), rescale=config.rescale)
+    for task in generation_tasks(hosts, config):
+        made, bad = run_generation(task, config)
         out += made
-        rejected += [("substitute", r) for r in bad]
-    if config.hautier_threshold is not None:
-        made, bad = probable_substitutions(hosts, config.hautier_threshold, config.max_per_host, config.rescale)
-        out += made
-        rejected += [("hautier", r) for r in bad]
-    if config.prototypes:
-        made, bad = decorate_prototypes(
-            config.prototypes, config.metals, [config.working_ion], config.anions, rescale=config.rescale
-        )
-        out += made
-        rejected += [("prototype", r) for r in bad]
+        rejected += bad
     return out, rejected
 
 
@@ -115,12 +122,16 @@ def known_references(name: str, formulas: Iterable[str]) -> list[tuple[str, Stru
 
 
 def prepare_candidates(
-    hosts: Sequence[Candidate], config: ScreenConfig, show_progress: bool = False
+    hosts: Sequence[Candidate], config: ScreenConfig, show_progress: bool = False, engine: Engine | None = None
 ) -> tuple[list[Pair], Staged, dict[str, int], dict[str, float]]:
     """Stage chain: generate -> validity filter -> duplicates -> known flag -> charged end members.
 
-    With ``show_progress`` a bar advances stage by stage (named in its description).
+    Each stage is mapped over partitions by ``engine`` (default: this process, unpartitioned)
+    and merged in order (:mod:`~crystalgnn.discovery.screen_tasks`), so every engine gives the
+    same pairs and rejections. With ``show_progress`` a bar advances stage by stage.
     """
+    engine = engine or LocalEngine()
+    n = engine.partitions
     seconds: dict[str, float] = {}
     bar = progress(total=4, desc="generate", disable=not show_progress, unit="stage")
 
@@ -131,11 +142,13 @@ def prepare_candidates(
         return time.perf_counter()
 
     t = time.perf_counter()
-    generated, rejected = generate(hosts, config)
-    valid, bad = filter_valid(generated, config.min_distance)
-    rejected += [("filter", r) for r in bad]
+    tasks = generation_tasks(hosts, config, n)
+    parts = engine.map(generate_valid, tasks, config, desc="generation tasks", show_progress=show_progress)
+    valid, rejected, n_generated = merge_generated(parts)
     t = done("generate", t, f"deduplicate {len(valid)}")
-    unique, duplicate_of = remove_duplicates(valid)
+    bins = formula_partitions(valid, n)
+    kept = engine.map(deduplicate, [[valid[i] for i in b] for b in bins], desc="deduplicate")
+    unique, duplicate_of = merge_duplicates(valid, bins, kept)
     rejected += [("duplicate", Rejection(i, "dedup", f"duplicate of {k}")) for i, k in duplicate_of.items()]
     t = done("dedup", t, f"flag known {len(unique)}")
     formulas = {c.formula for c in unique}
@@ -145,15 +158,23 @@ def prepare_candidates(
         rejected.append(("known", Rejection("known references", "data", str(exc))))
         refs = None
     if config.known_references and refs is not None:
-        unique = flag_known(unique, refs)
+        bins = formula_partitions(unique, n)  # a formula's references go to one worker
+        chunks = [[unique[i] for i in b] for b in bins]
+        flagged = engine.map(_flag_known_with, list(zip(chunks, references_for(chunks, refs), strict=True)))
+        unique = in_input_order(bins, flagged)
     t = done("known", t, "charged end members")
-    pairs, bad = end_member_pairs(unique, config.charged_fraction)
-    rejected += [("end member", r) for r in bad]
+    made = engine.map(charged_pairs, split(unique, n), config.charged_fraction, desc="end members")
+    pairs = [p for part, _ in made for p in part]
+    rejected += [r for _, bad in made for r in bad]
     done("end_members", t, "candidates ready")
     bar.close()
-    counts = {"hosts": len(hosts), "generated": len(generated), "valid": len(valid), "unique": len(unique)}
+    counts = {"hosts": len(hosts), "generated": n_generated, "valid": len(valid), "unique": len(unique)}
     counts["pairs"] = len(pairs)
     return pairs, rejected, counts, seconds
+
+
+def _flag_known_with(part: tuple[list[Candidate], list[tuple[str, Structure]]]) -> list[Candidate]:
+    return flag_known_part(*part)
 
 
 # ---------------------------------------------------------------- stage files
@@ -242,6 +263,7 @@ def run_screen(
     models: ScoringModels | None = None,
     show_progress: bool = False,
     write_report: bool = True,
+    engine: Engine | None = None,
 ) -> ScreenResult:
     """Run (or resume) the screen of ``config`` in ``out_dir``.
 
@@ -250,8 +272,12 @@ def run_screen(
             are not reused across runs, as their fingerprint cannot be known).
         write_report: also write CIFs, plots and ``report.md``
             (:func:`~crystalgnn.discovery.screen_report.write_screen_report`).
+        engine: where generation and scoring run (:mod:`~crystalgnn.discovery.engine`; default
+            this process). Every engine gives the same result, so it is not part of the stage
+            fingerprints: a screen started on one engine resumes on another.
     """
     config.check()
+    engine = engine or LocalEngine()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "screen.yaml")
@@ -268,7 +294,7 @@ def run_screen(
         t = time.perf_counter()
         hosts, rejected = collect_hosts(config.hosts, config.working_ion)
         result.seconds["hosts"] = time.perf_counter() - t
-        pairs, more, counts, seconds = prepare_candidates(hosts, config, show_progress)
+        pairs, more, counts, seconds = prepare_candidates(hosts, config, show_progress, engine)
         result.rejected = rejected + more
         result.counts = {"host_rejected": sum(s == "host" for s, _ in rejected), **counts}
         result.seconds.update(seconds)
@@ -293,11 +319,17 @@ def run_screen(
         hull = load_hull(config.hull_reference)
         result.seconds["load_models"] = time.perf_counter() - t
         t = time.perf_counter()
-        scores = pd.DataFrame(score_pairs(pairs, models, hull, show_progress))
+        if score_key:  # batches saved as they finish: an interrupted stage resumes
+            rows, reused = score_resumably(pairs, models, hull, engine, out / PARTIAL / score_key, show_progress)
+            if reused:
+                result.reused.append(f"{reused} scored batches")
+        else:
+            rows = score_candidates(pairs, models, hull, engine, show_progress)
         result.seconds["score"] = time.perf_counter() - t
-        scores.to_csv(score_file, index=False)
+        pd.DataFrame(rows).to_csv(score_file, index=False)
         scores = _read_scores(score_file)  # exactly as a resumed run reads it
         _save_stage(out, "scores", score_key or "", notes=result.notes)
+        shutil.rmtree(out / PARTIAL, ignore_errors=True)
     result.counts["scored"] = len(scores)
     if len(scores):
         result.ranked = rank_candidates(scores, config.max_hull, config.voltage_window, config.objective, config.lcb_k)
