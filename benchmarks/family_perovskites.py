@@ -11,6 +11,9 @@ and prints it::
         --epochs 10 --out benchmarks/out/family
     python benchmarks/family_perovskites.py --split-file benchmarks/out/original_split.json \
         --models cgcnn --epochs 30 --out benchmarks/out/family
+    # mp-36k formation energy, a seeded 10k subset, random 80/10/10, equal budget
+    python benchmarks/family_perovskites.py --source mp-36k --target formation_energy_per_atom \
+        --subset 10000 --budget 15 --out benchmarks/out/family-mp36k
 
 Finished runs (a ``metrics.json`` in their folder) are skipped, so the line can be re-run.
 """
@@ -42,8 +45,12 @@ def run_one(args: argparse.Namespace, model: str) -> Path:
         "num_threads": args.threads,
         "n_jobs": 1,
         "progress": False,
-        "split_file": args.split_file,
     }
+    if args.split_file:
+        flags["split_file"] = args.split_file
+    else:  # e.g. mp-36k: a seeded subset and a random split
+        flags["subset"] = args.subset
+        flags["split"] = args.split
     if args.budget is not None:
         flags["max_time_minutes"] = args.budget
     cfg = TrainConfig.resolve(flags)
@@ -57,7 +64,9 @@ def main() -> None:
     ap.add_argument("--source", default="perovskites")
     ap.add_argument("--target", default="heat_all")
     ap.add_argument("--models", default="cgcnn,icgcnn,ogcnn")
-    ap.add_argument("--split-file", required=True, help="from benchmarks/original_split.py")
+    ap.add_argument("--split-file", default=None, help="from benchmarks/original_split.py")
+    ap.add_argument("--subset", type=int, default=None, help="without --split-file: a seeded subset")
+    ap.add_argument("--split", default="0.8,0.1,0.1", help="without --split-file: train,val,test fractions")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--budget", type=float, default=None, help="minutes per run (equal wall clock)")
     ap.add_argument("--seed", type=int, default=0)

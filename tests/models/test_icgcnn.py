@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 import torch
-from family_zoo import batch_of, check_invariances, overfit_ratio, train_with_cli
+from zoo_checks import batch_of, check_invariances, overfit_ratio, train_with_cli
 
 from crystalgnn.models.icgcnn import ICGCNNConfig, ICGConvLayer, star_triplets
 from crystalgnn.models.registry import build_model, get_spec, make_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from family_zoo import batch_of, check_invariances, overfit_ratio, train_with_cli
+from zoo_checks import batch_of, check_invariances, overfit_ratio, train_with_cli
 
 from crystalgnn.graphs.orbital_field_matrix import valence_table
 from crystalgnn.models.ogcnn import OGCNNConfig

@@ -9,8 +9,9 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 from torch_geometric.data import Batch
+from zoo_checks import batch_of, check_invariances
 
 from crystalgnn.graphs.crystal_graph import build_graph
 from crystalgnn.graphs.neighbors import periodic_neighbors
@@ -51,22 +52,6 @@ def k_nn_gap(s: Structure, k: int = 12, radius: float = 9.0) -> float:
         d = np.sort(pairs.distance[pairs.center == i])
         gaps.append(d[k] - d[k - 1])
     return float(min(gaps))
-
-
-def batch_of(structs: list[Structure], name: str) -> Batch:
-    gcfg = make_config(name).graph_config()
-    return Batch.from_data_list([build_graph(s, gcfg) for s in structs])
-
-
-def rotated(s: Structure, seed: int) -> Structure:
-    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q *= np.sign(np.linalg.det(q))  # proper rotation
-    return Structure(Lattice(s.lattice.matrix @ q.T), s.species, s.cart_coords @ q.T, coords_are_cartesian=True)
-
-
-def permuted(s: Structure, seed: int) -> Structure:
-    perm = np.random.default_rng(seed).permutation(len(s))
-    return Structure(s.lattice, [s.species[i] for i in perm], s.frac_coords[perm])
 
 
 # ----------------------------------------------------------------------------- interface
@@ -144,21 +129,7 @@ def test_permutation_rotation_supercell_invariance(name, table):
     structs = base_cells()
     for s in structs:
         assert k_nn_gap(s) > 1e-3  # no ties at the 12th neighbour: the graphs are unique
-    torch.manual_seed(0)
-    model = build_model(name, make_config(name), table, out_dim=2, task="regression")
-    model.train()
-    with torch.no_grad():  # non-trivial batch-norm running statistics
-        model(batch_of(crystals(6, seed=3), name))
-    model.eval()
-    with torch.no_grad():
-        ref = model(batch_of(structs, name))
-        perm = model(batch_of([permuted(s, k) for k, s in enumerate(structs)], name))
-        rot = model(batch_of([rotated(s, k) for k, s in enumerate(structs)], name))
-        sup = model(batch_of([s * (2, 1, 1) for s in structs[:2]], name))
-    scale = float(ref.abs().max()) + 1e-6
-    torch.testing.assert_close(perm, ref, atol=1e-5 * scale, rtol=1e-5)
-    torch.testing.assert_close(rot, ref, atol=1e-4 * scale, rtol=1e-4)
-    torch.testing.assert_close(sup, ref[:2], atol=1e-4 * scale, rtol=1e-4)
+    check_invariances(name, table)
 
 
 # ----------------------------------------------------------------------------- heads

@@ -1,5 +1,5 @@
-"""Shared checks of the tests of iCGCNN and OGCNN (test_icgcnn.py, test_ogcnn.py): overfitting,
-invariances and a CLI run, on the Voronoi graph both read."""
+"""Shared checks of the zoo model tests (test_zoo.py, test_icgcnn.py, test_ogcnn.py): batches,
+symmetry operations, invariances, overfitting and a CLI run."""
 
 from __future__ import annotations
 
