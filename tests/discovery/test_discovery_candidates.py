@@ -129,6 +129,33 @@ def test_flag_known(cathodes: dict[str, Structure]) -> None:
     assert flagged[0].metadata["known_as"] == "mp-22526"
 
 
+def test_flag_known_reduces_once_with_the_same_matches_as_pymatgen(cathodes: dict[str, Structure]) -> None:
+    """The default path (each structure reduced once, then ``skip_structure_reduction``) flags
+    exactly what ``StructureMatcher.fit`` on the raw structures matches."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    lco = cathodes["LiCoO2"]
+    stretched = lco.copy()
+    stretched.apply_strain([0.0, 0.0, 0.6])  # a shape change beyond ltol: no match
+    strained = lco.copy()
+    strained.apply_strain([0.02, -0.01, 0.03])  # within tolerances: a match
+    shaken = lco * (2, 1, 1)
+    shaken.perturb(0.05, min_distance=0.0)
+    refs = [("r-strained", strained), ("r-other", cathodes["LiNiO2"])]
+    probes = [lco * (1, 1, 2), stretched, shaken, cathodes["LiNiO2"] * (2, 2, 1)]
+    cands = [Candidate(f"c{i}", s, "h") for i, s in enumerate(probes)]
+    fast = flag_known(cands, refs)
+    reference = flag_known(cands, refs, matcher=StructureMatcher(attempt_supercell=True))
+    sm = StructureMatcher(attempt_supercell=True)
+    expected = [
+        any(sm.fit(s, r) for _, r in refs if r.composition.reduced_formula == s.composition.reduced_formula)
+        for s in probes
+    ]
+    assert [c.known for c in fast] == [c.known for c in reference] == expected
+    assert expected == [True, False, True, True]  # the case list exercises both outcomes
+    assert [c.metadata.get("known_as") for c in fast] == ["r-strained", None, "r-strained", "r-other"]
+
+
 def test_lineage_of_derived_candidates(cathodes: dict[str, Structure]) -> None:
     host = Candidate("mp-1", cathodes["LiCoO2"], "mp-1", (), "Li")
     child = host.derive(cathodes["LiNiO2"], "sub Co->Ni", note=1).derive(cathodes["LiNiO2"], "x")

@@ -290,18 +290,34 @@ def flag_known(
 ) -> list[Candidate]:
     """Candidates with ``known`` set, and ``metadata["known_as"]`` naming the matched reference.
 
-    Only references with the candidate's reduced formula are compared (grouped first).
+    Only references with the candidate's reduced formula are compared (grouped first). With the
+    default matcher every structure is reduced once (Niggli cell, then primitive cell, as
+    ``StructureMatcher`` does) and compared with ``skip_structure_reduction``: the same matches
+    as ``fit`` on the raw structures, without reducing (or looking up the reduction cache with
+    full structure comparisons) once per pair.
     """
     sm = matcher or default_matcher()
+    prepare = _reduced if matcher is None else _unchanged
+    wanted = {c.formula for c in candidates}
     by_formula: dict[str, list[tuple[str, Structure]]] = defaultdict(list)
     for ref_id, s in references:
-        by_formula[s.composition.reduced_formula].append((str(ref_id), s))
+        formula = s.composition.reduced_formula
+        if formula in wanted:
+            by_formula[formula].append((str(ref_id), prepare(s)))
     out: list[Candidate] = []
     for cand in candidates:
-        match = next(
-            (rid for rid, s in by_formula.get(cand.formula, []) if sm.fit(cand.structure, s)),
-            None,
-        )
+        refs = by_formula.get(cand.formula, [])
+        mine = prepare(cand.structure) if refs else cand.structure
+        match = next((rid for rid, s in refs if sm.fit(mine, s, skip_structure_reduction=matcher is None)), None)
         meta = cand.metadata if match is None else {**cand.metadata, "known_as": match}
         out.append(replace(cand, known=match is not None, metadata=meta))
     return out
+
+
+def _reduced(structure: Structure) -> Structure:
+    """The cell ``StructureMatcher`` compares: Niggli-reduced, then primitive (its tolerances)."""
+    return structure.get_reduced_structure(reduction_algo="niggli").get_primitive_structure()
+
+
+def _unchanged(structure: Structure) -> Structure:
+    return structure
