@@ -331,7 +331,16 @@ def write_report(out: Path) -> None:
     lines += ["| ranking | " + " | ".join(f"k={k}" for k in recall["k"]) + " |", "|---|" + "---:|" * len(recall["k"])]
     for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
         lines.append(f"| {col} | " + " | ".join(f"{v:.2f}" for v in recall[col].values()) + " |")
-    top = pd.read_csv(out / "screen" / "ranked.csv").head(15)
+    ranked = pd.read_csv(out / "screen" / "ranked.csv")
+    stages = json.loads((out / "screen" / "stages.json").read_text())
+    kind = ranked["lineage"].str.extract(r"^(prototype)", expand=False).fillna("")
+    kind = kind.mask(kind == "", ranked["steps"].fillna("").map(lambda st: "substitution" if st else "host"))
+    lines += [
+        "",
+        f"Screen counts: {stages['candidates']['counts']}; scored by generator: {kind.value_counts().to_dict()}",
+    ]
+    lines += [f"passing the filters by generator: {kind[ranked['rank'].notna()].value_counts().to_dict()}"]
+    top = ranked.head(15)
     lines += ["", "## Top 15 of the default ranking", ""]
     lines += [
         top[
