@@ -142,8 +142,13 @@ def train(out: Path, data: Path, formation_budget: float, voltage_budget: float,
     return info
 
 
-def screen(out: Path, data: Path, max_host_atoms: int) -> Any:
-    """The screen of the retrained models (resumable through ``run_screen``)."""
+def screen(out: Path, data: Path, max_host_atoms: int, shipped: bool = False) -> Any:
+    """The screen of the retrained models (resumable through ``run_screen``); ``shipped``: the
+    same candidates scored by the shipped models instead (trained on the held-out rows: the
+    leaky reference), in ``screen-shipped``.
+    """
+    import shutil
+
     from crystalgnn.discovery.screen import run_screen
     from crystalgnn.discovery.screen_config import ScreenConfig
 
@@ -164,15 +169,22 @@ def screen(out: Path, data: Path, max_host_atoms: int) -> Any:
         metals=METALS,
         anions=ANIONS,
         known_references=[],  # the catalog references hold the held-out cathodes
-        formation_model=str(out / "models" / "formation"),
-        voltage_model=str(out / "models" / "voltage"),
+        formation_model="mp-formation-energy" if shipped else str(out / "models" / "formation"),
+        voltage_model="electrode-voltage" if shipped else str(out / "models" / "voltage"),
         band_gap_model=None,  # not in the default objective or filters
         metal_model=None,
         hull_reference=str(data / MP36K),
         top=20,
     )
+    folder = out / ("screen-shipped" if shipped else "screen")
+    if shipped and not (folder / "candidates.jsonl.gz").is_file():  # reuse the candidate stage
+        folder.mkdir(parents=True)
+        for name in ("candidates.jsonl.gz", "rejected.csv"):
+            shutil.copy(out / "screen" / name, folder / name)
+        stages = json.loads((out / "screen" / "stages.json").read_text())
+        (folder / "stages.json").write_text(json.dumps({"candidates": stages["candidates"]}))
     t = time.time()
-    result = run_screen(config, out / "screen", show_progress=False)
+    result = run_screen(config, folder, show_progress=False)
     print(f"screen: {result.counts} in {time.time() - t:.0f} s (reused: {result.reused})", flush=True)
     return result, config
 
@@ -225,7 +237,7 @@ def _dft(out: Path) -> dict[str, dict[str, Any]]:
     return info
 
 
-def known_ranks(out: Path) -> tuple[Any, dict[str, Any]]:
+def known_ranks(out: Path, screen_folder: str = "screen") -> tuple[Any, dict[str, Any]]:
     """One row per known cathode: generated?, structure match, best ranks, predicted vs DFT."""
     import math
 
@@ -236,7 +248,7 @@ def known_ranks(out: Path) -> tuple[Any, dict[str, Any]]:
     from crystalgnn.discovery.ranking import rank_candidates
     from crystalgnn.discovery.screen import read_pairs
 
-    folder = out / "screen"
+    folder = out / screen_folder
     filtered = pd.read_csv(folder / "ranked.csv")
     free = rank_candidates(pd.read_csv(folder / "scores.csv"), None, None)  # no filters
     free_rank = dict(zip(free["id"], free["rank"], strict=True))
@@ -280,6 +292,22 @@ def known_ranks(out: Path) -> tuple[Any, dict[str, Any]]:
         recall[col] = {k: float((table[col] <= v).sum() / len(HELD_OUT)) for k, v in ks.items()}
     recall["k"] = ks
     return table, recall
+
+
+def _shipped_comparison(out: Path, table: Any) -> list[str]:
+    """Ranks of the same candidates scored by the shipped (leaky) models, beside the held-out ones."""
+    shipped, recall = known_ranks(out, "screen-shipped")
+    (out / "recall_shipped.json").write_text(json.dumps(recall, indent=1))
+    shipped.to_csv(out / "known_cathodes_shipped.csv", index=False)
+    cols = ["best_rank", "best_rank_unfiltered", "voltage", "specific_energy", "e_hull"]
+    both = table[["cathode", *cols]].merge(shipped[["cathode", *cols]], on="cathode", suffixes=("", "_shipped"))
+    lines = ["", "## The same candidates scored by the shipped models (trained on the held-out rows)", ""]
+    lines += [both.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += ["| ranking (shipped models) | " + " | ".join(f"k={k}" for k in recall["k"]) + " |"]
+    lines += ["|---|" + "---:|" * len(recall["k"])]
+    for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
+        lines.append(f"| {col} | " + " | ".join(f"{v:.2f}" for v in recall[col].values()) + " |")
+    return lines
 
 
 def write_report(out: Path) -> None:
@@ -340,6 +368,8 @@ def write_report(out: Path) -> None:
         f"Screen counts: {stages['candidates']['counts']}; scored by generator: {kind.value_counts().to_dict()}",
     ]
     lines += [f"passing the filters by generator: {kind[ranked['rank'].notna()].value_counts().to_dict()}"]
+    if (out / "screen-shipped" / "ranked.csv").is_file():
+        lines += _shipped_comparison(out, table)
     top = ranked.head(15)
     lines += ["", "## Top 15 of the default ranking", ""]
     lines += [
@@ -359,7 +389,7 @@ def main() -> None:
     ap.add_argument("--voltage-budget", type=float, default=20.0, help="minutes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-host-atoms", type=int, default=30)
-    ap.add_argument("--steps", default="data,train,screen,report")
+    ap.add_argument("--steps", default="data,train,screen,shipped,report")
     args = ap.parse_args()
     import torch
 
@@ -388,6 +418,10 @@ def main() -> None:
         t = time.time()
         result, _config = screen(out, data, args.max_host_atoms)
         times.setdefault("screen_runs", []).append({"seconds": round(time.time() - t, 1), "stages": result.seconds})
+    if "shipped" in steps:
+        t = time.time()
+        result, _config = screen(out, data, args.max_host_atoms, shipped=True)
+        times.setdefault("shipped_runs", []).append({"seconds": round(time.time() - t, 1), "stages": result.seconds})
     if "report" in steps:
         write_report(out)
     out.mkdir(parents=True, exist_ok=True)
