@@ -195,12 +195,17 @@ def _references(out: Path) -> dict[str, list[tuple[str, Any]]]:
     """
     from pymatgen.core import Structure
 
+    from crystalgnn.data.examples import cathode_examples
+
     want = {formula_key(d): name for name, (d, _) in HELD_OUT.items()}
     refs: dict[str, list[tuple[str, Any]]] = {name: [] for name in HELD_OUT}
     for table, col, fcol in (("mp-36k", "cif", "formula"), ("electrodes", "cif_discharged", "low_formula")):
         for row in _rows(out / f"removed_{table}.jsonl.gz"):
             if (name := want.get(formula_key(row[fcol]))) is not None and row.get("working_ion", "Li") == "Li":
                 refs[name].append((f"{table}:{row['id']}", Structure.from_str(row[col], fmt="cif")))
+    for name, structure in cathode_examples().items():  # the published structures shipped with crystalgnn
+        if name in refs:
+            refs[name].append((f"example:{name}", structure))
     return refs
 
 
@@ -237,8 +242,13 @@ def _dft(out: Path) -> dict[str, dict[str, Any]]:
     return info
 
 
-def known_ranks(out: Path, screen_folder: str = "screen") -> tuple[Any, dict[str, Any]]:
-    """One row per known cathode: generated?, structure match, best ranks, predicted vs DFT."""
+def known_ranks(
+    out: Path, screen_folder: str = "screen", scores: Any = None, structures: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """One row per known cathode: generated?, structure match, best ranks (the screen's default
+    filters and objective, and no filters), predicted vs DFT. ``scores``/``structures``: a
+    modified score table (diagnostic variants) instead of the screen folder's.
+    """
     import math
 
     import numpy as np
@@ -247,12 +257,16 @@ def known_ranks(out: Path, screen_folder: str = "screen") -> tuple[Any, dict[str
 
     from crystalgnn.discovery.ranking import rank_candidates
     from crystalgnn.discovery.screen import read_pairs
+    from crystalgnn.discovery.screen_config import ScreenConfig
 
     folder = out / screen_folder
-    filtered = pd.read_csv(folder / "ranked.csv")
-    free = rank_candidates(pd.read_csv(folder / "scores.csv"), None, None)  # no filters
+    cfg = ScreenConfig.load(folder / "screen.yaml")
+    scores = pd.read_csv(folder / "scores.csv") if scores is None else scores
+    filtered = rank_candidates(scores, cfg.max_hull, cfg.voltage_window, cfg.objective)  # = ranked.csv
+    free = rank_candidates(scores, None, None)  # no filters
     free_rank = dict(zip(free["id"], free["rank"], strict=True))
-    structures = {d.id: d.structure for d, _ in read_pairs(folder / "candidates.jsonl.gz")}
+    if structures is None:
+        structures = {d.id: d.structure for d, _ in read_pairs(folder / "candidates.jsonl.gz")}
     refs, dft = _references(out), _dft(out)
     matcher = StructureMatcher()
     n, n_pass = len(filtered), int(filtered["rank"].notna().sum())
@@ -294,6 +308,116 @@ def known_ranks(out: Path, screen_folder: str = "screen") -> tuple[Any, dict[str
     return table, recall
 
 
+REDOX_MAX: dict[str, int] = {"Ti": 4, "V": 5, "Cr": 6, "Mn": 4, "Fe": 4, "Co": 4, "Ni": 4, "Cu": 3, "Nb": 5, "Mo": 6}
+"""Highest oxidation state a metal is allowed to reach on charge (diagnostic objective only)."""
+
+
+def redox_fraction(formula: str, ion: str = "Li") -> float:
+    """Fraction of the working ion removable before every metal of REDOX_MAX reaches its
+    highest state (oxidation states of the discharged formula by ``oxidation_guess``).
+    """
+    from pymatgen.core import Composition
+
+    from crystalgnn.discovery.candidates import oxidation_guess
+
+    comp = Composition(formula)
+    ox = oxidation_guess(comp)
+    if not ox or comp[ion] == 0:
+        return float("nan")
+    room = sum(comp[el] * max(0.0, REDOX_MAX[el] - ox[el]) for el in ox if el in REDOX_MAX)
+    return min(1.0, room / comp[ion])
+
+
+def prototype_scores(out: Path) -> tuple[Any, dict[str, Any]]:
+    """Rows of the decorated prototypes that de-duplication dropped in favour of an earlier
+    substitution product (the screen keeps the first of a group of matching structures), scored
+    with the screen's models by its own scoring stage.
+    """
+    import pandas as pd
+
+    from crystalgnn.discovery.scoring import load_models
+    from crystalgnn.discovery.screen import load_hull
+    from crystalgnn.discovery.screen_config import ScreenConfig
+    from crystalgnn.discovery.screen_scoring import score_candidates
+    from crystalgnn.discovery.screen_tasks import GenerationTask, charged_pairs, generate_valid
+
+    folder = out / "screen"
+    cache = out / "prototype_scores.csv"
+    cfg = ScreenConfig.load(folder / "screen.yaml")
+    valid = [
+        c for name in cfg.prototypes for c in generate_valid(GenerationTask("prototype", prototypes=(name,)), cfg).valid
+    ]
+    dropped = set(pd.read_csv(folder / "rejected.csv").query("stage == 'duplicate'")["id"])
+    valid = [c for c in valid if c.id in dropped]
+    pairs, _ = charged_pairs(valid, cfg.charged_fraction)
+    if cache.is_file():
+        rows = pd.read_csv(cache)
+    else:
+        assert cfg.formation_model is not None
+        models, _ = load_models(cfg.formation_model, cfg.voltage_model, None, None)
+        rows = pd.DataFrame(score_candidates(pairs, models, load_hull(cfg.hull_reference)))
+        rows.to_csv(cache, index=False)
+    return rows, {d.id: d.structure for d, _ in pairs}
+
+
+def variant_tables(out: Path) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Diagnostic rankings: the screen's; with the dropped prototypes put back; with a
+    redox-limited capacity (specific energy = voltage x capacity x redox fraction).
+    """
+    import pandas as pd
+
+    from crystalgnn.discovery.screen import read_pairs
+
+    scores = pd.read_csv(out / "screen" / "scores.csv")
+    structures = {d.id: d.structure for d, _ in read_pairs(out / "screen" / "candidates.jsonl.gz")}
+    protos, proto_structures = prototype_scores(out)
+    both = pd.concat([scores, protos], ignore_index=True)
+    structures_both = {**structures, **proto_structures}
+    redox = both.copy()
+    redox["redox_fraction"] = redox["formula"].map(redox_fraction)
+    redox["specific_energy"] = redox["specific_energy"] * redox["redox_fraction"]
+    redox.to_csv(out / "scores_with_prototypes_redox.csv", index=False)
+    return [
+        ("screen + dropped prototypes", both, structures_both),
+        ("screen + dropped prototypes, redox-limited capacity", redox, structures_both),
+    ]
+
+
+def _variants_section(out: Path) -> list[str]:
+    lines = []
+    for name, scores, structures in variant_tables(out):
+        table, recall = known_ranks(out, "screen", scores, structures)
+        slug = name.replace(" ", "_").replace(",", "").replace("+", "plus")
+        table.to_csv(out / f"known_cathodes_{slug}.csv", index=False)
+        (out / f"recall_{slug}.json").write_text(json.dumps(recall, indent=1))
+        cols = [
+            "cathode",
+            "generated",
+            "structure_matched",
+            "best_rank",
+            "best_rank_unfiltered",
+            "matched_best_rank",
+            "matched_best_rank_unfiltered",
+            "best_lineage",
+            "voltage",
+            "capacity",
+            "specific_energy",
+            "e_hull",
+        ]
+        lines += ["", f"## Diagnostic: {name} ({recall['N']} candidates, {recall['passing']} passing)", ""]
+        lines += [table.reindex(columns=cols).to_markdown(index=False, floatfmt=".4g"), ""]
+        lines += _recall_lines(recall)
+    return lines
+
+
+def _recall_lines(recall: dict[str, Any]) -> list[str]:
+    lines = ["| ranking | " + " | ".join(f"k={k} ({v})" for k, v in recall["k"].items()) + " |"]
+    lines += ["|---|" + "---:|" * len(recall["k"])]
+    for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
+        lines.append(f"| {col} | " + " | ".join(f"{v:.2f}" for v in recall[col].values()) + " |")
+    return lines
+
+
 def _shipped_comparison(out: Path, table: Any) -> list[str]:
     """Ranks of the same candidates scored by the shipped (leaky) models, beside the held-out ones."""
     shipped, recall = known_ranks(out, "screen-shipped")
@@ -302,7 +426,7 @@ def _shipped_comparison(out: Path, table: Any) -> list[str]:
     cols = ["best_rank", "best_rank_unfiltered", "voltage", "specific_energy", "e_hull"]
     both = table[["cathode", *cols]].merge(shipped[["cathode", *cols]], on="cathode", suffixes=("", "_shipped"))
     lines = ["", "## The same candidates scored by the shipped models (trained on the held-out rows)", ""]
-    lines += [both.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += [both.to_markdown(index=False, floatfmt=".4g"), ""]
     lines += ["| ranking (shipped models) | " + " | ".join(f"k={k}" for k in recall["k"]) + " |"]
     lines += ["|---|" + "---:|" * len(recall["k"])]
     for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
@@ -354,7 +478,7 @@ def write_report(out: Path) -> None:
         "best_filtered_out",
     ]
     show = table.reindex(columns=cols)
-    lines += [show.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += [show.to_markdown(index=False, floatfmt=".4g"), ""]
     lines += ["## Top-k recall (fraction of the 7 known cathodes with best rank <= k)", ""]
     lines += ["| ranking | " + " | ".join(f"k={k}" for k in recall["k"]) + " |", "|---|" + "---:|" * len(recall["k"])]
     for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
@@ -370,12 +494,13 @@ def write_report(out: Path) -> None:
     lines += [f"passing the filters by generator: {kind[ranked['rank'].notna()].value_counts().to_dict()}"]
     if (out / "screen-shipped" / "ranked.csv").is_file():
         lines += _shipped_comparison(out, table)
+    lines += _variants_section(out)
     top = ranked.head(15)
     lines += ["", "## Top 15 of the default ranking", ""]
     lines += [
         top[
             ["rank", "formula", "lineage", "voltage", "capacity_grav", "specific_energy", "e_hull_discharged"]
-        ].to_markdown(index=False, floatfmt=".3g")
+        ].to_markdown(index=False, floatfmt=".4g")
     ]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
