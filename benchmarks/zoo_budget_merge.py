@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from zoo_budget import curve  # noqa: E402
+from zoo_budget import curve
 
 
 def main() -> None:

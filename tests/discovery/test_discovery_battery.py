@@ -12,9 +12,10 @@ from crystalgnn.discovery.battery import (
     HullReference,
     insertion_pair,
     ion_charge,
+    redox_limited_dx,
     voltage_from_formation_energies,
 )
-from crystalgnn.discovery.candidates import Candidate
+from crystalgnn.discovery.candidates import Candidate, oxidation_guess
 from crystalgnn.discovery.end_members import charged_end_member
 
 
@@ -31,6 +32,26 @@ def test_textbook_capacities() -> None:
     assert ion_charge("Mg") == 2 and ion_charge("Li") == 1
     mg = insertion_pair(Composition("MgMn2O4"), Composition("Mn2O4"), "Mg")
     assert (mg.framework, mg.dx, mg.charge_per_unit) == ("MnO2", 0.5, 1.0)  # per reduced framework
+
+
+@pytest.mark.parametrize(
+    ("formula", "ion", "expected"),
+    [
+        ("LiCoO2", "Li", 1.0),  # Co3+ -> Co4+: every Li can leave (274 mAh/g stands)
+        ("LiFePO4", "Li", 1.0),  # Fe2+ -> Fe3+ needs one of the two available electrons
+        ("Li8CrO6", "Li", 2.0 / 8.0),  # Cr4+ -> Cr6+: 2 of the 8 Li
+        ("Li5FeO4", "Li", 1.0 / 5.0),  # Fe3+ -> Fe4+: 1 of 5 Li
+        ("Li2MnO3", "Li", 0.0),  # Mn4+ already: no cation redox left
+        ("Li2NiMn3O8", "Li", 1.0),  # LiNi0.5Mn1.5O4: Ni2+ -> Ni4+ carries both Li
+        ("MgMn2O4", "Mg", 1.0),  # Mn3+ -> Mn4+: two electrons per 2 Mn = one Mg2+
+    ],
+)
+def test_redox_limited_dx(formula: str, ion: str, expected: float) -> None:
+    comp = Composition(formula)
+    oxidation = oxidation_guess(comp)
+    assert oxidation is not None
+    x_present = insertion_pair(comp, Composition({el: n for el, n in comp.items() if el.symbol != ion}), ion).dx
+    assert redox_limited_dx(oxidation, comp, ion) == pytest.approx(expected * x_present)
 
 
 def test_bad_pairs_raise() -> None:

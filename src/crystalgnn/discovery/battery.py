@@ -16,7 +16,10 @@ discharged molar mass ``M_d`` (g/mol per framework unit) and volume ``V_d`` (A^3
 - volume change ``max(V_d, V_c) / min(V_d, V_c) - 1`` (pymatgen's ``max_delta_volume``).
 
 Capacities use the discharged mass and volume, as pymatgen's battery tools do (LiCoO2 gives
-274 mAh/g for full delithiation). :class:`HullReference` places a (predicted) formation energy
+274 mAh/g for full delithiation). :func:`redox_limited_dx` caps ``dx`` by the charge the
+redox-active cations can give up (the rule of pymatgen's ``BatteryAnalyzer.max_ion_removal``,
+with the highest states reached in insertion cathodes, :data:`CATHODE_MAX_OXIDATION`, instead of
+each element's highest known state): Li8CrO6 can lose 2 of its 8 Li (Cr4+ -> Cr6+), not all. :class:`HullReference` places a (predicted) formation energy
 on the convex hull built with ``PhaseDiagram`` from reference formation energies plus the
 elements at 0, with one cached hull per chemical system.
 """
@@ -27,7 +30,7 @@ import gzip
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -108,6 +111,32 @@ def _as_comp_volume(member: Structure | Composition) -> tuple[Composition, float
     if isinstance(member, Structure):
         return member.composition, float(member.volume)
     return Composition(member), None
+
+
+CATHODE_MAX_OXIDATION: dict[str, int] = {
+    "Ti": 4, "V": 5, "Cr": 6, "Mn": 4, "Fe": 4, "Co": 4, "Ni": 4, "Cu": 3, "Nb": 5, "Mo": 6, "W": 6,
+}  # fmt: skip
+"""Highest oxidation state of each redox-active cation in an insertion cathode (Mn4+ in LiMn2O4
+spinel, Fe4+ / Co4+ / Ni4+ of delithiated oxides, V5+ of vanadates, Cr6+ of Li-rich chromates,
+Cu3+). pymatgen's ``Element.max_oxidation_state`` (Mn 7, Fe 6, Co 5) bounds oxides nobody
+cycles; other elements are not oxidised."""
+
+
+def redox_limited_dx(
+    oxidation: Mapping[str, float],
+    composition: Composition,
+    working_ion: str,
+    max_oxidation: Mapping[str, int] | None = None,
+) -> float:
+    """Working ions per framework unit that can leave before the cations reach their highest
+    states: ``sum_M n_M max(0, q_max(M) - q(M)) / z`` over the redox-active cations ``M``
+    (``oxidation``: the states of the discharged member, e.g. from ``oxi_state_guesses``), not
+    more than the ions present.
+    """
+    limits = CATHODE_MAX_OXIDATION if max_oxidation is None else max_oxidation
+    _, units, x = framework_units(composition, working_ion)
+    spare = sum(max(0.0, limits[el] - q) * float(composition[el]) for el, q in oxidation.items() if el in limits)
+    return min(x, spare / units / ion_charge(working_ion))
 
 
 def insertion_pair(

@@ -10,7 +10,9 @@ For each pair, with the models of :class:`ScoringModels`:
   Phys. Rev. B 56, 1354 (1997); :func:`~crystalgnn.discovery.battery.voltage_from_formation_energies`),
   and their agreement ``|a - b|``. ``voltage`` is (a) when available, else (b);
 - gravimetric / volumetric capacity, specific energy, energy density and volume change
-  (:func:`~crystalgnn.discovery.battery.insertion_pair`);
+  (:func:`~crystalgnn.discovery.battery.insertion_pair`); ``dx`` (working ions per framework
+  unit) is the end members' difference ``dx_end_members`` capped by what the cations' redox can
+  deliver (:func:`~crystalgnn.discovery.battery.redox_limited_dx`), and the capacities follow it;
 - band gap and metal probability of the discharged member (electronic conductivity).
 
 Uncertainty: a deep ensemble (Lakshminarayanan et al., NeurIPS 2017) is evaluated member by
@@ -33,8 +35,14 @@ from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition, Structure
 
 from crystalgnn.data.dataset import CrystalDataset
-from crystalgnn.discovery.battery import HullReference, framework_units, insertion_pair, ion_charge
-from crystalgnn.discovery.candidates import Candidate
+from crystalgnn.discovery.battery import (
+    HullReference,
+    framework_units,
+    insertion_pair,
+    ion_charge,
+    redox_limited_dx,
+)
+from crystalgnn.discovery.candidates import Candidate, oxidation_guess
 from crystalgnn.prediction import EnsemblePredictor, Predictor, predictable_graphs
 from crystalgnn.progress import progress
 
@@ -234,10 +242,15 @@ def score_pairs(
             row["note"] = f"no insertion pair: {err}"
             rows.append(row)
             continue
-        cap_g = float(pair.capacity_grav)  # pymatgen's masses carry units: plain floats here
-        cap_v = np.nan if pair.capacity_vol is None else float(pair.capacity_vol)
+        oxidation = oxidation_guess(d.structure.composition)
+        # the capacity the cations' redox can deliver (battery.redox_limited_dx); the full
+        # removal of the end members when no oxidation states are found
+        dx = pair.dx if oxidation is None else min(pair.dx, redox_limited_dx(oxidation, d.structure.composition, ion))
+        share = dx / pair.dx
+        cap_g = float(pair.capacity_grav) * share  # pymatgen's masses carry units: plain floats here
+        cap_v = np.nan if pair.capacity_vol is None else float(pair.capacity_vol) * share
         dv = np.nan if pair.volume_change is None else float(pair.volume_change)
-        row.update(framework=pair.framework, dx=pair.dx, capacity_grav=cap_g, capacity_vol=cap_v)
+        row.update(framework=pair.framework, dx=dx, dx_end_members=pair.dx, capacity_grav=cap_g, capacity_vol=cap_v)
         row.update(volume_change=dv, note="")
         _put(row, "formation_energy_discharged", ef_d[:, i])
         _put(row, "formation_energy_charged", ef_c[:, i])

@@ -75,8 +75,10 @@ def collect_hosts(sources: Iterable[str], working_ion: str) -> tuple[list[Candid
 
 
 def generate(hosts: Sequence[Candidate], config: ScreenConfig) -> tuple[list[Candidate], Staged]:
-    """The hosts themselves (``keep_hosts``), explicit and probable substitutions of them, and
-    decorated prototypes, in that order (so duplicates keep the host's lineage).
+    """The hosts themselves (``keep_hosts``), decorated prototypes, and explicit and probable
+    substitutions of the hosts, in that order: duplicate removal keeps the first of a group, so
+    a relaxed host, then an ideal prototype, is kept rather than an unrelaxed substitution
+    product of the same structure.
     """
     out: list[Candidate] = []
     rejected: Staged = []

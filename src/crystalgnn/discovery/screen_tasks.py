@@ -7,7 +7,7 @@ and rejections):
 
 - *generation*: one task per (generator, contiguous chunk of hosts), and one per prototype
   framework, ordered generator-major like :func:`~crystalgnn.discovery.screen.generate`
-  (hosts, rule substitutions, Hautier substitutions, prototypes); every generator treats each
+  (hosts, prototypes, rule substitutions, Hautier substitutions); every generator treats each
   host (prototype) on its own, so the concatenation is the unpartitioned list. The validity
   filter, a per-candidate test, runs in the same task;
 - *duplicates*: ``StructureMatcher`` only compares structures of equal reduced formula
@@ -43,7 +43,9 @@ from crystalgnn.discovery.substitution import apply_rules, parse_rules, probable
 
 Pair = tuple[Candidate, Candidate]
 
-GENERATORS: tuple[str, ...] = ("hosts", "substitute", "hautier", "prototype")
+GENERATORS: tuple[str, ...] = ("hosts", "prototype", "substitute", "hautier")
+"""Generation order. Duplicate removal keeps the first of each group: a relaxed host, then an
+ideal prototype, before an unrelaxed (distorted) substitution product of the same structure."""
 """Generator steps in the order their candidates are listed."""
 
 
@@ -74,13 +76,13 @@ def generation_tasks(hosts: Sequence[Candidate], config: ScreenConfig, partition
         "substitute": bool(config.substitute),
         "hautier": config.hautier_threshold is not None,
     }
-    tasks = [
-        GenerationTask(generator, tuple(chunk))
-        for generator in GENERATORS[:3]
-        if wanted[generator]
-        for chunk in split(hosts, partitions)
-    ]
-    return tasks + [GenerationTask("prototype", prototypes=(name,)) for name in config.prototypes]
+    tasks: list[GenerationTask] = []
+    for generator in GENERATORS:
+        if generator == "prototype":
+            tasks += [GenerationTask("prototype", prototypes=(name,)) for name in config.prototypes]
+        elif wanted[generator]:
+            tasks += [GenerationTask(generator, tuple(chunk)) for chunk in split(hosts, partitions)]
+    return tasks
 
 
 def run_generation(task: GenerationTask, config: ScreenConfig) -> tuple[list[Candidate], Staged]:
