@@ -231,7 +231,9 @@ def write_markdown(result: ScreenResult, config: ScreenConfig, path: Path) -> Pa
         f"Models: formation energy {config.formation_model}, voltage {config.voltage_model}, band gap "
         f"{config.band_gap_model}, metal classifier {config.metal_model}; hull from {config.hull_reference} "
         "formation energies (pymatgen PhaseDiagram, elements at 0). Units: voltage V vs the working-ion "
-        "metal, capacity mAh/g and mAh/cm3, specific energy Wh/kg, energy density Wh/L, hull eV/atom.",
+        "metal, capacity mAh/g and mAh/cm3, specific energy Wh/kg, energy density Wh/L, hull eV/atom. "
+        "Capacities count the working ions the end members differ by, at most as many as the cations' "
+        "redox can release (dx; dx_end_members without that cap).",
         "",
         "## Counts",
         "",
