@@ -413,8 +413,8 @@ def _variants_section(out: Path) -> list[str]:
     return lines
 
 
-def _recall_lines(recall: dict[str, Any]) -> list[str]:
-    lines = ["| ranking | " + " | ".join(f"k={k} ({v})" for k, v in recall["k"].items()) + " |"]
+def _recall_lines(recall: dict[str, Any], title: str = "ranking") -> list[str]:
+    lines = [f"| {title} | " + " | ".join(f"k={k} ({v})" for k, v in recall["k"].items()) + " |"]
     lines += ["|---|" + "---:|" * len(recall["k"])]
     for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
         lines.append(f"| {col} | " + " | ".join(f"{v:.2f}" for v in recall[col].values()) + " |")
@@ -430,11 +430,7 @@ def _shipped_comparison(out: Path, table: Any) -> list[str]:
     both = table[["cathode", *cols]].merge(shipped[["cathode", *cols]], on="cathode", suffixes=("", "_shipped"))
     lines = ["", "## The same candidates scored by the shipped models (trained on the held-out rows)", ""]
     lines += [both.to_markdown(index=False, floatfmt=".4g"), ""]
-    lines += ["| ranking (shipped models) | " + " | ".join(f"k={k}" for k in recall["k"]) + " |"]
-    lines += ["|---|" + "---:|" * len(recall["k"])]
-    for col in ("best_rank", "best_rank_unfiltered", "matched_best_rank", "matched_best_rank_unfiltered"):
-        lines.append(f"| {col} | " + " | ".join(f"{v:.2f}" for v in recall[col].values()) + " |")
-    return lines
+    return lines + _recall_lines(recall, "ranking (shipped models)")
 
 
 def write_report(out: Path) -> None:

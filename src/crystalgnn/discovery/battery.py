@@ -19,8 +19,8 @@ Capacities use the discharged mass and volume, as pymatgen's battery tools do (L
 274 mAh/g for full delithiation). :func:`redox_limited_dx` caps ``dx`` by the charge the
 redox-active cations can give up (the rule of pymatgen's ``BatteryAnalyzer.max_ion_removal``,
 with the highest states reached in insertion cathodes, :data:`CATHODE_MAX_OXIDATION`, instead of
-each element's highest known state): Li8CrO6 can lose 2 of its 8 Li (Cr4+ -> Cr6+), not all. :class:`HullReference` places a (predicted) formation energy
-on the convex hull built with ``PhaseDiagram`` from reference formation energies plus the
+each element's highest known state): Li8CrO6 can lose 2 of its 8 Li (Cr4+ -> Cr6+), not all.
+:class:`HullReference` places a (predicted) formation energy on the convex hull built with ``PhaseDiagram`` from reference formation energies plus the
 elements at 0, with one cached hull per chemical system.
 """
 
@@ -42,6 +42,12 @@ from scipy.constants import N_A, physical_constants
 from crystalgnn.data.catalog import catalog_path, is_catalog_name
 
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
+
+
+def chemical_system(formula: str) -> frozenset[str]:
+    """The element symbols of a formula string, read without parsing it into a ``Composition``."""
+    return frozenset(_SYMBOL.findall(formula))
+
 
 FARADAY = physical_constants["Faraday constant"][0]
 """Faraday constant, C/mol."""
@@ -197,7 +203,7 @@ class HullReference:
             if isinstance(comp, Composition):
                 key = frozenset(el.symbol for el in comp.elements)
             else:
-                key = frozenset(_SYMBOL.findall(comp))
+                key = chemical_system(comp)
             self._by_system[key].append((comp, float(ef)))
         self._entries: dict[frozenset[str], list[PDEntry]] = {}
         self._hulls: dict[frozenset[str], PhaseDiagram] = {}

@@ -297,27 +297,23 @@ def flag_known(
     full structure comparisons) once per pair.
     """
     sm = matcher or default_matcher()
-    prepare = _reduced if matcher is None else _unchanged
+    reduce_once = matcher is None
     wanted = {c.formula for c in candidates}
     by_formula: dict[str, list[tuple[str, Structure]]] = defaultdict(list)
     for ref_id, s in references:
         formula = s.composition.reduced_formula
         if formula in wanted:
-            by_formula[formula].append((str(ref_id), prepare(s)))
+            by_formula[formula].append((str(ref_id), _matcher_cell(s) if reduce_once else s))
     out: list[Candidate] = []
     for cand in candidates:
         refs = by_formula.get(cand.formula, [])
-        mine = prepare(cand.structure) if refs else cand.structure
-        match = next((rid for rid, s in refs if sm.fit(mine, s, skip_structure_reduction=matcher is None)), None)
+        mine = _matcher_cell(cand.structure) if refs and reduce_once else cand.structure
+        match = next((rid for rid, s in refs if sm.fit(mine, s, skip_structure_reduction=reduce_once)), None)
         meta = cand.metadata if match is None else {**cand.metadata, "known_as": match}
         out.append(replace(cand, known=match is not None, metadata=meta))
     return out
 
 
-def _reduced(structure: Structure) -> Structure:
+def _matcher_cell(structure: Structure) -> Structure:
     """The cell ``StructureMatcher`` compares: Niggli-reduced, then primitive (its tolerances)."""
     return structure.get_reduced_structure(reduction_algo="niggli").get_primitive_structure()
-
-
-def _unchanged(structure: Structure) -> Structure:
-    return structure

@@ -32,7 +32,7 @@ from pymatgen.core import Composition, Structure
 from crystalgnn.data.dataset import DataError, Rejection
 from crystalgnn.data.structure_checks import StructureParseError
 from crystalgnn.data.structure_io import structure_from_cif_text
-from crystalgnn.discovery.battery import HullReference, load_reference_energies
+from crystalgnn.discovery.battery import HullReference, chemical_system, load_reference_energies
 from crystalgnn.discovery.candidates import Candidate, load_hosts
 from crystalgnn.discovery.engine import Engine, LocalEngine, in_input_order, split
 from crystalgnn.discovery.ranking import rank_candidates
@@ -89,9 +89,6 @@ def generate(hosts: Sequence[Candidate], config: ScreenConfig) -> tuple[list[Can
     return out, rejected
 
 
-_ELEMENT = re.compile(r"[A-Z][a-z]?")
-
-
 @lru_cache(maxsize=4096)
 def _reduced(formula: str) -> str:
     try:
@@ -112,16 +109,12 @@ def known_references(name: str, formulas: Iterable[str]) -> list[tuple[str, Stru
     key = "low_formula" if entry.electrode else "formula"
     find = re.compile(rf'"{key}":\s*"([^"]+)"')  # read the formula without parsing the row
     wanted = set(formulas)
-    systems = {frozenset(_ELEMENT.findall(f)) for f in wanted}  # a cheap first test, by elements
+    systems = {chemical_system(f) for f in wanted}  # a cheap first test, by elements
     out: list[tuple[str, Structure]] = []
     with gzip.open(catalog_path(name), "rt", encoding="utf-8") as fh:
         for line in fh:
             m = find.search(line)
-            if (
-                m is None
-                or frozenset(_ELEMENT.findall(m.group(1))) not in systems
-                or _reduced(m.group(1)) not in wanted
-            ):
+            if m is None or chemical_system(m.group(1)) not in systems or _reduced(m.group(1)) not in wanted:
                 continue
             row = json.loads(line)
             if not row.get(entry.structure_column):

@@ -44,9 +44,9 @@ from crystalgnn.discovery.substitution import apply_rules, parse_rules, probable
 Pair = tuple[Candidate, Candidate]
 
 GENERATORS: tuple[str, ...] = ("hosts", "prototype", "substitute", "hautier")
-"""Generation order. Duplicate removal keeps the first of each group: a relaxed host, then an
-ideal prototype, before an unrelaxed (distorted) substitution product of the same structure."""
-"""Generator steps in the order their candidates are listed."""
+"""Generator steps in the order their candidates are listed. Duplicate removal keeps the first of
+each group: a relaxed host, then an ideal prototype, before an unrelaxed (distorted) substitution
+product of the same structure."""
 
 
 @dataclass(frozen=True)
