@@ -218,7 +218,7 @@ def _dft(out: Path) -> dict[str, dict[str, Any]]:
     """
     import numpy as np
 
-    from crystalgnn.discovery.battery import HullReference, load_reference_energies
+    from crystalgnn.discovery.hull import HullReference, load_reference_energies
 
     full_hull = HullReference(load_reference_energies("mp-36k"))
     info: dict[str, dict[str, Any]] = {name: {} for name in HELD_OUT}

@@ -3,7 +3,7 @@
 For every row of ``battery-legacy`` (``mp_battery_legacy_2019``) with structures, the formation
 energy per atom of each end member is predicted (default: the shipped ``mp-formation-energy``
 CGCNN, or an ensemble folder), placed on the convex hull of the mp-36k reference formation
-energies (:class:`crystalgnn.discovery.battery.HullReference`, elements at 0) and compared with
+energies (:class:`crystalgnn.discovery.hull.HullReference`, elements at 0) and compared with
 the row's ``stability_charge`` / ``stability_discharge`` (MP's energy above hull, 2019).
 Reports MAE, and precision / recall of "stable" (e_hull <= 0.05 eV/atom).
 
@@ -28,7 +28,7 @@ import pandas as pd
 
 from crystalgnn.data.catalog import catalog_path
 from crystalgnn.data.readers import load_source
-from crystalgnn.discovery.battery import HullReference, load_reference_energies
+from crystalgnn.discovery.hull import HullReference, load_reference_energies
 from crystalgnn.prediction import Predictor
 
 STABLE = 0.05

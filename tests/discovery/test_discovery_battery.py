@@ -9,7 +9,6 @@ from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEn
 
 from crystalgnn.data.examples import cathode_examples
 from crystalgnn.discovery.battery import (
-    HullReference,
     insertion_pair,
     ion_charge,
     redox_limited_dx,
@@ -80,29 +79,6 @@ def test_quantities_equal_pymatgen(name: str, ef_d: float, ef_c: float) -> None:
     assert pair.specific_energy(voltage) == pytest.approx(electrode.get_specific_energy(), rel=1e-9)
     assert pair.energy_density(voltage) == pytest.approx(electrode.get_energy_density(), rel=1e-9)
     assert pair.volume_change == pytest.approx(electrode.max_delta_volume, rel=1e-9)
-
-
-def test_hull_distances() -> None:
-    ref = HullReference([("Li2O", -2.0), ("Li2O2", -1.5), ("CoO", -1.3), ("Li2O", -1.9)])
-    assert len(ref) == 4
-    assert ref.e_above_hull("Li2O", -2.0) == pytest.approx(0.0)
-    assert ref.e_above_hull("Li2O", -1.9) == pytest.approx(0.1)
-    # LiO at -1.0 eV/atom: hull between Li2O (x_O = 1/3, -2.0) and Li2O2 (x_O = 1/2, -1.5)
-    assert ref.e_above_hull("LiO", -1.0) == pytest.approx(0.5)
-    # an unstable mix above the Li2O-CoO tie line, and a new phase below the hull
-    assert ref.e_above_hull("Li2CoO2", -1.0) > 0
-    assert ref.e_above_hull("LiCoO2", -2.5) < 0
-    assert ref.hull(["Li", "O"]) is ref.hull(["O", "Li"])  # cached per chemical system
-
-
-def test_hull_from_mp36k(shared_data) -> None:
-    from crystalgnn.discovery.battery import load_reference_energies
-
-    rows = load_reference_energies("mp-36k")
-    ref = HullReference(rows)
-    lowest = min(ef for f, ef in rows if f == "LiFePO4")
-    assert ref.e_above_hull("LiFePO4", lowest) == pytest.approx(0.0, abs=1e-6)
-    assert ref.e_above_hull("Li2FeP2O8", -2.0) > 0
 
 
 @pytest.mark.parametrize(

@@ -20,51 +20,42 @@ Capacities use the discharged mass and volume, as pymatgen's battery tools do (L
 redox-active cations can give up (the rule of pymatgen's ``BatteryAnalyzer.max_ion_removal``,
 with the highest states reached in insertion cathodes, :data:`CATHODE_MAX_OXIDATION`, instead of
 each element's highest known state): Li8CrO6 can lose 2 of its 8 Li (Cr4+ -> Cr6+), not all.
-:class:`HullReference` places a (predicted) formation energy on the convex hull built with ``PhaseDiagram`` from reference formation energies plus the
-elements at 0, with one cached hull per chemical system.
+Hull distances of the members are in :mod:`~crystalgnn.discovery.hull`.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import combinations
-from pathlib import Path
+from functools import lru_cache
 
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Element, Structure
 from scipy.constants import N_A, physical_constants
-
-from crystalgnn.data.catalog import catalog_path, is_catalog_name
-
-_SYMBOL = re.compile(r"[A-Z][a-z]?")
-
-
-def chemical_system(formula: str) -> frozenset[str]:
-    """The element symbols of a formula string, read without parsing it into a ``Composition``."""
-    return frozenset(_SYMBOL.findall(formula))
-
 
 FARADAY = physical_constants["Faraday constant"][0]
 """Faraday constant, C/mol."""
 
 
+@lru_cache(maxsize=128)
 def ion_charge(working_ion: str) -> int:
     """The charge ``z`` carried per ion: its highest oxidation state (pymatgen's convention)."""
     return int(abs(max(Element(working_ion).oxidation_states)))
 
 
 def framework_units(composition: Composition, working_ion: str) -> tuple[str, float, float]:
-    """``(framework reduced formula, framework units in composition, ions per unit)``."""
-    frame = Composition({el: n for el, n in composition.items() if el.symbol != working_ion})
+    """``(framework reduced formula, framework units in composition, ions per unit)`` (cached
+    per composition: a screen asks for the same ones many times).
+    """
+    return _framework_units(tuple(composition.get_el_amt_dict().items()), working_ion)
+
+
+@lru_cache(maxsize=65536)
+def _framework_units(amounts: tuple[tuple[str, float], ...], working_ion: str) -> tuple[str, float, float]:
+    frame = Composition({el: n for el, n in amounts if el != working_ion})
     if len(frame) == 0:
-        raise ValueError(f"{composition.reduced_formula}: no framework besides {working_ion}")
+        raise ValueError(f"{Composition(dict(amounts)).reduced_formula}: no framework besides {working_ion}")
     reduced, units = frame.get_reduced_composition_and_factor()
-    return reduced.reduced_formula, float(units), float(composition[working_ion]) / units
+    return reduced.reduced_formula, float(units), float(dict(amounts).get(working_ion, 0.0)) / units
 
 
 @dataclass(frozen=True)
@@ -146,15 +137,21 @@ def redox_limited_dx(
 
 
 def insertion_pair(
-    discharged: Structure | Composition, charged: Structure | Composition, working_ion: str
+    discharged: Structure | Composition,
+    charged: Structure | Composition,
+    working_ion: str,
+    volumes: tuple[float, float] | None = None,
 ) -> InsertionPair:
-    """The :class:`InsertionPair` of two end members (structures give volumes too).
+    """The :class:`InsertionPair` of two end members (structures give volumes too, as do
+    ``volumes``, the cell volumes of two compositions).
 
     Raises ``ValueError`` when the frameworks differ or the discharged member does not hold
     more working ion per framework unit than the charged one.
     """
     comp_d, vol_d = _as_comp_volume(discharged)
     comp_c, vol_c = _as_comp_volume(charged)
+    if volumes is not None:
+        vol_d, vol_c = volumes
     frame_d, units_d, x_d = framework_units(comp_d, working_ion)
     frame_c, units_c, x_c = framework_units(comp_c, working_ion)
     if frame_d != frame_c:
@@ -186,92 +183,3 @@ def voltage_from_formation_energies(
     n_c = comp_c.num_atoms / framework_units(comp_c, working_ion)[1]
     e_d, e_c = ef_discharged * n_d, ef_charged * n_c
     return -(e_d - e_c) / (pair.dx * ion_charge(working_ion))
-
-
-class HullReference:
-    """Convex hulls of reference formation energies, one cached ``PhaseDiagram`` per system.
-
-    Args:
-        entries: ``(composition, formation energy per atom)`` pairs (eV/atom). Elements are
-            added at 0 eV/atom, so every hull is complete.
-    """
-
-    def __init__(self, entries: Iterable[tuple[Composition | str, float]]) -> None:
-        # raw rows by chemical system; PDEntry objects are made only for systems in use
-        self._by_system: dict[frozenset[str], list[tuple[Composition | str, float]]] = defaultdict(list)
-        for comp, ef in entries:
-            if isinstance(comp, Composition):
-                key = frozenset(el.symbol for el in comp.elements)
-            else:
-                key = chemical_system(comp)
-            self._by_system[key].append((comp, float(ef)))
-        self._entries: dict[frozenset[str], list[PDEntry]] = {}
-        self._hulls: dict[frozenset[str], PhaseDiagram] = {}
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._by_system.values())
-
-    def _system_entries(self, key: frozenset[str]) -> list[PDEntry]:
-        if key not in self._entries:
-            made = []
-            for comp, ef in self._by_system.get(key, []):
-                c = Composition(comp)
-                made.append(PDEntry(c, ef * c.num_atoms))
-            self._entries[key] = made
-        return self._entries[key]
-
-    def hull(self, elements: Iterable[str]) -> PhaseDiagram:
-        """The phase diagram of the chemical system ``elements`` (built once, then cached)."""
-        system = frozenset(elements)
-        if system not in self._hulls:
-            entries = [PDEntry(Composition(el), 0.0) for el in sorted(system)]
-            for r in range(1, len(system) + 1):
-                for sub in combinations(sorted(system), r):
-                    entries.extend(self._system_entries(frozenset(sub)))
-            self._hulls[system] = PhaseDiagram(entries)
-        return self._hulls[system]
-
-    def e_above_hull(self, composition: Composition | str, formation_energy: float) -> float:
-        """Energy above the hull (eV/atom) of ``composition`` at ``formation_energy`` eV/atom.
-
-        Negative when the energy lies below the reference hull (the phase would be new and
-        stable against the references).
-        """
-        comp = Composition(composition)
-        pd = self.hull(el.symbol for el in comp.elements)
-        entry = PDEntry(comp, formation_energy * comp.num_atoms)
-        _, e_hull = pd.get_decomp_and_e_above_hull(entry, allow_negative=True)
-        return float(e_hull)  # type: ignore[arg-type]  # never None with allow_negative
-
-
-def load_reference_energies(
-    source: str | Path = "mp-36k",
-    energy_key: str = "formation_energy_per_atom",
-    max_abs: float = 5.0,
-    source_file: str | None = None,
-) -> list[tuple[str, float]]:
-    """``(formula, formation energy per atom)`` rows of a shared-data ``.jsonl.gz`` file.
-
-    Args:
-        source: a catalog short name (``"mp-36k"``, ``"computed-entries"``) or a file path.
-        energy_key: the column holding formation energies per atom.
-        max_abs: skip rows with ``|E_f|`` above this (eV/atom).
-        source_file: for ``computed-entries``, keep only rows of this ``source_file`` (its
-            README: never mix phase diagrams across source files).
-
-    Structures are not parsed. Rows with a missing energy or ``|E_f| > max_abs`` eV/atom are
-    skipped (the mp-36k README names six broken legacy entries beyond 5 eV/atom). Do not mix
-    files in one :class:`HullReference`: their energies come from different MP versions.
-    """
-    path = catalog_path(str(source)) if is_catalog_name(str(source)) else Path(source)
-    out: list[tuple[str, float]] = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            ef = row.get(energy_key)
-            if source_file is not None and row.get("source_file") != source_file:
-                continue
-            if ef is None or abs(ef) > max_abs:
-                continue
-            out.append((row["formula"], float(ef)))
-    return out

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,10 +64,17 @@ class Candidate:
     known: bool | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
+    def composition(self) -> Composition:
+        """The structure's composition (computed once: pymatgen rebuilds it at every access;
+        candidates are not mutated after they are made).
+        """
+        return self.structure.composition
+
+    @cached_property
     def formula(self) -> str:
         """Reduced formula of the structure."""
-        return self.structure.composition.reduced_formula
+        return self.composition.reduced_formula
 
     @property
     def lineage(self) -> str:

@@ -31,18 +31,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition, Structure
 
 from crystalgnn.data.dataset import CrystalDataset
 from crystalgnn.discovery.battery import (
-    HullReference,
     framework_units,
     insertion_pair,
     ion_charge,
     redox_limited_dx,
 )
 from crystalgnn.discovery.candidates import Candidate, oxidation_guess
+from crystalgnn.discovery.hull import HullReference
 from crystalgnn.prediction import EnsemblePredictor, Predictor, predictable_graphs
 from crystalgnn.progress import progress
 
@@ -176,17 +175,8 @@ def _put(row: dict[str, Any], name: str, members: np.ndarray | float) -> None:
     row[name + "_std"] = float(arr.std()) if arr.size > 1 else float("nan")
 
 
-def _e_above_hull(hull: HullReference, system: list[str], composition: Composition, ef: float) -> float:
-    """:meth:`HullReference.e_above_hull` on the (cached) hull of ``system``, a superset of the
-    composition's elements.
-    """
-    entry = PDEntry(composition, ef * composition.num_atoms)
-    _, e_hull = hull.hull(system).get_decomp_and_e_above_hull(entry, allow_negative=True)
-    return float(e_hull)  # type: ignore[arg-type]  # never None with allow_negative
-
-
-def _atoms_per_unit(structure: Structure, ion: str) -> float:
-    return structure.composition.num_atoms / framework_units(structure.composition, ion)[1]
+def _atoms_per_unit(composition: Composition, ion: str) -> float:
+    return composition.num_atoms / framework_units(composition, ion)[1]
 
 
 def _identity(d: Candidate, c: Candidate) -> dict[str, Any]:
@@ -219,6 +209,8 @@ def score_pairs(
         return []
     discharged = [d.structure for d, _ in pairs]
     charged = [c.structure for _, c in pairs]
+    comp_d = [d.composition for d, _ in pairs]
+    comp_c = [c.composition for _, c in pairs]
     memo: GraphMemo = {}
 
     def predict(model: Predictor | None, structures: list[Structure]) -> np.ndarray | None:
@@ -231,21 +223,28 @@ def score_pairs(
         predict(models.band_gap, discharged),
         predict(models.metal, discharged),
     )
+    # both members on the hull of the discharged system (the charged member's system is a face
+    # of it), at the members' mean E_f; each member is then shifted by its own E_f (slope 1)
+    hull_d = hull_c = np.full(n, np.nan)
+    if hull is not None:
+        systems = [[el.symbol for el in comp.elements] for comp in comp_d]
+        hull_d = hull.e_above_hull_many(comp_d, ef_d.mean(axis=0), systems)
+        hull_c = hull.e_above_hull_many(comp_c, ef_c.mean(axis=0), systems)
     rows: list[dict[str, Any]] = []
     bar = progress(total=n, desc="scoring", disable=not show_progress)
     for i, (d, c) in enumerate(pairs):
         row = _identity(d, c)
         ion = str(d.working_ion)
         try:
-            pair = insertion_pair(d.structure, c.structure, ion)
+            pair = insertion_pair(comp_d[i], comp_c[i], ion, (d.structure.volume, c.structure.volume))
         except ValueError as err:
             row["note"] = f"no insertion pair: {err}"
             rows.append(row)
             continue
-        oxidation = oxidation_guess(d.structure.composition)
+        oxidation = oxidation_guess(comp_d[i])
         # the capacity the cations' redox can deliver (battery.redox_limited_dx); the full
         # removal of the end members when no oxidation states are found
-        dx = pair.dx if oxidation is None else min(pair.dx, redox_limited_dx(oxidation, d.structure.composition, ion))
+        dx = pair.dx if oxidation is None else min(pair.dx, redox_limited_dx(oxidation, comp_d[i], ion))
         share = dx / pair.dx
         cap_g = float(pair.capacity_grav) * share  # pymatgen's masses carry units: plain floats here
         cap_v = np.nan if pair.capacity_vol is None else float(pair.capacity_vol) * share
@@ -254,18 +253,11 @@ def score_pairs(
         row.update(volume_change=dv, note="")
         _put(row, "formation_energy_discharged", ef_d[:, i])
         _put(row, "formation_energy_charged", ef_c[:, i])
-        n_d, n_c = _atoms_per_unit(d.structure, ion), _atoms_per_unit(c.structure, ion)
+        n_d, n_c = _atoms_per_unit(comp_d[i], ion), _atoms_per_unit(comp_c[i], ion)
         v_thermo = -(ef_d[:, i] * n_d - ef_c[:, i] * n_c) / (pair.dx * ion_charge(ion))
         _put(row, "voltage_thermo", v_thermo)
-        # one phase diagram per discharged system serves both members (the charged member's
-        # system is a face of it): half the hull constructions
-        system = [el.symbol for el in d.structure.composition.elements]
-        for member, ef_m, struct in (("discharged", ef_d[:, i], d.structure), ("charged", ef_c[:, i], c.structure)):
-            if hull is None or not np.isfinite(ef_m).all():
-                _put(row, f"e_hull_{member}", np.nan)
-                continue
-            e_hull = _e_above_hull(hull, system, struct.composition, float(ef_m.mean()))
-            _put(row, f"e_hull_{member}", ef_m - ef_m.mean() + e_hull)  # linear in E_f: slope 1
+        for member, ef_m, hulls in (("discharged", ef_d[:, i], hull_d), ("charged", ef_c[:, i], hull_c)):
+            _put(row, f"e_hull_{member}", ef_m - ef_m.mean() + hulls[i])  # NaN if any member is
         v_model = np.full(1, np.nan) if va is None else va[:, i]
         _put(row, "voltage_model", v_model)
         use_model = bool(np.isfinite(v_model).all())

@@ -32,9 +32,9 @@ from pymatgen.core import Composition, Structure
 from crystalgnn.data.dataset import DataError, Rejection
 from crystalgnn.data.structure_checks import StructureParseError
 from crystalgnn.data.structure_io import structure_from_cif_text
-from crystalgnn.discovery.battery import HullReference, chemical_system, load_reference_energies
 from crystalgnn.discovery.candidates import Candidate, load_hosts
 from crystalgnn.discovery.engine import Engine, LocalEngine, in_input_order, split
+from crystalgnn.discovery.hull import HullReference, chemical_system, load_reference_energies
 from crystalgnn.discovery.ranking import rank_candidates
 from crystalgnn.discovery.scoring import TEXT_COLUMNS, ScoringModels, load_models
 from crystalgnn.discovery.screen_config import ScreenConfig

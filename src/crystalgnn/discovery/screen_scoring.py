@@ -22,9 +22,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from crystalgnn.discovery.battery import HullReference
 from crystalgnn.discovery.candidates import Candidate
 from crystalgnn.discovery.engine import Engine, LocalEngine, in_input_order
+from crystalgnn.discovery.hull import HullReference
 from crystalgnn.discovery.scoring import ScoringModels
 from crystalgnn.discovery.screen_tasks import score_part, system_partitions
 

@@ -31,10 +31,10 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-from crystalgnn.discovery.battery import HullReference
 from crystalgnn.discovery.candidates import Candidate, filter_valid, flag_known, remove_duplicates
 from crystalgnn.discovery.end_members import end_member_pairs
 from crystalgnn.discovery.engine import split, split_by_key
+from crystalgnn.discovery.hull import HullReference
 from crystalgnn.discovery.prototypes import decorate_prototypes
 from crystalgnn.discovery.scoring import ScoringModels, score_pairs
 from crystalgnn.discovery.screen_config import ScreenConfig
