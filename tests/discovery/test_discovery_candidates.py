@@ -16,6 +16,7 @@ from crystalgnn.discovery.candidates import (
     filter_valid,
     flag_known,
     hosts_from,
+    identical_structures,
     invalid_reason,
     load_hosts,
     min_distance,
@@ -154,6 +155,21 @@ def test_flag_known_reduces_once_with_the_same_matches_as_pymatgen(cathodes: dic
     assert [c.known for c in fast] == [c.known for c in reference] == expected
     assert expected == [True, False, True, True]  # the case list exercises both outcomes
     assert [c.metadata.get("known_as") for c in fast] == ["r-strained", None, "r-strained", "r-other"]
+
+
+def test_flag_known_names_a_host_read_from_the_references_by_its_own_id(cathodes: dict[str, Structure]) -> None:
+    lco = cathodes["LiCoO2"]
+    wrapped = lco.copy()  # the same cell read again, one position given as its periodic image
+    wrapped.translate_sites([0], [1.0, 0.0, 0.0], frac_coords=True, to_unit_cell=False)
+    moved = lco.copy()
+    moved.apply_strain([0.5, 0.0, 0.0])  # same id, another structure: no shortcut, no match
+    refs = [("first", lco), ("host-a", lco), ("host-b", lco)]
+    cands = [Candidate("host-a", wrapped, "host-a"), Candidate("host-b", moved, "host-b"), Candidate("z", lco, "h")]
+    flagged = flag_known(cands, refs)
+    assert [c.metadata.get("known_as") for c in flagged] == ["host-a", None, "first"]
+    assert identical_structures(lco, wrapped)
+    assert not identical_structures(lco, moved)
+    assert not identical_structures(lco, cathodes["LiNiO2"])
 
 
 def test_lineage_of_derived_candidates(cathodes: dict[str, Structure]) -> None:

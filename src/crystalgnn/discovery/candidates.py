@@ -297,28 +297,65 @@ def flag_known(
 ) -> list[Candidate]:
     """Candidates with ``known`` set, and ``metadata["known_as"]`` naming the matched reference.
 
-    Only references with the candidate's reduced formula are compared (grouped first). With the
-    default matcher every structure is reduced once (Niggli cell, then primitive cell, as
-    ``StructureMatcher`` does) and compared with ``skip_structure_reduction``: the same matches
-    as ``fit`` on the raw structures, without reducing (or looking up the reduction cache with
-    full structure comparisons) once per pair.
+    A candidate identical to the reference of its own id (a host read from the reference data
+    set: same cell, species and positions) is known as that reference without matching. Other
+    candidates are compared with the references of their reduced formula only, in order, until
+    one matches. With the default matcher every structure is reduced at most once, when first
+    compared (Niggli cell, then primitive cell, as ``StructureMatcher`` does), and compared
+    with ``skip_structure_reduction``: the same matches as ``fit`` on the raw structures
+    without reducing (or looking up the reduction cache with full structure comparisons) once
+    per pair.
     """
     sm = matcher or default_matcher()
     reduce_once = matcher is None
     wanted = {c.formula for c in candidates}
-    by_formula: dict[str, list[tuple[str, Structure]]] = defaultdict(list)
+    by_formula: dict[str, list[_Reference]] = defaultdict(list)
+    by_id: dict[str, Structure] = {}
     for ref_id, s in references:
         formula = s.composition.reduced_formula
         if formula in wanted:
-            by_formula[formula].append((str(ref_id), _matcher_cell(s) if reduce_once else s))
+            by_formula[formula].append(_Reference(str(ref_id), s, reduce_once))
+            by_id.setdefault(str(ref_id), s)
     out: list[Candidate] = []
     for cand in candidates:
-        refs = by_formula.get(cand.formula, [])
-        mine = _matcher_cell(cand.structure) if refs and reduce_once else cand.structure
-        match = next((rid for rid, s in refs if sm.fit(mine, s, skip_structure_reduction=reduce_once)), None)
+        match: str | None = None
+        own = by_id.get(cand.id)
+        if own is not None and identical_structures(cand.structure, own):
+            match = cand.id
+        else:
+            refs = by_formula.get(cand.formula, [])
+            mine = _matcher_cell(cand.structure) if refs and reduce_once else cand.structure
+            match = next((r.id for r in refs if sm.fit(mine, r.cell(), skip_structure_reduction=reduce_once)), None)
         meta = cand.metadata if match is None else {**cand.metadata, "known_as": match}
         out.append(replace(cand, known=match is not None, metadata=meta))
     return out
+
+
+class _Reference:
+    """A reference structure whose matcher cell is made on first use."""
+
+    def __init__(self, ref_id: str, structure: Structure, reduce: bool) -> None:
+        self.id, self._structure, self._reduce = ref_id, structure, reduce
+        self._cell: Structure | None = None
+
+    def cell(self) -> Structure:
+        if not self._reduce:
+            return self._structure
+        if self._cell is None:
+            self._cell = _matcher_cell(self._structure)
+        return self._cell
+
+
+def identical_structures(a: Structure, b: Structure, tol: float = 1e-5) -> bool:
+    """Same lattice (Angstrom), species in the same site order and fractional positions within
+    ``tol`` (periodic images allowed): one structure read twice, not a tolerance match.
+    """
+    if len(a) != len(b) or a.species != b.species:
+        return False
+    if not np.allclose(a.lattice.matrix, b.lattice.matrix, atol=tol):
+        return False
+    d = a.frac_coords - b.frac_coords
+    return bool(np.all(np.abs(d - np.round(d)) < tol))
 
 
 def _matcher_cell(structure: Structure) -> Structure:
