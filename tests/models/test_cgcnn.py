@@ -255,6 +255,34 @@ def test_dense_neighbour_path_equals_scatter(shared: bool, train_mode: bool) -> 
     torch.testing.assert_close(grad_dense, grad_sparse, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dense", [False, True])
+def test_folded_prediction_path_equals_the_layer_formula(dense: bool) -> None:
+    """Evaluation without gradients (bn1 folded into fc_full, GEMM accumulating into the
+    gathered terms) gives Eq. 5's numbers: against the written-out formula, on both the
+    scatter and the dense k-neighbour layouts, with non-trivial batch-norm statistics."""
+    gen = torch.Generator().manual_seed(11)
+    n, f, g, k = 8, 6, 5, 3
+    layer = CGConvLayer(f, g).double().eval()
+    with torch.no_grad():
+        for m in (layer.bn1, layer.bn2):
+            m.weight.uniform_(0.5, 1.5, generator=gen)
+            m.bias.uniform_(-0.5, 0.5, generator=gen)
+            m.running_mean.uniform_(-1, 1, generator=gen)
+            m.running_var.uniform_(0.5, 2, generator=gen)
+    dst = torch.arange(n).repeat_interleave(k) if dense else torch.randint(0, n, (n * k,), generator=gen)
+    edge_index = torch.stack([torch.randint(0, n, (n * k,), generator=gen), dst])
+    x = torch.randn(n, f, generator=gen, dtype=torch.float64)
+    edge_attr = torch.rand(n * k, g, generator=gen, dtype=torch.float64)
+    ref = explicit_gated(layer, x, edge_index, edge_attr)  # gradients on: the training formula
+    with torch.no_grad():
+        fast = layer(x, edge_index, edge_attr, degree=k if dense else None)
+        w, b = layer.folded_weights()
+        z = torch.cat([x[edge_index[1]], x[edge_index[0]], edge_attr], dim=1)
+        torch.testing.assert_close(z @ w.T + b, layer.bn1(layer.fc_full(z)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast, ref.detach(), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(layer.bn1.running_var, torch.ones(2 * f, dtype=torch.float64))
+
+
 def test_uniform_degree_detects_irregular_edges() -> None:
     assert uniform_degree(torch.tensor([0, 0, 1, 1, 2, 2]), 3) == 2
     assert uniform_degree(torch.tensor([0, 1, 0, 1, 2, 2]), 3) is None  # not grouped by centre
