@@ -72,8 +72,12 @@ def test_unit_masks_leave_the_prediction_unchanged(name: str, table: torch.Tenso
         y = model(batch)
         n, e = batch.num_nodes, wrapped.edge_index(batch).shape[1]
         masked = masked_prediction(wrapped, batch, torch.ones(n), torch.ones(e))
-    assert torch.equal(masked, y)
-    assert torch.equal(model(batch), y)  # masks cleared afterwards
+    if name == "cgcnn":  # plain prediction takes CGCNN's folded path: the same to float rounding
+        torch.testing.assert_close(masked, y, rtol=1e-5, atol=1e-5)
+    else:
+        assert torch.equal(masked, y)
+    with torch.no_grad():
+        assert torch.equal(model(batch), y)  # masks cleared afterwards
     wrapped.remove()
 
 
