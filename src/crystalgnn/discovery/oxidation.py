@@ -112,9 +112,8 @@ def best_oxidation_states(composition: Composition | str) -> dict[str, float] | 
     if not balanced.any():
         return None
     best = np.unravel_index(int(np.argmax(np.where(balanced, score, -np.inf))), score.shape)
-    return {
-        el: sums[i].item() / amounts[el] for (el, (sums, _)), i in zip(zip(amounts, tables), best, strict=True)
-    }
+    picked = (sums[i].item() for (sums, _), i in zip(tables, best, strict=True))
+    return {el: total / amt for (el, amt), total in zip(amounts.items(), picked, strict=True)}
 
 
 @lru_cache(maxsize=65536)
