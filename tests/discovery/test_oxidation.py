@@ -10,7 +10,7 @@ from itertools import combinations_with_replacement
 from pathlib import Path
 
 import pytest
-from pymatgen.core import Composition, Element, Species
+from pymatgen.core import Composition, DummySpecies, Element, Species
 
 from crystalgnn.discovery import candidates, oxidation
 from crystalgnn.discovery.oxidation import (
@@ -138,6 +138,12 @@ def test_large_products_fall_back_to_pymatgen(monkeypatch: pytest.MonkeyPatch) -
     assert best_oxidation_states("Fe3O4") == {"Fe": 8 / 3, "O": -2.0}
     assert best_oxidation_states("NaCl") == {"Na": 1.0, "Cl": -1.0}  # 1 x 1 tuples: numpy path
     assert len(calls) == 1
+
+
+def test_dummy_species_as_pymatgen() -> None:
+    comp = Composition({DummySpecies("X", 2): 1, Species("O", -2): 1})
+    assert best_oxidation_states(comp) is None  # pymatgen's ValueError: no guess
+    assert oxidation_guess(comp) is None
 
 
 def test_cached_guess_and_reexport() -> None:

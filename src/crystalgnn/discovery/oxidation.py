@@ -85,9 +85,18 @@ def best_oxidation_states(composition: Composition | str) -> dict[str, float] | 
 
     Element order, reduction and the ``None`` cases follow pymatgen: a single element is
     neutral (``0.0``); otherwise the composition is reduced and must have at most
-    :data:`MAX_SITES` atoms and integer amounts.
+    :data:`MAX_SITES` atoms and integer amounts. Compositions the tables cannot handle (a
+    dummy species, more than :data:`MAX_PRODUCT` sum tuples) get pymatgen's own call.
     """
     comp = Composition(composition)
+    try:
+        return _balanced_states(comp)
+    except Exception:  # e.g. a dummy species: pymatgen decides (its ValueError -> None)
+        return pymatgen_oxidation_states(comp)
+
+
+def _balanced_states(comp: Composition) -> dict[str, float] | None:
+    """:func:`best_oxidation_states` proper; raises on species without element data."""
     if len(comp.elements) == 1:
         return {comp.elements[0].symbol: 0.0}
     reduced = comp.reduced_composition
