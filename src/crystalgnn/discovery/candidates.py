@@ -9,7 +9,8 @@ Validity filters (:func:`invalid_reason`), each cheap and applied in this order:
 1. *minimum interatomic distance*: ``min_{i != j} |r_i - r_j + L n| >= d_min`` over periodic
    images, including a site and its own images (the shortest lattice vector);
 2. *charge neutrality*: a set of integer oxidation states ``q_e`` with ``sum_e n_e q_e = 0``
-   exists for the composition (``Composition.oxi_state_guesses``, ICSD-frequency ranked);
+   exists for the composition (pymatgen's ``Composition.oxi_state_guesses`` answer, ICSD-frequency
+   ranked, computed by :mod:`~crystalgnn.discovery.oxidation`);
 3. *electronegativity*: in that assignment the most electronegative element (Pauling ``chi``)
    is an anion (``q < 0``) and the least electronegative is a cation (``q > 0``), the ordering
    rule behind ionic-compound screens such as SMACT (Davies et al., Chem 1, 617 (2016)).
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, DummySpecies, Element, Structure
 
 from crystalgnn.data.dataset import Rejection
+from crystalgnn.discovery.oxidation import electronegativity_reason, oxidation_guess
 
 WORKING_IONS: tuple[str, ...] = ("Li", "Na", "K", "Rb", "Cs", "Mg", "Ca", "Zn", "Al", "Y")
 """Working ions the generators accept: the ten of the MP insertion-electrode data set."""
@@ -172,46 +174,6 @@ def min_distance(structure: Structure) -> float:
     dm = structure.distance_matrix
     np.fill_diagonal(dm, np.inf)
     return min(float(dm.min()), shortest_lattice_vector)
-
-
-@lru_cache(maxsize=65536)
-def _oxidation_guess(formula: str) -> tuple[tuple[str, float], ...] | None:
-    comp = Composition(formula)
-    try:
-        guesses = comp.oxi_state_guesses(max_sites=-50)
-    except ValueError:  # non-integer amounts
-        return None
-    if not guesses:
-        return None
-    return tuple(sorted(guesses[0].items()))
-
-
-def oxidation_guess(composition: Composition | str) -> dict[str, float] | None:
-    """The most likely charge-balanced oxidation states (element -> state), ``None`` if none.
-
-    Uses ``Composition.oxi_state_guesses`` (ICSD occurrence-weighted; states of each element may
-    be mixed over sites only as an average), cached by formula. Compositions with many atoms are
-    first reduced (``max_sites=-50``), which does not change the answer.
-    """
-    comp = Composition(composition)
-    guess = _oxidation_guess(comp.formula)
-    return None if guess is None else dict(guess)
-
-
-def electronegativity_reason(oxidation: dict[str, float]) -> str | None:
-    """Why the oxidation states break the electronegativity ordering, or ``None``.
-
-    The most electronegative element must be an anion and the least electronegative a cation;
-    a single-element structure is accepted (metals, elements).
-    """
-    if len(oxidation) < 2:
-        return None
-    by_chi = sorted(oxidation, key=lambda el: Element(el).X)
-    if oxidation[by_chi[-1]] >= 0:
-        return f"most electronegative element {by_chi[-1]} is not an anion"
-    if oxidation[by_chi[0]] <= 0:
-        return f"least electronegative element {by_chi[0]} is not a cation"
-    return None
 
 
 def invalid_reason(
