@@ -58,6 +58,16 @@ class GraphBuildReport:
 _ChunkResult = tuple[list[str | None], GraphColumns | None]
 
 
+def _worker_signals() -> None:
+    """Signal handling of a forked graph worker: the default action for SIGTERM and SIGINT
+    ignored. The parent owns interrupts (it kills its workers when stopped); without this a
+    worker inherits the parent's Python handlers (``crystalgnn train`` turns SIGTERM into an
+    exception) and prints their tracebacks when it is stopped.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _build_chunk(job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]) -> _ChunkResult:
     """Graphs of one chunk: the reason per structure that failed (``None`` where built) and the
     built graphs as columns (one array per field; in worker processes this pickles a few large
@@ -85,7 +95,7 @@ def _run_pool(
     or an exit): the pool is then broken and every chunk not finished is lost with it.
     """
     lost: list[_Chunk] = []
-    pool = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"))
+    pool = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"), initializer=_worker_signals)
     try:
         futures: deque[tuple[_Chunk, Future[_ChunkResult] | None]] = deque()
         for job in jobs:
@@ -175,6 +185,7 @@ def _build_chunk_into(
     send: Connection, job: tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], GraphConfig]
 ) -> None:
     """Child process of :func:`_run_each_alone`: sends ``(True, result)`` or ``(False, exception)``."""
+    _worker_signals()
     try:
         payload: tuple[bool, object] = (True, _build_chunk(job))
     except Exception as exc:
