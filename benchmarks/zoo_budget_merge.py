@@ -38,10 +38,14 @@ def main() -> None:
     )
     print(summary.to_markdown(floatfmt=".4f"))
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for folder in args.folders:
-        for run in sorted(p for p in Path(folder).iterdir() if (p / "log" / "metrics.csv").is_file()):
-            c = curve(run)
-            ax.plot(c["time_s"] / 60, c["val_mae"], label=run.name, lw=1.2)
+    runs = [
+        r for f in args.folders for r in sorted(p for p in Path(f).iterdir() if (p / "log" / "metrics.csv").is_file())
+    ]
+    names = [r.name for r in runs]
+    for run in runs:  # a run name found in two folders is labelled with its folder
+        c = curve(run)
+        label = run.name if names.count(run.name) == 1 else f"{run.name} ({run.parent.name})"
+        ax.plot(c["time_s"] / 60, c["val_mae"], label=label, lw=1.2)
     ax.set_xlabel("training wall-clock time (min)")
     ax.set_ylabel(args.ylabel)
     ax.set_yscale("log")
