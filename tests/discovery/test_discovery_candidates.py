@@ -179,3 +179,27 @@ def test_lineage_of_derived_candidates(cathodes: dict[str, Structure]) -> None:
     assert child.id == "mp-1|sub Co->Ni|x"
     assert child.metadata == {"note": 1}
     assert child.working_ion == "Li"
+
+
+def test_candidates_pickle_as_arrays_and_come_back_equal(cathodes: dict[str, Structure]) -> None:
+    import pickle
+
+    lco = cathodes["LiCoO2"].copy()
+    lco.add_site_property("magmom", [0.5 * i for i in range(len(lco))])
+    lco.properties["source"] = "test"
+    disordered = cathodes["LiFePO4"].copy()
+    disordered.replace(0, {"Li": 0.5, "Na": 0.5})
+    for structure in (lco, disordered):
+        cand = Candidate("c|sub Co->Ni", structure, "c", ("sub Co->Ni",), "Li", True, {"known_as": "mp-1"})
+        assert cand.formula  # fills the cached composition, which is not sent
+        back = pickle.loads(pickle.dumps(cand))
+        assert back == cand  # dataclass fields, the Structure by pymatgen's equality
+        assert "composition" not in vars(back)
+        s, t = cand.structure, back.structure
+        assert np.array_equal(s.lattice.matrix, t.lattice.matrix)
+        assert np.array_equal(s.frac_coords, t.frac_coords)
+        assert [site.species for site in s] == [site.species for site in t]
+        assert s.site_properties == t.site_properties
+        assert s.labels == t.labels
+        assert s.properties == t.properties
+    assert len(pickle.dumps(cand)) < 0.5 * len(pickle.dumps(cand.structure))  # arrays, not site objects

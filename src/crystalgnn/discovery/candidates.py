@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Composition, DummySpecies, Element, Structure
+from pymatgen.core import Composition, DummySpecies, Element, Lattice, Structure
 
 from crystalgnn.data.dataset import Rejection
 from crystalgnn.discovery.oxidation import electronegativity_reason, oxidation_guess
@@ -93,6 +93,61 @@ class Candidate:
             known=None,
             metadata={**self.metadata, **metadata},
         )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle the structure as arrays (lattice, species, fractional coordinates, site
+        properties), not as pymatgen's site objects: an engine ships candidates to its workers
+        and back at every stage, and unpickling ``Structure`` objects site by site cost more
+        than the stages themselves. The cached composition is not sent.
+        """
+        return (
+            _candidate_from_state,
+            (
+                self.id,
+                _structure_state(self.structure),
+                self.host_id,
+                self.steps,
+                self.working_ion,
+                self.known,
+                self.metadata,
+            ),
+        )
+
+
+def _structure_state(s: Structure) -> tuple[Any, ...]:
+    species = s.species if s.is_ordered else [site.species for site in s]
+    return (
+        s.lattice.matrix,
+        s.lattice.pbc,
+        species,
+        s.frac_coords,
+        s.site_properties,
+        s.labels,
+        dict(s.properties),
+        s._charge,
+    )
+
+
+def _candidate_from_state(
+    cid: str,
+    state: tuple[Any, ...],
+    host_id: str,
+    steps: tuple[str, ...],
+    ion: str | None,
+    known: bool | None,
+    metadata: dict[str, Any],
+) -> Candidate:
+    matrix, pbc, species, frac, site_properties, labels, properties, charge = state
+    structure = Structure(
+        Lattice(matrix, pbc=pbc),
+        species,
+        frac,
+        charge=charge,
+        site_properties=site_properties or None,
+        labels=labels,
+        properties=properties,
+    )
+    return Candidate(cid, structure, host_id, steps, ion, known, metadata)
 
 
 def host_reason(structure: Structure, working_ion: str | None = None) -> str | None:
