@@ -25,6 +25,7 @@ import re
 import statistics
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -122,10 +123,10 @@ def main() -> None:
         "new": summary([t for t, f in zip(t_fast, fast, strict=True) if f is not None]),
     }
     print(json.dumps(log["rls_volume"], indent=1), flush=True)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        json.dump(log, fh, indent=1)
-    print("wrote", args.out)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(log, indent=1), encoding="utf-8")
+    print("wrote", out)
 
 
 if __name__ == "__main__":
