@@ -182,6 +182,7 @@ def test_lineage_of_derived_candidates(cathodes: dict[str, Structure]) -> None:
 
 
 def test_candidates_pickle_as_arrays_and_come_back_equal(cathodes: dict[str, Structure]) -> None:
+    import json
     import pickle
 
     lco = cathodes["LiCoO2"].copy()
@@ -189,7 +190,8 @@ def test_candidates_pickle_as_arrays_and_come_back_equal(cathodes: dict[str, Str
     lco.properties["source"] = "test"
     disordered = cathodes["LiFePO4"].copy()
     disordered.replace(0, {"Li": 0.5, "Na": 0.5})
-    for structure in (lco, disordered):
+    float_occupancy = Structure(lco.lattice, [{"Co": 1.0}, {"O": 1}], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    for structure in (lco, disordered, float_occupancy):
         cand = Candidate("c|sub Co->Ni", structure, "c", ("sub Co->Ni",), "Li", True, {"known_as": "mp-1"})
         assert cand.formula  # fills the cached composition, which is not sent
         back = pickle.loads(pickle.dumps(cand))
@@ -202,4 +204,6 @@ def test_candidates_pickle_as_arrays_and_come_back_equal(cathodes: dict[str, Str
         assert s.site_properties == t.site_properties
         assert s.labels == t.labels
         assert s.properties == t.properties
-    assert len(pickle.dumps(cand)) < 0.5 * len(pickle.dumps(cand.structure))  # arrays, not site objects
+        assert json.dumps(s.as_dict()) == json.dumps(t.as_dict())  # what the screen's files hold
+    big = Candidate("big", cathodes["LiFePO4"] * (2, 1, 1), "big")
+    assert len(pickle.dumps(big)) < 0.5 * len(pickle.dumps(big.structure))  # arrays, not site objects

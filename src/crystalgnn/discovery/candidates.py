@@ -115,7 +115,7 @@ class Candidate:
 
 
 def _structure_state(s: Structure) -> tuple[Any, ...]:
-    species = s.species if s.is_ordered else [site.species for site in s]
+    species = [site.species for site in s]  # each site's Composition: occupancies as stored (1 vs 1.0)
     return (
         s.lattice.matrix,
         s.lattice.pbc,
