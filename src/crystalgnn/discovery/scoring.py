@@ -227,8 +227,8 @@ def score_pairs(
     # of it), at the members' mean E_f; each member is then shifted by its own E_f (slope 1)
     hull_d = hull_c = np.full(n, np.nan)
     if hull is not None:
+        hull_d = hull.e_above_hull_many(comp_d, ef_d.mean(axis=0))
         systems = [[el.symbol for el in comp.elements] for comp in comp_d]
-        hull_d = hull.e_above_hull_many(comp_d, ef_d.mean(axis=0), systems)
         hull_c = hull.e_above_hull_many(comp_c, ef_c.mean(axis=0), systems)
     rows: list[dict[str, Any]] = []
     bar = progress(total=n, desc="scoring", disable=not show_progress)

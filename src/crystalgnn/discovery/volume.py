@@ -29,7 +29,7 @@ from pymatgen.analysis.structure_prediction.volume_predictor import (
     DLSVolumePredictor,
     RLSVolumePredictor,
 )
-from pymatgen.core import Species, Structure
+from pymatgen.core import Composition, Species, Structure
 
 from crystalgnn.discovery.oxidation import oxidation_guess
 
@@ -37,13 +37,20 @@ RADII = ("ionic", "atomic")
 """RLS radius kinds in pymatgen's order (``radii_type="ionic-atomic"``)."""
 
 
+def _guess_for_undecorated(comp: Composition) -> dict[str, float] | None:
+    """The cached oxidation guess of ``comp``; ``None`` when it has oxidation states already
+    (they are used as given) or has no guess.
+    """
+    if any(hasattr(sp, "oxi_state") for sp in comp):
+        return None
+    return oxidation_guess(comp)
+
+
 def _with_oxidation_states(structure: Structure) -> Structure:
     """``structure`` decorated with the cached composition guess (much faster than the bond
-    valence analysis RLS runs otherwise); unchanged when there is no guess.
+    valence analysis RLS runs otherwise); unchanged when decorated already or without a guess.
     """
-    if any(hasattr(sp, "oxi_state") for sp in structure.composition):
-        return structure
-    guess = oxidation_guess(structure.composition)
+    guess = _guess_for_undecorated(structure.composition)
     if guess is None:
         return structure
     decorated = structure.copy()
@@ -77,9 +84,7 @@ def _species_amounts(structure: Structure) -> list[tuple[str, float, float]] | N
     the decorated composition pymatgen iterates), or ``None`` when decorated or without a guess.
     """
     comp = structure.composition
-    if any(hasattr(sp, "oxi_state") for sp in comp):
-        return None
-    guess = oxidation_guess(comp)
+    guess = _guess_for_undecorated(comp)
     if guess is None:
         return None
     return [(el.symbol, guess[el.symbol], amount) for el, amount in comp.items()]
