@@ -90,3 +90,25 @@ def test_ensemble_through_the_cli_resumes_and_predicts(ensemble, tmp_path) -> No
     assert "std" in r.output
     r = CliRunner().invoke(app, ["train", str(table), "-t", "heat_all", "--ensemble", "0", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--ensemble must be >= 1" in r.output
+
+
+def test_parallel_members_equal_the_sequential_ones(ensemble, tmp_path) -> None:
+    """``--ensemble-jobs 2``: members in two spawned processes, the same split, seeds and results."""
+    table, res = ensemble
+    par = train_ensemble(small_config(table, tmp_path / "par", ensemble=3, ensemble_jobs=2, split="0.5,0.25,0.25"))
+    for k in range(3):
+        seq_dir, par_dir = res.run_dir / f"member-{k}", par.run_dir / f"member-{k}"
+        assert json.loads((par_dir / "split.json").read_text()) == json.loads((seq_dir / "split.json").read_text())
+        a, b = pd.read_csv(seq_dir / "predictions.csv"), pd.read_csv(par_dir / "predictions.csv")
+        assert a["id"].tolist() == b["id"].tolist()
+        np.testing.assert_allclose(b["predicted heat_all"], a["predicted heat_all"], rtol=1e-5, atol=1e-6)
+    assert par.metrics["test"] == pytest.approx(res.metrics["test"], rel=1e-4)
+
+
+def test_a_failing_member_stops_the_parallel_ensemble(tmp_path) -> None:
+    """Member 0 fails before its split exists: the error is raised, nothing waits for it."""
+    table = write_jsonl(tmp_path / "perov8.jsonl", perovskite_rows(8))
+    cfg = small_config(table, tmp_path / "bad", ensemble=2, ensemble_jobs=2, targets=["no_such_label"])
+    with pytest.raises(Exception, match="no_such_label"):
+        train_ensemble(cfg)
+    assert not (tmp_path / "bad" / "member-1").exists()

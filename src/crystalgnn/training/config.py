@@ -83,6 +83,9 @@ class TrainConfig:
     ensemble: int = option(
         1, "train N members (seeds seed..seed+N-1, one split): predictions are their mean +- std", metavar="N"
     )
+    ensemble_jobs: int = option(
+        1, "train this many members at once, one process each (threads: --threads or CPUs / J)", metavar="J"
+    )
     epochs: int = option(30, "maximum number of epochs")
     batch_size: int = option(256, "structures per batch")
     optimizer: str = option("sgd", "optimiser", choices=OPTIMIZERS)
@@ -202,7 +205,7 @@ class TrainConfig:
                 raise ValueError(f"{flag_of(name)} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
         minimum = {"epochs": 1, "batch_size": 1, "subset": 1, "num_nodes": 1, "num_threads": 1, "n_jobs": 1,
                    "early_stopping_patience": 1, "freeze_encoder_epochs": 0, "momentum": 0, "weight_decay": 0,
-                   "ensemble": 1}  # fmt: skip
+                   "ensemble": 1, "ensemble_jobs": 1}  # fmt: skip
         for name, lo in minimum.items():
             v = getattr(self, name)
             if v is not None and v < lo:
@@ -269,7 +272,7 @@ class TrainConfig:
 
     # options that may differ when a run is resumed without changing its result
     RESUME_FREE = ("epochs", "progress", "n_jobs", "cache_dir", "use_cache", "num_threads", "max_time_minutes",
-                   "graphs_on_disk", "skip_missing_split_ids")  # fmt: skip
+                   "graphs_on_disk", "skip_missing_split_ids", "ensemble_jobs")  # fmt: skip
 
     def resume_key(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_FREE}

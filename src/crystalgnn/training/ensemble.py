@@ -15,12 +15,21 @@ ordinary run folder (member ``k`` with seed ``seed + k``; members 1.. read membe
 ``DIR/ensemble.json`` (the members), ``DIR/predictions.csv`` (the test entries: truth, mean,
 std) and ``DIR/metrics.json`` (the mean prediction's test metrics, each member's test MAE and
 the mean spread). Re-running the command resumes unfinished members.
+
+``--ensemble-jobs J`` trains J members at once, each in its own (spawned) process with
+``--threads`` torch threads (default: the CPUs divided by J): on a small CPU machine, where one
+model gains little from a second thread, two members on one core each cost the wall-clock time of
+one member. Member 0 starts first; the others start once its ``split.json`` exists, so every
+member trains on the same split as in the sequential run, and each member's result is the same.
 :class:`crystalgnn.prediction.ensemble.EnsemblePredictor` predicts with such a folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,13 +65,43 @@ def train_ensemble(cfg: TrainConfig) -> RunResult:
     root = Path(cfg.out)
     root.mkdir(parents=True, exist_ok=True)
     cfg.save(root / "config.yaml")
-    members = [train(member_config(cfg, k)) for k in range(cfg.ensemble)]
+    configs = [member_config(cfg, k) for k in range(cfg.ensemble)]
+    members = _train_parallel(configs, cfg.ensemble_jobs) if cfg.ensemble_jobs > 1 else [train(c) for c in configs]
     (root / ENSEMBLE_FILE).write_text(
         json.dumps({"members": [m.run_dir.name for m in members], "seeds": [cfg.seed + k for k in range(cfg.ensemble)]})
     )
     metrics = combine_test_predictions(root, members)
     finish_run(root, metrics)
     return RunResult(root, metrics)
+
+
+def _train_parallel(configs: list[TrainConfig], jobs: int) -> list[RunResult]:
+    """Train the members ``configs`` in ``jobs`` spawned processes (member 0 first, the others
+    once its split is saved); any member's failure stops the others and is raised.
+    """
+    import multiprocessing
+
+    jobs = min(jobs, len(configs))
+    share = max(1, (os.cpu_count() or 1) // jobs)
+    configs = [
+        replace(c, num_threads=c.num_threads or share, n_jobs=c.n_jobs or share, progress=False) for c in configs
+    ]
+    split0 = Path(configs[0].out) / "split.json"
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures: list[Future[RunResult]] = [pool.submit(train, configs[0])]
+        while not split0.is_file() and not futures[0].done():
+            time.sleep(0.2)
+        if futures[0].done() and futures[0].exception() is not None:
+            raise futures[0].exception()  # type: ignore[misc]
+        futures += [pool.submit(train, c) for c in configs[1:]]
+        return [f.result() for f in futures]
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):  # running members: stop them now
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def combine_test_predictions(root: Path, members: list[RunResult]) -> dict[str, Any]:
