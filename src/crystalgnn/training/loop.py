@@ -104,7 +104,8 @@ def fit(
     when ``cfg.max_time_minutes`` (``--time-budget``) is;
     the per-epoch log goes to ``log/metrics.csv`` (rows of an interrupted process are kept in
     front of the resumed ones). Trainer settings from ``cfg``: ``epochs``, ``accelerator``,
-    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``. ``callbacks``
+    ``devices``, ``num_nodes``, ``strategy``, ``progress``, ``max_time_minutes``; ``compile_model``
+    (``--compile``) compiles the model in place with ``torch.compile(dynamic=True)``. ``callbacks``
     are added to these (e.g. the tuner's pruning callback).
     """
     quiet_lightning()
@@ -141,6 +142,8 @@ def fit(
         log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
+    if getattr(cfg, "compile_model", False):  # in place: parameter names and checkpoints unchanged
+        module.model.compile(dynamic=True)
     last = ckpt_dir / "last.ckpt"
     log_csv = run_dir / "log" / "metrics.csv"
     # Lightning's CSV logger deletes an existing metrics.csv: keep the epochs logged before an
