@@ -38,7 +38,8 @@ def tables(rows: list[dict]) -> str:
     out.append("|---|---|---|---|---|---|---|---|")
     for (side, model, batch), rs in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] != "ours")):
         tr, pr = "", ""
-        base = "alignn" if model == "alignn-directed" else model
+        base = model.partition("+")[0]  # NAME+compile: the compiled model
+        base = "alignn" if base == "alignn-directed" else base
         if side == "ours" and any(k == ("peer", base, batch) for k in by):
             rt = pair_ratios(rows, base, batch, "train_cps", model)
             rp = pair_ratios(rows, base, batch, "predict_cps", model)

@@ -67,6 +67,7 @@ def ours_setup(model_name: str, structures, batch: int):
     from crystalgnn.models.registry import build_model, make_config
     from crystalgnn.training.loaders import make_loader
 
+    model_name, _, compiled = model_name.partition("+")  # NAME+compile: torch.compile(dynamic=True)
     arch = "alignn" if model_name.startswith("alignn") else model_name
     cfg = make_config(arch, OURS_OPTIONS[model_name])
     t0 = time.perf_counter()
@@ -76,6 +77,8 @@ def ours_setup(model_name: str, structures, batch: int):
     table = torch.tensor(AtomFeaturizer.cgcnn().matrix(), dtype=torch.float32)
     model = build_model(arch, cfg, table, out_dim=1)
     loader = make_loader(graphs, batch, shuffle=True, seed=0)
+    if compiled:
+        model.compile(dynamic=True)  # as train --compile; the warm-up steps compile
     info: dict[str, object] = {"n_graphs": len(graphs), "n_params": model.n_parameters()}
     first = collate_graphs(graphs[:batch])
     info["edges_per_batch"] = int(first.edge_index.shape[1])
@@ -247,11 +250,11 @@ def run(args: argparse.Namespace) -> None:
     log = out / "results.jsonl"
     for batch in args.batches:
         for model in args.models:
-            sides = [("ours", model)]
+            sides = [("ours", model + args.variant)]
             if model in PEER_OF and not args.no_peers:
                 sides.append(("peer", model))
             if model == "alignn":  # ours on the peer's directed graph: equal edges and triplets
-                sides.append(("ours", "alignn-directed"))
+                sides.append(("ours", "alignn-directed" + args.variant))
             for p in range(args.pair_offset, args.pair_offset + args.pairs):
                 order = sides if p % 2 == 0 else sides[::-1]
                 for side, m in order:
@@ -282,6 +285,8 @@ def main() -> None:
     r.add_argument("--steps", type=int, default=5)
     r.add_argument("--peer-python", default="/work/peers-venv/bin/python")
     r.add_argument("--no-peers", action="store_true")
+    r.add_argument("--compile", dest="variant", action="store_const", const="+compile", default="",
+                   help="our models compiled (train --compile); use --warmup 2 or more")  # fmt: skip
     r.add_argument("--out", default="benchmarks/out/zoo")
     args = ap.parse_args()
     if args.cmd == "worker":
