@@ -2,7 +2,11 @@
 one figure of validation MAE against training wall-clock time.
 
     python benchmarks/zoo_budget_merge.py benchmarks/out/zoo-budget-a benchmarks/out/zoo-budget-b \
-        --title "perovskites heat_all, 30 min per model" --out benchmarks/figures/zoo_budget_perovskites.png
+        --title "perovskites heat_all, 30 min per model" --out benchmarks/figures/zoo_budget_perovskites.png \
+        --peer "matgl MEGNet=benchmarks/out/zoo-peer-budget/matgl/val_curve.csv"
+
+``--peer LABEL=CSV`` adds a peer's curve (``zoo_peer_budget.py``'s ``val_curve.csv``: columns
+``train_s`` and ``val_mae``) as a dashed line.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ def main() -> None:
     ap.add_argument("--title", default="")
     ap.add_argument("--ylabel", default="validation MAE")
     ap.add_argument("--out", required=True, help="figure path (.png)")
+    ap.add_argument("--peer", action="append", default=[], metavar="LABEL=CSV", help="a peer's val_curve.csv")
     args = ap.parse_args()
     results = pd.concat([pd.read_csv(Path(f) / "results.csv") for f in args.folders], ignore_index=True)
     summary = results.groupby("model", sort=False).agg(
@@ -46,6 +51,10 @@ def main() -> None:
         c = curve(run)
         label = run.name if names.count(run.name) == 1 else f"{run.name} ({run.parent.name})"
         ax.plot(c["time_s"] / 60, c["val_mae"], label=label, lw=1.2)
+    for spec in args.peer:
+        label, path = spec.split("=", 1)
+        c = pd.read_csv(path)
+        ax.plot(c["train_s"] / 60, c["val_mae"], label=f"{label} (peer)", lw=1.2, ls="--", color="0.3")
     ax.set_xlabel("training wall-clock time (min)")
     ax.set_ylabel(args.ylabel)
     ax.set_yscale("log")

@@ -40,14 +40,14 @@ def tables(rows: list[dict]) -> str:
         tr, pr = "", ""
         base = model.partition("+")[0]  # NAME+compile: the compiled model
         base = "alignn" if base == "alignn-directed" else base
-        if side == "ours" and any(k == ("peer", base, batch) for k in by):
+        if side == "ours" and any(k == ("peer", base, batch) for k in by):  # against the eager peer
             rt = pair_ratios(rows, base, batch, "train_cps", model)
             rp = pair_ratios(rows, base, batch, "predict_cps", model)
             tr = f"{med(rt):.2f} ({min(rt):.2f}-{max(rt):.2f})" if rt else ""
             pr = f"{med(rp):.2f} ({min(rp):.2f}-{max(rp):.2f})" if rp else ""
-        name = (
-            {"megnet": "matgl MEGNet", "alignn": "alignn ALIGNN (pure)"}.get(model, model) if side == "peer" else model
-        )
+        base_name, _, suffix = model.partition("+")
+        peer_name = {"megnet": "matgl MEGNet", "alignn": "alignn ALIGNN (pure)"}.get(base_name, base_name)
+        name = (peer_name + (f" +{suffix}" if suffix else "")) if side == "peer" else model
         out.append(
             f"| {name} | {batch} | {side} | {len(rs)} | {med([r['train_cps'] for r in rs]):.1f} | "
             f"{med([r['predict_cps'] for r in rs]):.1f} | {tr} | {pr} |"

@@ -178,10 +178,12 @@ def worker(args: argparse.Namespace) -> dict:
     rss0 = rss_mb()
     if args.side == "ours":
         model, stream, build_s, info, forward, size = ours_setup(args.model, structures, args.batch)
-    elif args.model == "megnet":
+    elif args.model.partition("+")[0] == "megnet":
         model, stream, build_s, info, forward, size = matgl_setup(structures, args.batch)
     else:
         model, stream, build_s, info, forward, size = alignn_setup(structures, args.batch)
+    if args.side == "peer" and args.model.endswith("+compile"):  # the peer compiled the same way as ours
+        model.compile(dynamic=True)
     rss_built = rss_mb()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -253,6 +255,8 @@ def run(args: argparse.Namespace) -> None:
             sides = [("ours", model + args.variant)]
             if model in PEER_OF and not args.no_peers:
                 sides.append(("peer", model))
+                if args.compile_peers:
+                    sides.append(("peer", model + "+compile"))
             if model == "alignn":  # ours on the peer's directed graph: equal edges and triplets
                 sides.append(("ours", "alignn-directed" + args.variant))
             for p in range(args.pair_offset, args.pair_offset + args.pairs):
@@ -287,6 +291,7 @@ def main() -> None:
     r.add_argument("--no-peers", action="store_true")
     r.add_argument("--compile", dest="variant", action="store_const", const="+compile", default="",
                    help="our models compiled (train --compile); use --warmup 2 or more")  # fmt: skip
+    r.add_argument("--compile-peers", action="store_true", help="also the peers compiled the same way")
     r.add_argument("--out", default="benchmarks/out/zoo")
     args = ap.parse_args()
     if args.cmd == "worker":
