@@ -34,8 +34,8 @@ def tables(rows: list[dict]) -> str:
         by[(r["side"], r["model"], r["batch"])].append(r)
     out = []
     out.append("| model | batch | side | runs | train crystals/s | predict crystals/s | time ratio train (range) | "
-               "time ratio predict (range) |")  # fmt: skip
-    out.append("|---|---|---|---|---|---|---|---|")
+               "time ratio predict (range) | train ratio vs the compiled peer |")  # fmt: skip
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for (side, model, batch), rs in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] != "ours")):
         tr, pr = "", ""
         base = model.partition("+")[0]  # NAME+compile: the compiled model
@@ -45,12 +45,16 @@ def tables(rows: list[dict]) -> str:
             rp = pair_ratios(rows, base, batch, "predict_cps", model)
             tr = f"{med(rt):.2f} ({min(rt):.2f}-{max(rt):.2f})" if rt else ""
             pr = f"{med(rp):.2f} ({min(rp):.2f}-{max(rp):.2f})" if rp else ""
+        tc = ""
+        if side == "ours" and any(k == ("peer", base + "+compile", batch) for k in by):
+            rc = pair_ratios(rows, base + "+compile", batch, "train_cps", model)
+            tc = f"{med(rc):.2f} ({min(rc):.2f}-{max(rc):.2f})" if rc else ""
         base_name, _, suffix = model.partition("+")
         peer_name = {"megnet": "matgl MEGNet", "alignn": "alignn ALIGNN (pure)"}.get(base_name, base_name)
         name = (peer_name + (f" +{suffix}" if suffix else "")) if side == "peer" else model
         out.append(
             f"| {name} | {batch} | {side} | {len(rs)} | {med([r['train_cps'] for r in rs]):.1f} | "
-            f"{med([r['predict_cps'] for r in rs]):.1f} | {tr} | {pr} |"
+            f"{med([r['predict_cps'] for r in rs]):.1f} | {tr} | {pr} | {tc} |"
         )
     out.append("")
     out.append("| model | side | params | edges / batch (model's) | triplets / batch | graph build ms/crystal | "
