@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
@@ -142,8 +143,9 @@ def fit(
         log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
-    if getattr(cfg, "compile_model", False):  # in place: parameter names and checkpoints unchanged
-        module.model.compile(dynamic=True)
+    model = getattr(module, "model", None)
+    if getattr(cfg, "compile_model", False) and isinstance(model, torch.nn.Module):
+        model.compile(dynamic=True)  # in place: parameter names and checkpoints unchanged
     last = ckpt_dir / "last.ckpt"
     log_csv = run_dir / "log" / "metrics.csv"
     # Lightning's CSV logger deletes an existing metrics.csv: keep the epochs logged before an
