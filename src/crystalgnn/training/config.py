@@ -7,8 +7,7 @@ recipes (the published optimiser, schedule, batch size and epoch budget of MEGNe
 ALIGNN) live in ``crystalgnn/training/recipes/<model>.yaml``; :meth:`TrainConfig.resolve`
 layers them: dataclass defaults < model recipe < ``--config`` file < flags.
 
-This module must stay importable without torch, Lightning, pandas or pymatgen: the CLI imports
-it to build ``crystalgnn train --help`` and to reject bad options in well under a second.
+Importable without torch, Lightning, pandas or pymatgen (the CLI builds ``--help`` from it).
 """
 
 from __future__ import annotations
@@ -83,9 +82,7 @@ class TrainConfig:
     ensemble: int = option(
         1, "train N members (seeds seed..seed+N-1, one split): predictions are their mean +- std", metavar="N"
     )
-    ensemble_jobs: int = option(
-        1, "train this many members at once, one process each (threads: --threads or CPUs / J)", metavar="J"
-    )
+    ensemble_jobs: int = option(1, "train J members at once, a process each (threads: CPUs / J)", metavar="J")
     epochs: int = option(30, "maximum number of epochs")
     batch_size: int = option(256, "structures per batch")
     optimizer: str = option("sgd", "optimiser", choices=OPTIMIZERS)
@@ -129,12 +126,8 @@ class TrainConfig:
         flags=("--time-budget", "--max-time-minutes"),
         metavar="MINUTES",
     )
-    compile_model: bool = option(
-        False,
-        "torch.compile the model for training (fused kernels: faster steps after a compile of seconds to a "
-        "minute; outputs equal to float round-off)",
-        flags=("--compile",),
-    )
+    compile_model: bool = option(False, "torch.compile the model for training (faster steps after a compile of "
+                                 "seconds to a minute; equal to float round-off)", flags=("--compile",))  # fmt: skip
     progress: bool = option(True, "no progress bars", flags=("--no-progress",))
 
     def to_dict(self) -> dict[str, Any]:
