@@ -38,8 +38,8 @@ def tables(rows: list[dict]) -> str:
     out.append("|---|---|---|---|---|---|---|---|---|")
     for (side, model, batch), rs in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] != "ours")):
         tr, pr = "", ""
-        base = model.partition("+")[0]  # NAME+compile: the compiled model
-        base = "alignn" if base == "alignn-directed" else base
+        base_name, _, suffix = model.partition("+")  # NAME+compile: the compiled model
+        base = "alignn" if base_name == "alignn-directed" else base_name
         if side == "ours" and any(k == ("peer", base, batch) for k in by):  # against the eager peer
             rt = pair_ratios(rows, base, batch, "train_cps", model)
             rp = pair_ratios(rows, base, batch, "predict_cps", model)
@@ -49,7 +49,6 @@ def tables(rows: list[dict]) -> str:
         if side == "ours" and any(k == ("peer", base + "+compile", batch) for k in by):
             rc = pair_ratios(rows, base + "+compile", batch, "train_cps", model)
             tc = f"{med(rc):.2f} ({min(rc):.2f}-{max(rc):.2f})" if rc else ""
-        base_name, _, suffix = model.partition("+")
         peer_name = {"megnet": "matgl MEGNet", "alignn": "alignn ALIGNN (pure)"}.get(base_name, base_name)
         name = (peer_name + (f" +{suffix}" if suffix else "")) if side == "peer" else model
         out.append(

@@ -67,7 +67,7 @@ def ours_setup(model_name: str, structures, batch: int):
     from crystalgnn.models.registry import build_model, make_config
     from crystalgnn.training.loaders import make_loader
 
-    model_name, _, compiled = model_name.partition("+")  # NAME+compile: torch.compile(dynamic=True)
+    model_name = model_name.partition("+")[0]  # NAME+compile: compiled by the worker
     arch = "alignn" if model_name.startswith("alignn") else model_name
     cfg = make_config(arch, OURS_OPTIONS[model_name])
     t0 = time.perf_counter()
@@ -77,8 +77,6 @@ def ours_setup(model_name: str, structures, batch: int):
     table = torch.tensor(AtomFeaturizer.cgcnn().matrix(), dtype=torch.float32)
     model = build_model(arch, cfg, table, out_dim=1)
     loader = make_loader(graphs, batch, shuffle=True, seed=0)
-    if compiled:
-        model.compile(dynamic=True)  # as train --compile; the warm-up steps compile
     info: dict[str, object] = {"n_graphs": len(graphs), "n_params": model.n_parameters()}
     first = collate_graphs(graphs[:batch])
     info["edges_per_batch"] = int(first.edge_index.shape[1])
@@ -182,7 +180,7 @@ def worker(args: argparse.Namespace) -> dict:
         model, stream, build_s, info, forward, size = matgl_setup(structures, args.batch)
     else:
         model, stream, build_s, info, forward, size = alignn_setup(structures, args.batch)
-    if args.side == "peer" and args.model.endswith("+compile"):  # the peer compiled the same way as ours
+    if args.model.endswith("+compile"):  # as train --compile, either side; the warm-up steps compile
         model.compile(dynamic=True)
     rss_built = rss_mb()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

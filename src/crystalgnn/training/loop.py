@@ -144,7 +144,7 @@ def fit(
         num_sanity_val_steps=0,
     )
     model = getattr(module, "model", None)
-    if getattr(cfg, "compile_model", False) and isinstance(model, torch.nn.Module):
+    if cfg.compile_model and isinstance(model, torch.nn.Module):
         model.compile(dynamic=True)  # in place: parameter names and checkpoints unchanged
     last = ckpt_dir / "last.ckpt"
     log_csv = run_dir / "log" / "metrics.csv"
