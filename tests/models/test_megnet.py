@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,37 @@ def test_gaussian_bond_features_match_reference_formula(table):
     centres = np.linspace(0, 5, 100)
     ref = np.exp(-((d.numpy()[:, None] - centres[None, :]) ** 2) / 0.5**2)
     np.testing.assert_allclose(m.encoder.bond_basis(d).numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def _matgl_variant() -> MEGNetConfig:
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "configs" / "megnet-matgl.yaml").read_text())
+    return make_config("megnet", cfg["model_options"])
+
+
+def test_matgl_variant_has_matgls_layers(table, batch):
+    """configs/megnet-matgl.yaml builds matgl 4's MEGNet: its 4 Å bonds, its broad Gaussians
+    exp(-0.5 (d - mu)^2), update functions that end in the activation, Set2Set on the 32-dim
+    features; 189,713 parameters, matgl's 189,621 (measured with its 89-element vocabulary)
+    plus 12 more element rows of 16 (our vocabulary has 101) minus its 100 Gaussian centres."""
+    c = _matgl_variant()
+    assert c.graph_config().radius == 4.0 and c.npass == 2
+    torch.manual_seed(0)
+    m = build_model("megnet", c, table, out_dim=1, task="regression")
+    assert sum(p.numel() for p in m.parameters()) == 189621 + 12 * 16 - 100
+    assert m.readout.mlp.sizes == [2 * 64 + 32, 32, 16]
+    d = torch.tensor([0.0, 1.234, 3.9])
+    ref = np.exp(-0.5 * (d.numpy()[:, None] - np.linspace(0, 5, 100)[None, :]) ** 2)
+    np.testing.assert_allclose(m.encoder.bond_basis(d).numpy(), ref, rtol=1e-5, atol=1e-6)
+    block = m.encoder.blocks[0]
+    x, e, u = torch.randn(batch.num_nodes, 32) * 5, torch.randn(batch.num_edges, 32) * 5, torch.randn(2, 32) * 5
+    outs = block(x, e, u, batch.edge_index, batch.batch)
+    assert all(bool((o >= -math.log(2) - 1e-6).all()) for o in outs)  # softplus(.) - ln 2 >= -ln 2
+    plain = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression").encoder.blocks[0]
+    plain_outs = plain(x, e, u, batch.edge_index, batch.batch)
+    assert any(bool((o < -1.0).any()) for o in plain_outs)  # the reference's update functions end linear
+    assert m(batch).shape == (2, 1)
 
 
 def test_shifted_softplus_is_zero_at_zero(table):

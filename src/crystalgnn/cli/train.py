@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,10 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    if os.getpid() != getattr(_on_sigterm, "pid", None):  # a forked worker (graph building pool): die quietly
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     if getattr(_on_sigterm, "received", False):  # already stopping (a second SIGTERM): let it finish
         return
     _on_sigterm.received = True  # type: ignore[attr-defined]
@@ -251,6 +256,7 @@ def train_command(ctx: typer.Context, **values: Any) -> None:
     from crystalgnn.training.run import train as run_train
 
     _on_sigterm.received = False  # type: ignore[attr-defined]
+    _on_sigterm.pid = os.getpid()  # type: ignore[attr-defined]
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if cfg.ensemble > 1:

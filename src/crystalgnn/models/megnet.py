@@ -27,7 +27,7 @@ from crystalgnn.models.basis import GaussianBasis
 
 @dataclass(frozen=True)
 class MEGNetConfig(ModelConfig):
-    """MEGNet hyper-parameters; names and defaults as the reference ``MEGNetModel``.
+    r"""MEGNet hyper-parameters; names and defaults as the reference ``MEGNetModel``.
 
     Args:
         radius: bond cutoff (Å); every pair within it is a bond (no neighbour cap). The paper
@@ -44,6 +44,15 @@ class MEGNetConfig(ModelConfig):
             n1 -> n1 -> n2, Set2Set hidden n3, readout n2 -> n3.
         npass: Set2Set processing steps (3).
         dropout: dropout after each block and before the readout (reference default: none).
+        block_last_activation: shifted softplus after the last layer of each update function
+            (the Keras reference: no; matgl: yes).
+        set2set_projection: project the features to ``n3`` before the Set2Set readouts (the
+            Keras reference: yes; matgl: no, so its readout reads ``2 * n2`` per Set2Set).
+
+    matgl 4's ``MEGNet`` differs from the reference in: 4 Å bonds, Gaussians
+    :math:`\exp(-0.5 (d - \mu)^2)` (``gaussian_width`` :math:`\sqrt 2`), the last activation
+    in the update functions, Set2Set with 2 steps on the unprojected features
+    (``configs/megnet-matgl.yaml``).
     """
 
     radius: float = 5.0
@@ -60,6 +69,8 @@ class MEGNetConfig(ModelConfig):
     n3: int = 16
     npass: int = 3
     dropout: float = 0.0
+    block_last_activation: bool = False
+    set2set_projection: bool = True
 
 
 class DenseStack(nn.Module):
@@ -147,19 +158,22 @@ class MEGNetBlock(MessagePassing):  # type: ignore[misc]  # PyG is untyped
     Args:
         node_dim, edge_dim, state_dim: input sizes.
         units: hidden sizes of each update function (reference: ``[n1, n1, n2]``).
+        last_activation: shifted softplus after each update function's last layer too (matgl).
 
     Shapes:
         x (|V|, node_dim), e (|E|, edge_dim), u (B, state_dim), edge_index (2, |E|),
         batch (|V|,) -> ((|V|, units[-1]), (|E|, units[-1]), (B, units[-1]))
     """
 
-    def __init__(self, node_dim: int, edge_dim: int, state_dim: int, units: list[int]) -> None:
+    def __init__(
+        self, node_dim: int, edge_dim: int, state_dim: int, units: list[int], last_activation: bool = False
+    ) -> None:
         super().__init__(aggr="mean")
         self.node_dim, self.edge_dim, self.state_dim, self.units = node_dim, edge_dim, state_dim, list(units)
         out = units[-1]
-        self.phi_e = DenseStack([2 * node_dim + edge_dim + state_dim, *units], last_activation=False)
-        self.phi_v = DenseStack([out + node_dim + state_dim, *units], last_activation=False)
-        self.phi_u = DenseStack([out + out + state_dim, *units], last_activation=False)
+        self.phi_e = DenseStack([2 * node_dim + edge_dim + state_dim, *units], last_activation=last_activation)
+        self.phi_v = DenseStack([out + node_dim + state_dim, *units], last_activation=last_activation)
+        self.phi_u = DenseStack([out + out + state_dim, *units], last_activation=last_activation)
 
     def drop_state_update(self) -> None:
         r"""Remove :math:`\phi_u` (the last block of an encoder whose state is not read: per-site
@@ -208,18 +222,18 @@ class ProjectedSet2Set(nn.Module):
         \mathbf r_t = \textstyle\sum_i a_{i,t} \mathbf m_i, \quad
         \mathbf q^*_t = \mathbf q_t \oplus \mathbf r_t
 
-    The reference projects the features to ``n_hidden`` before the attention; the recurrence
-    is :class:`torch_geometric.nn.Set2Set` (a standard LSTM cell, where the Keras code uses a
-    hard-sigmoid gate).
+    The reference projects the features to ``n_hidden`` before the attention (``hidden=None``:
+    no projection, as matgl); the recurrence is :class:`torch_geometric.nn.Set2Set` (a standard
+    LSTM cell, where the Keras code uses a hard-sigmoid gate).
 
     Shapes:
         x (N, in), index (N,) -> (B, 2 * hidden)
     """
 
-    def __init__(self, in_channels: int, hidden: int, steps: int) -> None:
+    def __init__(self, in_channels: int, hidden: int | None, steps: int) -> None:
         super().__init__()
-        self.proj = nn.Linear(in_channels, hidden)
-        self.set2set = Set2Set(hidden, processing_steps=steps)
+        self.proj = nn.Identity() if hidden is None else nn.Linear(in_channels, hidden)
+        self.set2set = Set2Set(in_channels if hidden is None else hidden, processing_steps=steps)
         self.reset_parameters()
 
     @property
@@ -227,8 +241,9 @@ class ProjectedSet2Set(nn.Module):
         return int(self.set2set.out_channels)
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        if isinstance(self.proj, nn.Linear):
+            nn.init.xavier_uniform_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
         self.set2set.reset_parameters()
 
     def forward(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
@@ -269,7 +284,9 @@ class MEGNetEncoder(Encoder):
         self.block_ff = nn.ModuleList(
             nn.ModuleList(DenseStack([c.n2, c.n1, c.n2]) for _ in range(3)) for _ in range(max(0, c.nblocks - 1))
         )
-        self.blocks = nn.ModuleList(MEGNetBlock(c.n2, c.n2, c.n2, units) for _ in range(c.nblocks))
+        self.blocks = nn.ModuleList(
+            MEGNetBlock(c.n2, c.n2, c.n2, units, c.block_last_activation) for _ in range(c.nblocks)
+        )
         self.dropout = nn.Dropout(c.dropout)
         self.out_channels = c.n2
 
@@ -334,8 +351,9 @@ class MEGNetReadout(GraphReadout):
 
     def build(self, c: MEGNetConfig) -> None:
         self.dropout = nn.Dropout(c.dropout)
-        self.atom_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
-        self.bond_set2set = ProjectedSet2Set(c.n2, c.n3, c.npass)
+        hidden = c.n3 if c.set2set_projection else None
+        self.atom_set2set = ProjectedSet2Set(c.n2, hidden, c.npass)
+        self.bond_set2set = ProjectedSet2Set(c.n2, hidden, c.npass)
         self.mlp = DenseStack([2 * self.atom_set2set.out_channels + c.n2, c.n2, c.n3])
         self.fc_out = nn.Linear(c.n3, self.out_dim)
 
