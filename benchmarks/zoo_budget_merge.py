@@ -6,7 +6,12 @@ one figure of validation MAE against training wall-clock time.
         --peer "matgl MEGNet=benchmarks/out/zoo-peer-budget/matgl/val_curve.csv"
 
 ``--peer LABEL=CSV`` adds a peer's curve (``zoo_peer_budget.py``'s ``val_curve.csv``: columns
-``train_s`` and ``val_mae``) as a dashed line.
+``train_s`` and ``val_mae``) as a dashed line; ``--run LABEL=RUN_FOLDER`` a ``crystalgnn train``
+run (an ensemble's folder: each member). Folders are optional when runs or peers are given:
+
+    python benchmarks/zoo_budget_merge.py --out benchmarks/figures/megnet_vs_matgl.png \
+        --run "MEGNet x2 (1 core each)=benchmarks/out/zoo-budget-megnet-ens2" \
+        --peer "matgl MEGNet=benchmarks/out/zoo-peer-budget/matgl/val_curve.csv"
 """
 
 from __future__ import annotations
@@ -27,21 +32,23 @@ from zoo_budget import curve
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folders", nargs="+")
+    ap.add_argument("folders", nargs="*")
     ap.add_argument("--title", default="")
     ap.add_argument("--ylabel", default="validation MAE")
     ap.add_argument("--out", required=True, help="figure path (.png)")
     ap.add_argument("--peer", action="append", default=[], metavar="LABEL=CSV", help="a peer's val_curve.csv")
+    ap.add_argument("--run", action="append", default=[], metavar="LABEL=FOLDER", help="a crystalgnn run folder")
     args = ap.parse_args()
-    results = pd.concat([pd.read_csv(Path(f) / "results.csv") for f in args.folders], ignore_index=True)
-    summary = results.groupby("model", sort=False).agg(
-        test_mae_mean=("test_mae", "mean"),
-        test_mae_std=("test_mae", "std"),
-        epochs=("epochs", "mean"),
-        s_per_epoch=("time_per_epoch_s", "mean"),
-        n=("seed", "count"),
-    )
-    print(summary.to_markdown(floatfmt=".4f"))
+    if args.folders:
+        results = pd.concat([pd.read_csv(Path(f) / "results.csv") for f in args.folders], ignore_index=True)
+        summary = results.groupby("model", sort=False).agg(
+            test_mae_mean=("test_mae", "mean"),
+            test_mae_std=("test_mae", "std"),
+            epochs=("epochs", "mean"),
+            s_per_epoch=("time_per_epoch_s", "mean"),
+            n=("seed", "count"),
+        )
+        print(summary.to_markdown(floatfmt=".4f"))
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     runs = [
         r for f in args.folders for r in sorted(p for p in Path(f).iterdir() if (p / "log" / "metrics.csv").is_file())
@@ -51,6 +58,12 @@ def main() -> None:
         c = curve(run)
         label = run.name if names.count(run.name) == 1 else f"{run.name} ({run.parent.name})"
         ax.plot(c["time_s"] / 60, c["val_mae"], label=label, lw=1.2)
+    for spec in args.run:
+        label, folder = spec.split("=", 1)
+        members = sorted(p for p in Path(folder).glob("member-*") if (p / "log" / "metrics.csv").is_file())
+        for run in members or [Path(folder)]:
+            c = curve(run)
+            ax.plot(c["time_s"] / 60, c["val_mae"], label=f"{label}, {run.name}" if members else label, lw=1.2)
     for spec in args.peer:
         label, path = spec.split("=", 1)
         c = pd.read_csv(path)

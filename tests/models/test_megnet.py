@@ -92,6 +92,24 @@ def test_matgl_variant_has_matgls_layers(table, batch):
     assert m(batch).shape == (2, 1)
 
 
+def test_init_schemes(table):
+    """keras: Glorot weights, zero biases, embeddings in +-0.05; torch: PyTorch's defaults (matgl)."""
+    torch.manual_seed(0)
+    keras = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
+    torch_init = build_model("megnet", make_config("megnet", {"init": "torch"}), table, out_dim=1, task="regression")
+    keras.requires_grad_(False)
+    torch_init.requires_grad_(False)
+    assert keras.encoder.embedding.weight.abs().max() <= 0.05
+    assert 0.8 < float(torch_init.encoder.embedding.weight.std()) < 1.2
+    first = [enc.encoder.bond_ff.layers[0] for enc in (keras, torch_init)]
+    assert float(first[0].bias.abs().max()) == 0.0 and float(first[1].bias.abs().max()) > 0.0
+    bound = 1 / math.sqrt(100)  # fan-in of the bond pre-block
+    assert float(first[1].weight.abs().max()) <= bound < float(first[0].weight.abs().max())
+    assert float(torch_init.readout.fc_out.bias.abs().max()) > 0.0  # the readout too
+    with pytest.raises(ValueError, match="init"):
+        make_config("megnet", {"init": "he"})
+
+
 def test_shifted_softplus_is_zero_at_zero(table):
     m = build_model("megnet", make_config("megnet"), table, out_dim=1, task="regression")
     x = torch.tensor([-3.0, 0.0, 2.0])

@@ -48,6 +48,10 @@ class MEGNetConfig(ModelConfig):
             (the Keras reference: no; matgl: yes).
         set2set_projection: project the features to ``n3`` before the Set2Set readouts (the
             Keras reference: yes; matgl: no, so its readout reads ``2 * n2`` per Set2Set).
+        init: ``"keras"`` (the reference's: Glorot-uniform dense weights, zero biases,
+            embeddings uniform in +-0.05) or ``"torch"`` (PyTorch's defaults, as matgl: dense
+            weights and biases uniform in :math:`\pm 1/\sqrt{\text{fan-in}}`, embeddings
+            standard normal).
 
     matgl 4's ``MEGNet`` differs from the reference in: 4 Å bonds, Gaussians
     :math:`\exp(-0.5 (d - \mu)^2)` (``gaussian_width`` :math:`\sqrt 2`), the last activation
@@ -71,6 +75,11 @@ class MEGNetConfig(ModelConfig):
     dropout: float = 0.0
     block_last_activation: bool = False
     set2set_projection: bool = True
+    init: str = "keras"
+
+    def __post_init__(self) -> None:
+        if self.init not in ("keras", "torch"):
+            raise ValueError(f"megnet init {self.init!r}: choose keras or torch")
 
 
 class DenseStack(nn.Module):
@@ -251,6 +260,13 @@ class ProjectedSet2Set(nn.Module):
         return out
 
 
+def _torch_default_init(module: nn.Module) -> None:
+    """PyTorch's default initialisation of every dense layer and embedding in ``module``."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Embedding):
+            m.reset_parameters()
+
+
 class MEGNetEncoder(Encoder):
     r"""The MEGNet encoder: embeddings, dense pre-blocks and the MEGNet blocks with skip connections.
 
@@ -291,6 +307,9 @@ class MEGNetEncoder(Encoder):
         self.out_channels = c.n2
 
     def reset_parameters(self) -> None:
+        if self.config.init == "torch":
+            _torch_default_init(self)
+            return
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)  # Keras Embedding default
         for m in (self.atom_ff, self.bond_ff, self.state_ff, *self.blocks):
             m.reset_parameters()
@@ -362,6 +381,8 @@ class MEGNetReadout(GraphReadout):
             m.reset_parameters()
         nn.init.xavier_uniform_(self.fc_out.weight)
         nn.init.zeros_(self.fc_out.bias)
+        if self.config.init == "torch":
+            _torch_default_init(self)
 
     def forward(self, enc: Encoding, batch: Batch) -> Tensor:
         assert enc.edge_attr is not None and enc.state is not None and enc.edge_index is not None
