@@ -74,6 +74,17 @@ def run_one(args: argparse.Namespace, name: str, model: str, seed: int, override
     return out
 
 
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Test MAE mean and std, epochs and seconds per epoch per model over its seeds."""
+    return results.groupby("model", sort=False).agg(
+        test_mae_mean=("test_mae", "mean"),
+        test_mae_std=("test_mae", "std"),
+        epochs=("epochs", "mean"),
+        s_per_epoch=("time_per_epoch_s", "mean"),
+        n=("seed", "count"),
+    )
+
+
 def curve(run: Path) -> pd.DataFrame:
     """Validation MAE against cumulative training time (s) of one run."""
     log = pd.read_csv(run / "log" / "metrics.csv")
@@ -126,13 +137,7 @@ def main() -> None:
     out = Path(args.out)
     df = pd.DataFrame(rows)
     df.to_csv(out / "results.csv", index=False)
-    summary = df.groupby("model", sort=False).agg(
-        test_mae_mean=("test_mae", "mean"),
-        test_mae_std=("test_mae", "std"),
-        epochs=("epochs", "mean"),
-        s_per_epoch=("time_per_epoch_s", "mean"),
-        n=("seed", "count"),
-    )
+    summary = summarize(df)
     (out / "summary.md").write_text(
         f"{args.source} {args.target}, {args.budget:g} min per run, seeds {args.seeds}\n\n"
         + summary.to_markdown(floatfmt=".4f")

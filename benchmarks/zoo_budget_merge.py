@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from zoo_budget import curve
+from zoo_budget import curve, summarize
 
 
 def main() -> None:
@@ -41,14 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.folders:
         results = pd.concat([pd.read_csv(Path(f) / "results.csv") for f in args.folders], ignore_index=True)
-        summary = results.groupby("model", sort=False).agg(
-            test_mae_mean=("test_mae", "mean"),
-            test_mae_std=("test_mae", "std"),
-            epochs=("epochs", "mean"),
-            s_per_epoch=("time_per_epoch_s", "mean"),
-            n=("seed", "count"),
-        )
-        print(summary.to_markdown(floatfmt=".4f"))
+        print(summarize(results).to_markdown(floatfmt=".4f"))
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     runs = [
         r for f in args.folders for r in sorted(p for p in Path(f).iterdir() if (p / "log" / "metrics.csv").is_file())
