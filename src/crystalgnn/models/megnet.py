@@ -48,15 +48,12 @@ class MEGNetConfig(ModelConfig):
             (the Keras reference: no; matgl: yes).
         set2set_projection: project the features to ``n3`` before the Set2Set readouts (the
             Keras reference: yes; matgl: no, so its readout reads ``2 * n2`` per Set2Set).
-        init: ``"keras"`` (the reference's: Glorot-uniform dense weights, zero biases,
-            embeddings uniform in +-0.05) or ``"torch"`` (PyTorch's defaults, as matgl: dense
-            weights and biases uniform in :math:`\pm 1/\sqrt{\text{fan-in}}`, embeddings
-            standard normal).
+        init: ``"keras"`` (the reference's: Glorot weights, zero biases, embeddings in +-0.05)
+            or ``"torch"`` (PyTorch's defaults, as matgl).
 
-    matgl 4's ``MEGNet`` differs from the reference in: 4 Å bonds, Gaussians
-    :math:`\exp(-0.5 (d - \mu)^2)` (``gaussian_width`` :math:`\sqrt 2`), the last activation
-    in the update functions, Set2Set with 2 steps on the unprojected features
-    (``configs/megnet-matgl.yaml``).
+    matgl 4's ``MEGNet`` (``configs/megnet-matgl.yaml``) differs from the reference in: 4 Å
+    bonds, Gaussians :math:`\exp(-0.5 (d - \mu)^2)` (``gaussian_width`` :math:`\sqrt 2`), the
+    last activation in the update functions, Set2Set with 2 steps on the unprojected features.
     """
 
     radius: float = 5.0
