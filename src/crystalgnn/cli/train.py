@@ -214,7 +214,7 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    if os.getpid() != getattr(_on_sigterm, "pid", None):  # a forked worker (graph building pool): die quietly
+    if os.getpid() != getattr(_on_sigterm, "pid", None):  # a forked child (the data-parsing pool): die quietly
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
